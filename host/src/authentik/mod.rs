@@ -1,0 +1,467 @@
+//! The Authentik layer: a small hand-written client for the `/api/v3` subset ssoctl uses, with
+//! version detection, pagination, retries and per-run lookup caches. The admin token lives here
+//! and nowhere else; no error message or log line ever contains it.
+
+pub mod models;
+pub mod version;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use models::{Flow, Keypair, Page, ScopeMapping, VersionInfo};
+pub use version::{Capabilities, Version};
+
+/// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
+pub const SELF_SIGNED_KEYPAIR: &str = "authentik Self-signed Certificate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AkError {
+    #[error("Authentik at {url} is unreachable ({reason}). Check AUTHENTIK_URL in .env{hint}")]
+    Unreachable {
+        url: String,
+        reason: String,
+        hint: &'static str,
+    },
+
+    #[error(
+        "Authentik at {url} is not ready after {waited_s} s (GET /-/health/ready/ answered {last}). Start it or raise --wait"
+    )]
+    NotReady { url: String, waited_s: u64, last: String },
+
+    #[error(
+        "Authentik at {url} rejected AUTHENTIK_ADMIN_TOKEN ({detail}). Create an API token with intent \
+         \"API\" for an admin user (Directory → Tokens) and set AUTHENTIK_ADMIN_TOKEN in .env"
+    )]
+    Forbidden { url: String, detail: String },
+
+    #[error("{method} {path}: not found")]
+    NotFound { method: String, path: String },
+
+    #[error("Authentik refused {method} {path}: {fields}")]
+    Validation {
+        method: String,
+        path: String,
+        fields: String,
+    },
+
+    #[error("Authentik answered {status} to {method} {path}{detail}")]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        detail: String,
+    },
+
+    #[error("{method} {path}: the request may or may not have been applied ({reason})")]
+    MaybeApplied {
+        method: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("{method} {path}: unexpected answer: {reason}")]
+    Decode {
+        method: String,
+        path: String,
+        reason: String,
+    },
+}
+
+/// How the client retries: 429 (honouring Retry-After), 503, and for requests that are safe to
+/// repeat also 502/504 and timeouts. A POST that may have been applied is never repeated blindly.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Connection settings read from the stack's `.env`.
+#[derive(Clone)]
+pub struct AuthentikConfig {
+    /// Public base URL (`AUTHENTIK_URL`): issuer and endpoint URLs are built from it.
+    pub public_url: String,
+    /// Where the API is reached (`AUTHENTIK_API_URL`, default the public URL).
+    pub api_url: String,
+    pub token: String,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for AuthentikConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthentikConfig")
+            .field("public_url", &self.public_url)
+            .field("api_url", &self.api_url)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A client for one Authentik server, shared by every service run of a command.
+pub struct Authentik {
+    http: reqwest::Client,
+    config: AuthentikConfig,
+    capabilities: OnceCell<Capabilities>,
+    flows: Mutex<HashMap<String, Arc<OnceCell<Flow>>>>,
+    signing_keypair: OnceCell<Keypair>,
+    scope_mappings: OnceCell<Vec<ScopeMapping>>,
+}
+
+impl Authentik {
+    pub fn new(mut config: AuthentikConfig) -> Result<Self, AkError> {
+        config.public_url = config.public_url.trim_end_matches('/').to_string();
+        config.api_url = config.api_url.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("ssoctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AkError::Unreachable {
+                url: config.api_url.clone(),
+                reason: e.to_string(),
+                hint: "",
+            })?;
+        Ok(Self {
+            http,
+            config,
+            capabilities: OnceCell::new(),
+            flows: Mutex::new(HashMap::new()),
+            signing_keypair: OnceCell::new(),
+            scope_mappings: OnceCell::new(),
+        })
+    }
+
+    /// Public base URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.config.public_url
+    }
+
+    /// The admin token, for the log scrubber only.
+    pub fn token(&self) -> &str {
+        &self.config.token
+    }
+
+    /// Waits for `GET /-/health/ready/` to answer 204. With `wait == 0` (external Authentik) it
+    /// must answer at once.
+    pub async fn wait_ready(&self, wait: Duration) -> Result<(), AkError> {
+        let url = format!("{}/-/health/ready/", self.config.api_url);
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let last = match self.http.get(&url).send().await {
+                Ok(r) if r.status() == StatusCode::NO_CONTENT || r.status() == StatusCode::OK => return Ok(()),
+                Ok(r) => format!("{}", r.status()),
+                Err(e) if started.elapsed() >= wait => {
+                    return Err(AkError::Unreachable {
+                        url: self.config.api_url.clone(),
+                        reason: describe_transport(&e),
+                        hint: if wait.is_zero() {
+                            " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)"
+                        } else {
+                            "; for the bundled Authentik, start it first"
+                        },
+                    });
+                }
+                Err(e) => describe_transport(&e),
+            };
+            if started.elapsed() >= wait {
+                return Err(AkError::NotReady {
+                    url: self.config.api_url.clone(),
+                    waited_s: wait.as_secs(),
+                    last,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Detects the server version once (needs a valid token: this is also the token check).
+    pub async fn capabilities(&self) -> Result<&Capabilities, AkError> {
+        self.capabilities
+            .get_or_try_init(|| async {
+                let info: VersionInfo = self.get("admin/version/", &[]).await?;
+                let version = Version::parse(&info.version_current).ok_or_else(|| AkError::Decode {
+                    method: "GET".into(),
+                    path: "admin/version/".into(),
+                    reason: format!("version `{}` is not YYYY.M.P", info.version_current),
+                })?;
+                Ok(Capabilities::for_version(version))
+            })
+            .await
+    }
+
+    /// A flow by slug, looked up once per run.
+    pub async fn flow(&self, slug: &str) -> Result<Flow, AkError> {
+        let cell = self
+            .flows
+            .lock()
+            .expect("flow cache")
+            .entry(slug.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async { self.get::<Flow>(&format!("flows/instances/{slug}/"), &[]).await })
+            .await
+            .cloned()
+    }
+
+    /// The self-signed keypair Authentik signs with, looked up once per run.
+    pub async fn signing_keypair(&self) -> Result<Keypair, AkError> {
+        self.signing_keypair
+            .get_or_try_init(|| async {
+                let found: Vec<Keypair> = self
+                    .list(
+                        "crypto/certificatekeypairs/",
+                        &[
+                            ("name", SELF_SIGNED_KEYPAIR.to_string()),
+                            ("has_key", "true".to_string()),
+                        ],
+                    )
+                    .await?;
+                // Filters are re-checked: an unknown filter is silently ignored by Authentik.
+                found
+                    .into_iter()
+                    .find(|k| k.name == SELF_SIGNED_KEYPAIR)
+                    .ok_or_else(|| AkError::NotFound {
+                        method: "GET".into(),
+                        path: format!("crypto/certificatekeypairs/ (keypair `{SELF_SIGNED_KEYPAIR}`)"),
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Every OAuth2 scope mapping, fetched once per run (a few dozen objects, one page).
+    pub async fn scope_mappings(&self) -> Result<&[ScopeMapping], AkError> {
+        let path = self.capabilities().await?.scope_mapping_path;
+        self.scope_mappings
+            .get_or_try_init(|| async { self.list::<ScopeMapping>(path, &[]).await })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, AkError> {
+        let body = self.send(Method::GET, path, query, None).await?;
+        decode("GET", path, body)
+    }
+
+    /// GET that maps 404 to `None`.
+    pub async fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, AkError> {
+        match self.get(path, &[]).await {
+            Ok(v) => Ok(Some(v)),
+            Err(AkError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every page of a list (`page_size=100`, until `pagination.next == 0`).
+    pub async fn list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>, AkError> {
+        let mut out = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("page_size", "100".to_string()));
+            let body: Page<T> = decode("GET", path, self.send(Method::GET, path, &q, None).await?)?;
+            out.extend(body.results);
+            let next = body.pagination.next as u64;
+            if next == 0 || next <= page || page >= 10_000 {
+                return Ok(out);
+            }
+            page = next;
+        }
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, AkError> {
+        decode("POST", path, self.send(Method::POST, path, &[], Some(body)).await?)
+    }
+
+    pub async fn patch<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, AkError> {
+        decode("PATCH", path, self.send(Method::PATCH, path, &[], Some(body)).await?)
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), AkError> {
+        self.send(Method::DELETE, path, &[], None).await.map(|_| ())
+    }
+
+    /// One API call with retries. Returns the body (`Null` for 204).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, AkError> {
+        let url = format!("{}/api/v3/{}", self.config.api_url, path.trim_start_matches('/'));
+        let repeatable = matches!(method, Method::GET | Method::PATCH | Method::PUT);
+        let policy = &self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.config.token)
+                .query(query);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let backoff = policy
+                .base_delay
+                .saturating_mul(1 << (attempt - 1).min(8))
+                .min(policy.max_delay);
+            let last_attempt = attempt >= policy.attempts;
+            let response = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // A refused connection never reached the server; a timeout might have.
+                    let safe = e.is_connect() || repeatable;
+                    if safe && !last_attempt {
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                    if !safe {
+                        return Err(AkError::MaybeApplied {
+                            method: method.to_string(),
+                            path: path.into(),
+                            reason: describe_transport(&e),
+                        });
+                    }
+                    return Err(AkError::Unreachable {
+                        url: self.config.api_url.clone(),
+                        reason: describe_transport(&e),
+                        hint: "",
+                    });
+                }
+            };
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s).min(policy.max_delay));
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE
+                || (repeatable && matches!(status.as_u16(), 502 | 504));
+            if retryable && !last_attempt {
+                tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
+                continue;
+            }
+            let text = response.text().await.unwrap_or_default();
+            let json: Value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
+            };
+            let m = method.to_string();
+            return match status.as_u16() {
+                200..=299 => Ok(json),
+                403 | 401 => Err(AkError::Forbidden {
+                    url: self.config.api_url.clone(),
+                    detail: detail_of(&json),
+                }),
+                404 => Err(AkError::NotFound {
+                    method: m,
+                    path: path.into(),
+                }),
+                400 => Err(AkError::Validation {
+                    method: m,
+                    path: path.into(),
+                    fields: field_errors(&json),
+                }),
+                502 | 504 if method == Method::POST => Err(AkError::MaybeApplied {
+                    method: m,
+                    path: path.into(),
+                    reason: format!("{status}"),
+                }),
+                code => {
+                    let d = detail_of(&json);
+                    Err(AkError::Status {
+                        method: m,
+                        path: path.into(),
+                        status: code,
+                        detail: if d.is_empty() { String::new() } else { format!(": {d}") },
+                    })
+                }
+            };
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T, AkError> {
+    serde_json::from_value(body).map_err(|e| AkError::Decode {
+        method: method.into(),
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        let mut last = String::from("connection failed");
+        while let Some(s) = source {
+            last = s.to_string();
+            source = s.source();
+        }
+        last
+    } else {
+        let text = e.to_string();
+        match e.url() {
+            Some(u) => text.replace(&format!(" for url ({u})"), ""),
+            None => text,
+        }
+    }
+}
+
+fn detail_of(json: &Value) -> String {
+    match json.get("detail").and_then(Value::as_str) {
+        Some(d) => d.to_string(),
+        None => match json {
+            Value::String(s) => s.chars().take(200).collect(),
+            _ => String::new(),
+        },
+    }
+}
+
+/// `{"field": ["msg"]}` → `field: msg; other: msg`.
+fn field_errors(json: &Value) -> String {
+    match json.as_object() {
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| {
+                let msgs = match v {
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    other => other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string()),
+                };
+                format!("{k}: {msgs}")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => detail_of(json),
+    }
+}

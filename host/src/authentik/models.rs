@@ -1,0 +1,97 @@
+//! The few Authentik objects ssoctl reads, declared tolerantly: only the fields we use, all
+//! optional or defaulted, unknown fields ignored, enums kept as strings. A newer server adding a
+//! field or an enum value cannot break parsing (reference/authentik-api.md §5.3).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `{"pagination": {...}, "results": [...]}` — `next` is a page number, 0 when there is none.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    pub pagination: Pagination,
+    pub results: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pagination {
+    #[serde(default)]
+    pub next: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionInfo {
+    pub version_current: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Flow {
+    pub pk: String,
+    pub slug: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Keypair {
+    pub pk: String,
+    pub name: String,
+    #[serde(default)]
+    pub fingerprint_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScopeMapping {
+    pub pk: String,
+    #[serde(default)]
+    pub managed: Option<String>,
+    #[serde(default)]
+    pub scope_name: String,
+}
+
+/// OAuth2 provider. `redirect_uris` is a string (old servers) or a list (new ones): kept raw and
+/// normalised by the caller that knows the server's capabilities.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OAuth2Provider {
+    pub pk: u64,
+    pub name: String,
+    #[serde(default)]
+    pub authorization_flow: Option<String>,
+    #[serde(default)]
+    pub invalidation_flow: Option<String>,
+    #[serde(default)]
+    pub property_mappings: Vec<String>,
+    #[serde(default)]
+    pub client_type: Option<String>,
+    #[serde(default)]
+    pub client_id: String,
+    /// Absent on servers that stopped returning secrets; then the secret cannot be compared.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub redirect_uris: Value,
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    #[serde(default)]
+    pub sub_mode: Option<String>,
+    #[serde(default)]
+    pub issuer_mode: Option<String>,
+    #[serde(default)]
+    pub include_claims_in_id_token: Option<bool>,
+    #[serde(default)]
+    pub access_token_validity: Option<String>,
+    #[serde(default)]
+    pub assigned_application_slug: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Application {
+    pub slug: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub provider: Option<u64>,
+    #[serde(default)]
+    pub meta_launch_url: Option<String>,
+    #[serde(default)]
+    pub open_in_new_tab: Option<bool>,
+}

@@ -1,0 +1,106 @@
+//! Files under `packages/<svc>/`, reached only through a cap-std `Dir` opened on that folder:
+//! absolute paths, `..` and symlinks pointing outside cannot escape it.
+
+use std::path::{Component, Path};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use super::{FlowError, Mode, RunState};
+
+/// The service's own folder, as a capability.
+pub fn service_dir(state: &RunState) -> Result<Dir, FlowError> {
+    let folder = state.service.manifest_path.parent().unwrap_or(Path::new("."));
+    Dir::open_ambient_dir(folder, ambient_authority())
+        .map_err(|e| FlowError::Upstream(format!("open {}: {e}", folder.display())))
+}
+
+/// Rejects anything but a plain relative path before cap-std even sees it, so the error names
+/// the problem instead of a generic "escape".
+fn check_path(state: &RunState, path: &str) -> Result<(), FlowError> {
+    let p = Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\0')
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if plain {
+        Ok(())
+    } else {
+        Err(FlowError::Denied(format!(
+            "`{path}` is outside packages/{}/: flows may only use relative paths inside their own folder",
+            state.service.name
+        )))
+    }
+}
+
+pub fn read(state: &RunState, path: &str) -> Result<Option<String>, FlowError> {
+    check_path(state, path)?;
+    if let Some(staged) = state.record.file_writes.get(path) {
+        return Ok(Some(staged.clone()));
+    }
+    match service_dir(state)?.read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FlowError::Denied(format!(
+            "packages/{}/{path}: {e}",
+            state.service.name
+        ))),
+    }
+}
+
+pub fn stage_write(state: &mut RunState, path: &str, contents: String) -> Result<(), FlowError> {
+    check_path(state, path)?;
+    const MAX: usize = 1 << 20;
+    if contents.len() > MAX {
+        return Err(FlowError::Invalid(format!(
+            "`{path}`: {} bytes is over the 1 MiB file limit",
+            contents.len()
+        )));
+    }
+    let current = match service_dir(state)?.read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(FlowError::Denied(format!(
+                "packages/{}/{path}: {e}",
+                state.service.name
+            )));
+        }
+    };
+    let differs = current.as_deref() != Some(contents.as_str());
+    let shown = format!("packages/{}/{path}", state.service.name);
+    match state.mode {
+        Mode::Apply => {
+            state.record.file_writes.insert(path.to_string(), contents);
+        }
+        Mode::Plan if differs => state.change(format!("write {shown}")),
+        Mode::Check if differs => {
+            let message = if current.is_some() {
+                format!("{shown} differs from the expected configuration")
+            } else {
+                format!("{shown} is missing")
+            };
+            state.finding("file-mismatch", message);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Writes the staged files (temp file + rename inside the folder). Returns the paths changed.
+pub fn commit(dir: &Dir, writes: &std::collections::BTreeMap<String, String>) -> std::io::Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for (path, contents) in writes {
+        if dir.read_to_string(path).ok().as_deref() == Some(contents.as_str()) {
+            continue;
+        }
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            dir.create_dir_all(parent)?;
+        }
+        let tmp = format!("{path}.ssoctl-tmp");
+        dir.write(&tmp, contents)?;
+        dir.rename(&tmp, dir, path)?;
+        changed.push(path.clone());
+    }
+    Ok(changed)
+}

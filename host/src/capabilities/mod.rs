@@ -1,0 +1,423 @@
+//! The capability layer: what a flow's imports actually do. Every call is checked against the
+//! service being configured (its Authentik objects, its `.env` keys, its `packages/<svc>/` folder)
+//! and then, per mode, applied, compared or recorded. Writes to `.env` and files are staged in the
+//! run's [`RunRecord`] and land only after the whole run succeeded.
+
+mod files;
+mod oauth2;
+
+pub use files::commit as commit_files;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{Resource, ResourceTable};
+
+use crate::authentik::{AkError, Authentik};
+use crate::runtime::bindings::sso::flow::{authentik as wit_ak, log as wit_log, service_config, types};
+use crate::runtime::limits::RunLimiter;
+use crate::stack::{ServiceSpec, Stack, valid_env_key};
+pub use types::{FlowError, Mode};
+
+/// State shared by every run of one command.
+pub struct RunContext {
+    pub authentik: Arc<Authentik>,
+    pub stack: Arc<Stack>,
+    pub redactor: Redactor,
+}
+
+/// Replaces every secret the host knows (admin token, client secrets) with `***` in text that
+/// leaves the host: logs, events, errors and findings.
+#[derive(Default)]
+pub struct Redactor {
+    secrets: Mutex<Vec<String>>,
+}
+
+impl Redactor {
+    pub fn add(&self, secret: &str) {
+        // Very short values would redact ordinary words; real tokens and secrets are long.
+        if secret.len() >= 8 {
+            let mut s = self.secrets.lock().expect("redactor");
+            if !s.iter().any(|x| x == secret) {
+                s.push(secret.to_string());
+            }
+        }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.lock().expect("redactor").iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// A client secret held for the guest. `None` when not known (the provider does not exist yet in
+/// check/plan mode, or the server no longer returns secrets).
+pub struct SecretValue {
+    value: Option<String>,
+}
+
+/// A difference found in check mode.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Finding {
+    pub kind: String,
+    pub message: String,
+}
+
+/// What one run did or would do; read by the runner and the report.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    pub findings: Vec<Finding>,
+    /// Changes made (apply) or that would be made (plan), one line each.
+    pub changes: Vec<String>,
+    /// Operator-facing lines from `log.event`.
+    pub events: Vec<String>,
+    pub env_writes: BTreeMap<String, String>,
+    pub file_writes: BTreeMap<String, String>,
+    /// The last error-level log line, shown when the flow traps (a panic message, usually).
+    pub last_error_log: Option<String>,
+    calls: u32,
+    log_bytes: usize,
+}
+
+/// Everything a `Store` holds for one service run.
+pub struct RunState {
+    pub ctx: Arc<RunContext>,
+    pub service: ServiceSpec,
+    pub mode: Mode,
+    pub record: RunRecord,
+    pub limiter: RunLimiter,
+    table: ResourceTable,
+    /// The OAuth2 provider ensured in this run (its pk), for `ensure-application`.
+    provider_pk: Option<u64>,
+    /// Whether a provider was ensured at all (it may not exist yet in check/plan mode).
+    provider_ensured: bool,
+}
+
+impl RunState {
+    pub fn new(ctx: Arc<RunContext>, service: ServiceSpec, mode: Mode, limiter: RunLimiter) -> Self {
+        Self {
+            ctx,
+            service,
+            mode,
+            record: RunRecord::default(),
+            limiter,
+            table: ResourceTable::new(),
+            provider_pk: None,
+            provider_ensured: false,
+        }
+    }
+
+    /// Counts a host call; past the quota the run is ended (a trap, not an error the flow can
+    /// swallow and retry).
+    fn charge(&mut self) -> wasmtime::Result<()> {
+        self.record.calls += 1;
+        if self.record.calls > self.limiter.limits.host_calls {
+            return Err(wasmtime::format_err!(
+                "{} exceeded its quota of {} host calls",
+                self.limiter.label,
+                self.limiter.limits.host_calls
+            ));
+        }
+        Ok(())
+    }
+
+    fn finding(&mut self, kind: &str, message: String) {
+        let message = self.ctx.redactor.redact(&message);
+        self.record.findings.push(Finding {
+            kind: kind.into(),
+            message,
+        });
+    }
+
+    fn change(&mut self, message: String) {
+        self.record.changes.push(message);
+    }
+
+    fn upstream(&self, e: AkError) -> FlowError {
+        FlowError::Upstream(self.ctx.redactor.redact(&e.to_string()))
+    }
+
+    fn new_secret(&mut self, value: Option<String>) -> wasmtime::Result<Resource<SecretValue>> {
+        if let Some(v) = &value {
+            self.ctx.redactor.add(v);
+        }
+        Ok(self.table.push(SecretValue { value })?)
+    }
+
+    /// Whether this service may touch `.env` key `key`.
+    fn check_env_key(&self, key: &str) -> Result<(), FlowError> {
+        if !valid_env_key(key) {
+            return Err(FlowError::Invalid(format!(
+                "`{key}` is not a valid .env key (A-Z, 0-9, _)"
+            )));
+        }
+        if key.starts_with("AUTHENTIK_") {
+            return Err(FlowError::Denied(format!(
+                "`{key}`: AUTHENTIK_* keys are never available to flows"
+            )));
+        }
+        match self.ctx.stack.env_owner(key) {
+            Some(owner) if owner == self.service.name => Ok(()),
+            Some(owner) => Err(FlowError::Denied(format!(
+                "`{key}` belongs to service `{owner}`; `{}` may only use its own keys ({}* and those its manifest declares)",
+                self.service.name, self.service.env_prefix
+            ))),
+            None => Err(FlowError::Denied(format!(
+                "`{key}` is not owned by `{}`: use the prefix {} or declare it under sso.env in its manifest",
+                self.service.name, self.service.env_prefix
+            ))),
+        }
+    }
+
+    fn current_env(&self, key: &str) -> Option<String> {
+        self.ctx.stack.env.get(key).map(str::to_string)
+    }
+
+    /// The shared logic of `set-env` and `set-env-secret` per mode. `shown` is how the value may
+    /// appear in messages (`None` for secrets).
+    fn stage_env(&mut self, key: &str, value: &str, secret: bool) {
+        let current = self.current_env(key);
+        let differs = current.as_deref() != Some(value);
+        match self.mode {
+            Mode::Apply => {
+                self.record.env_writes.insert(key.to_string(), value.to_string());
+            }
+            Mode::Plan => {
+                if differs {
+                    let what = if secret {
+                        " (client secret)".to_string()
+                    } else {
+                        format!(" = {value}")
+                    };
+                    let verb = if current.is_some() { "update" } else { "set" };
+                    self.change(format!("{verb} .env {key}{what}"));
+                }
+            }
+            Mode::Check => {
+                if !differs {
+                    return;
+                }
+                match (secret, current) {
+                    (true, None) => self.finding("client-secret-mismatch", format!("client secret mismatch: {key} is not set in .env")),
+                    (true, Some(_)) => self.finding(
+                        "client-secret-mismatch",
+                        format!("client secret mismatch: {key} in .env differs from Authentik's (logins fail with \"invalid client\")"),
+                    ),
+                    (false, None) => self.finding("env-mismatch", format!("{key} is not set in .env (expected `{value}`)")),
+                    (false, Some(cur)) => self.finding("env-mismatch", format!("{key} in .env is `{cur}`, expected `{value}`")),
+                }
+            }
+        }
+    }
+}
+
+/// Keys whose values are secrets; `get-env` refuses them so a flow cannot read and leak one.
+fn is_secret_name(key: &str) -> bool {
+    ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "PRIVATE", "API_KEY"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+impl types::Host for RunState {}
+
+impl wit_ak::HostSecret for RunState {
+    async fn drop(&mut self, rep: Resource<SecretValue>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl wit_ak::Host for RunState {
+    async fn server_info(&mut self) -> wasmtime::Result<wit_ak::Server> {
+        self.charge()?;
+        let version = match self.ctx.authentik.capabilities().await {
+            Ok(c) => c.version.to_string(),
+            Err(_) => "unknown".to_string(),
+        };
+        Ok(wit_ak::Server {
+            url: self.ctx.authentik.public_url().to_string(),
+            version,
+        })
+    }
+
+    async fn ensure_oauth2_provider(
+        &mut self,
+        name: String,
+        spec: wit_ak::Oauth2ProviderSpec,
+    ) -> wasmtime::Result<Result<wit_ak::Oauth2Provider, FlowError>> {
+        self.charge()?;
+        if name != self.service.slug {
+            return Ok(Err(FlowError::Denied(format!(
+                "OAuth2 provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
+                self.service.name, self.service.slug
+            ))));
+        }
+        let outcome = match oauth2::ensure_provider(self, &spec).await {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.provider_ensured = true;
+        self.provider_pk = outcome.pk;
+        let client_secret = self.new_secret(outcome.client_secret)?;
+        let base = self.ctx.authentik.public_url();
+        let slug = &self.service.slug;
+        let issuer = if spec.issuer_per_provider {
+            format!("{base}/application/o/{slug}/")
+        } else {
+            format!("{base}/")
+        };
+        Ok(Ok(wit_ak::Oauth2Provider {
+            name,
+            client_id: outcome.client_id,
+            client_secret,
+            issuer,
+            authorize_url: format!("{base}/application/o/authorize/"),
+            token_url: format!("{base}/application/o/token/"),
+            userinfo_url: format!("{base}/application/o/userinfo/"),
+            jwks_url: format!("{base}/application/o/{slug}/jwks/"),
+            end_session_url: format!("{base}/application/o/{slug}/end-session/"),
+            discovery_url: format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
+        }))
+    }
+
+    async fn ensure_application(
+        &mut self,
+        spec: wit_ak::ApplicationSpec,
+    ) -> wasmtime::Result<Result<wit_ak::Application, FlowError>> {
+        self.charge()?;
+        if spec.slug != self.service.slug {
+            return Ok(Err(FlowError::Denied(format!(
+                "application `{}` is not `{}`'s: this run may only touch application `{}`",
+                spec.slug, self.service.name, self.service.slug
+            ))));
+        }
+        if !self.provider_ensured {
+            return Ok(Err(FlowError::Invalid(
+                "call ensure-oauth2-provider before ensure-application".into(),
+            )));
+        }
+        Ok(oauth2::ensure_application(self, &spec)
+            .await
+            .map(|()| wit_ak::Application {
+                slug: spec.slug.clone(),
+                name: spec.name.clone(),
+                launch_url: spec.launch_url.clone(),
+            }))
+    }
+}
+
+impl service_config::Host for RunState {
+    async fn get_env(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
+        self.charge()?;
+        if let Err(e) = self.check_env_key(&key) {
+            return Ok(Err(e));
+        }
+        if is_secret_name(&key) {
+            return Ok(Err(FlowError::Denied(format!(
+                "`{key}` holds a secret; flows cannot read secrets"
+            ))));
+        }
+        Ok(Ok(self.current_env(&key)))
+    }
+
+    async fn set_env(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), FlowError>> {
+        self.charge()?;
+        if let Err(e) = self.check_env_key(&key) {
+            return Ok(Err(e));
+        }
+        if value.contains(['\n', '\r', '\0']) {
+            return Ok(Err(FlowError::Invalid(format!(
+                "value for `{key}` contains a line break or NUL"
+            ))));
+        }
+        self.stage_env(&key, &value, false);
+        Ok(Ok(()))
+    }
+
+    async fn set_env_secret(
+        &mut self,
+        key: String,
+        value: Resource<SecretValue>,
+    ) -> wasmtime::Result<Result<(), FlowError>> {
+        self.charge()?;
+        if let Err(e) = self.check_env_key(&key) {
+            return Ok(Err(e));
+        }
+        let secret = self.table.get(&value)?.value.clone();
+        match secret {
+            Some(s) => self.stage_env(&key, &s, true),
+            None if self.mode == Mode::Apply => {
+                return Ok(Err(FlowError::Unsupported(format!(
+                    "the client secret for `{key}` is not readable from this Authentik server"
+                ))));
+            }
+            // Check/plan with no provider yet: "provider missing" / "create provider" says it all.
+            None if self.mode == Mode::Plan && self.current_env(&key).is_none() => {
+                self.change(format!("set .env {key} (client secret)"));
+            }
+            None => {}
+        }
+        Ok(Ok(()))
+    }
+
+    async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
+        self.charge()?;
+        Ok(files::read(self, &path))
+    }
+
+    async fn write_file(&mut self, path: String, contents: String) -> wasmtime::Result<Result<(), FlowError>> {
+        self.charge()?;
+        Ok(files::stage_write(self, &path, contents))
+    }
+}
+
+impl wit_log::Host for RunState {
+    async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
+        if let Some(message) = self.capped_message(message) {
+            let service = self.service.name.as_str();
+            match level {
+                wit_log::Level::Trace => tracing::trace!(service, "{message}"),
+                wit_log::Level::Debug => tracing::debug!(service, "{message}"),
+                wit_log::Level::Info => tracing::info!(service, "{message}"),
+                wit_log::Level::Warn => tracing::warn!(service, "{message}"),
+                wit_log::Level::Error => {
+                    tracing::error!(service, "{message}");
+                    self.record.last_error_log = Some(message);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn event(&mut self, message: String) -> wasmtime::Result<()> {
+        if let Some(message) = self.capped_message(message) {
+            self.record.events.push(message);
+        }
+        Ok(())
+    }
+}
+
+impl RunState {
+    /// Truncates a guest message to 8 KiB, scrubs secrets, and stops logging past the run's quota.
+    fn capped_message(&mut self, mut message: String) -> Option<String> {
+        const MAX: usize = 8 << 10;
+        if message.len() > MAX {
+            let mut cut = MAX;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        if self.record.log_bytes + message.len() > self.limiter.limits.log_bytes {
+            return None;
+        }
+        self.record.log_bytes += message.len();
+        Some(self.ctx.redactor.redact(&message))
+    }
+}

@@ -1,0 +1,620 @@
+//! `ensure-oauth2-provider` and `ensure-application`: build the desired state for the server's
+//! version, compare it with what Authentik holds (normalised: redirect URIs and mappings as sets),
+//! then per mode create / PATCH only the differing fields, record findings, or record the plan.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::{FlowError, Mode, RunState};
+use crate::authentik::models::{Application, OAuth2Provider};
+use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
+use crate::runtime::bindings::sso::flow::authentik::{ApplicationSpec, ClientType, Oauth2ProviderSpec};
+use crate::runtime::bindings::sso::flow::types::MatchMode;
+
+const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
+const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
+const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+
+pub struct ProviderOutcome {
+    pub pk: Option<u64>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// One registered redirect URI, normalised across server versions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Uri {
+    regex: bool,
+    url: String,
+}
+
+/// A field that differs: the value to PATCH and how to describe the drift.
+struct Diff {
+    field: &'static str,
+    value: Value,
+    kind: &'static str,
+    message: String,
+}
+
+fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
+    state
+        .service
+        .settings
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Escapes a URL so that a server matching redirect URIs as regular expressions (before
+/// 2024.8.5/2024.10.3) matches exactly that URL and nothing else (`.` would match any character).
+fn regex_escape(url: &str) -> String {
+    let mut out = String::with_capacity(url.len() + 8);
+    for c in url.chars() {
+        if "\\.^$*+?()[]{}|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Redirect URIs as Authentik holds them, split into the ones ssoctl manages (authorization)
+/// and the others (post-logout URIs, 2026.5+), which are kept as they are.
+fn registered_uris(p: &OAuth2Provider) -> (BTreeSet<Uri>, Vec<Value>) {
+    match &p.redirect_uris {
+        Value::String(text) => (
+            text.split_whitespace()
+                .map(|l| Uri {
+                    regex: true,
+                    url: l.to_string(),
+                })
+                .collect(),
+            Vec::new(),
+        ),
+        Value::Array(items) => {
+            let mut managed = BTreeSet::new();
+            let mut other = Vec::new();
+            for item in items {
+                if item
+                    .get("redirect_uri_type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t != "authorization")
+                {
+                    other.push(item.clone());
+                    continue;
+                }
+                managed.insert(Uri {
+                    regex: item.get("matching_mode").and_then(Value::as_str) == Some("regex"),
+                    url: item.get("url").and_then(Value::as_str).unwrap_or("").to_string(),
+                });
+            }
+            (managed, other)
+        }
+        _ => (BTreeSet::new(), Vec::new()),
+    }
+}
+
+fn show_uris(uris: &BTreeSet<Uri>) -> String {
+    if uris.is_empty() {
+        return "none".into();
+    }
+    uris.iter()
+        .map(|u| {
+            if u.regex {
+                format!("{} (regex)", u.url)
+            } else {
+                u.url.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Maps lookup failures to errors that tell the operator what to change.
+fn lookup_err(state: &RunState, what: &str, setting_key: &str, e: AkError) -> FlowError {
+    match e {
+        AkError::NotFound { .. } => FlowError::NotFound(format!(
+            "{what} not found in Authentik; create it or set sso.{setting_key} in {}",
+            state.service.manifest_path.display()
+        )),
+        other => state.upstream(other),
+    }
+}
+
+pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) -> Result<ProviderOutcome, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
+    let name = state.service.slug.clone();
+
+    // Desired state, in this server's shapes.
+    let auth_slug = setting(state, "authorization_flow")
+        .unwrap_or(DEFAULT_AUTHORIZATION_FLOW)
+        .to_string();
+    let auth_flow = ak.flow(&auth_slug).await.map_err(|e| {
+        lookup_err(
+            state,
+            &format!("authorization flow `{auth_slug}`"),
+            "authorization_flow",
+            e,
+        )
+    })?;
+    let invalidation_flow = if caps.invalidation_flow {
+        let slug = setting(state, "invalidation_flow")
+            .unwrap_or(DEFAULT_INVALIDATION_FLOW)
+            .to_string();
+        Some(
+            ak.flow(&slug)
+                .await
+                .map_err(|e| lookup_err(state, &format!("invalidation flow `{slug}`"), "invalidation_flow", e))?
+                .pk,
+        )
+    } else {
+        None
+    };
+    let all_mappings = ak.scope_mappings().await.map_err(|e| state.upstream(e))?;
+    let mut mapping_pks = BTreeSet::new();
+    for scope in &spec.scopes {
+        let managed = format!("goauthentik.io/providers/oauth2/scope-{scope}");
+        let m = all_mappings
+            .iter()
+            .find(|m| m.managed.as_deref() == Some(&managed))
+            .ok_or_else(|| {
+                FlowError::NotFound(format!(
+                    "scope mapping `{managed}` (scope `{scope}`) not found in Authentik"
+                ))
+            })?;
+        mapping_pks.insert(m.pk.clone());
+    }
+    let mapping_names: Vec<(String, String)> = all_mappings
+        .iter()
+        .map(|m| (m.pk.clone(), m.managed.clone().unwrap_or_else(|| m.scope_name.clone())))
+        .collect();
+    let signing_key = if spec.sign_tokens {
+        Some(
+            ak.signing_keypair()
+                .await
+                .map_err(|e| lookup_err(state, &format!("keypair `{SELF_SIGNED_KEYPAIR}`"), "signing_key", e))?
+                .pk,
+        )
+    } else {
+        None
+    };
+    let wanted_uris: BTreeSet<Uri> = spec
+        .redirect_uris
+        .iter()
+        .map(|r| {
+            let regex = r.matching == MatchMode::Regex;
+            if caps.redirect_uri_list || regex {
+                Uri {
+                    regex,
+                    url: r.url.clone(),
+                }
+            } else {
+                // Old servers match every entry as a regex: escape strict URLs.
+                Uri {
+                    regex: true,
+                    url: regex_escape(&r.url),
+                }
+            }
+        })
+        .collect();
+    let grant_types: Option<BTreeSet<String>> = caps.grant_types.then(|| {
+        if spec.grant_types.is_empty() {
+            DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()
+        } else {
+            spec.grant_types.iter().cloned().collect()
+        }
+    });
+    let client_type = match spec.client_type {
+        ClientType::Confidential => "confidential",
+        ClientType::Public => "public",
+    };
+    let issuer_mode = if spec.issuer_per_provider {
+        "per_provider"
+    } else {
+        "global"
+    };
+
+    let uris_json = |uris: &BTreeSet<Uri>, keep: &[Value]| -> Value {
+        if caps.redirect_uri_list {
+            let mut list: Vec<Value> = uris
+                .iter()
+                .map(|u| json!({"matching_mode": if u.regex { "regex" } else { "strict" }, "url": u.url}))
+                .collect();
+            list.extend(keep.iter().cloned());
+            Value::Array(list)
+        } else {
+            Value::String(uris.iter().map(|u| u.url.as_str()).collect::<Vec<_>>().join("\n"))
+        }
+    };
+
+    // Find the existing provider by exact name (filters are re-checked client-side).
+    let existing: Option<OAuth2Provider> = ak
+        .list::<OAuth2Provider>("providers/oauth2/", &[("name", name.clone())])
+        .await
+        .map_err(|e| state.upstream(e))?
+        .into_iter()
+        .find(|p| p.name == name);
+
+    let Some(current) = existing else {
+        return match state.mode {
+            Mode::Check => {
+                state.finding("provider-missing", format!("no OAuth2 provider `{name}` in Authentik"));
+                Ok(ProviderOutcome {
+                    pk: None,
+                    client_id: String::new(),
+                    client_secret: None,
+                })
+            }
+            Mode::Plan => {
+                state.change(format!("create OAuth2 provider `{name}`"));
+                Ok(ProviderOutcome {
+                    pk: None,
+                    client_id: "(assigned on create)".into(),
+                    client_secret: None,
+                })
+            }
+            Mode::Apply => {
+                let mut body = Map::new();
+                body.insert("name".into(), json!(name));
+                body.insert("authorization_flow".into(), json!(auth_flow.pk));
+                if let Some(f) = &invalidation_flow {
+                    body.insert("invalidation_flow".into(), json!(f));
+                }
+                body.insert("client_type".into(), json!(client_type));
+                body.insert("redirect_uris".into(), uris_json(&wanted_uris, &[]));
+                body.insert("property_mappings".into(), json!(mapping_pks));
+                body.insert("signing_key".into(), json!(signing_key));
+                body.insert("issuer_mode".into(), json!(issuer_mode));
+                body.insert(
+                    "include_claims_in_id_token".into(),
+                    json!(spec.include_claims_in_id_token),
+                );
+                if let Some(g) = &grant_types {
+                    body.insert("grant_types".into(), json!(g));
+                }
+                if let Some(m) = &spec.sub_mode {
+                    body.insert("sub_mode".into(), json!(m));
+                }
+                if let Some(v) = &spec.access_token_validity {
+                    body.insert("access_token_validity".into(), json!(v));
+                }
+                let created: OAuth2Provider = match ak.post("providers/oauth2/", &Value::Object(body)).await {
+                    Ok(p) => p,
+                    // The create may have landed: look it up instead of creating a duplicate.
+                    Err(e @ AkError::MaybeApplied { .. }) => ak
+                        .list::<OAuth2Provider>("providers/oauth2/", &[("name", name.clone())])
+                        .await
+                        .ok()
+                        .and_then(|l| l.into_iter().find(|p| p.name == name))
+                        .ok_or_else(|| state.upstream(e))?,
+                    Err(e) => return Err(state.upstream(e)),
+                };
+                state.change(format!("created OAuth2 provider `{name}`"));
+                Ok(ProviderOutcome {
+                    pk: Some(created.pk),
+                    client_id: created.client_id,
+                    client_secret: created.client_secret,
+                })
+            }
+        };
+    };
+
+    // Ownership: a provider of that name serving another application is not ours.
+    if let Some(app) = &current.assigned_application_slug
+        && app != &state.service.slug
+    {
+        return Err(FlowError::Denied(format!(
+            "OAuth2 provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
+            state.service.slug
+        )));
+    }
+
+    let mut diffs: Vec<Diff> = Vec::new();
+    let (have_uris, keep_uris) = registered_uris(&current);
+    if have_uris != wanted_uris {
+        diffs.push(Diff {
+            field: "redirect_uris",
+            value: uris_json(&wanted_uris, &keep_uris),
+            kind: "redirect-uri-mismatch",
+            message: format!(
+                "redirect URI mismatch: Authentik has {}, manifest wants {}",
+                show_uris(&have_uris),
+                show_uris(&wanted_uris)
+            ),
+        });
+    }
+    if current.authorization_flow.as_deref() != Some(auth_flow.pk.as_str()) {
+        diffs.push(Diff {
+            field: "authorization_flow",
+            value: json!(auth_flow.pk),
+            kind: "authorization-flow-mismatch",
+            message: format!("authorization flow is not `{auth_slug}`"),
+        });
+    }
+    if let Some(f) = &invalidation_flow
+        && current.invalidation_flow.as_deref() != Some(f.as_str())
+    {
+        diffs.push(Diff {
+            field: "invalidation_flow",
+            value: json!(f),
+            kind: "invalidation-flow-mismatch",
+            message: "invalidation flow differs from the manifest's".into(),
+        });
+    }
+    let have_mappings: BTreeSet<String> = current.property_mappings.iter().cloned().collect();
+    if have_mappings != mapping_pks {
+        let label = |pk: &String| {
+            mapping_names
+                .iter()
+                .find(|(p, _)| p == pk)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| pk.clone())
+        };
+        let missing: Vec<String> = mapping_pks.difference(&have_mappings).map(label).collect();
+        let extra: Vec<String> = have_mappings.difference(&mapping_pks).map(label).collect();
+        diffs.push(Diff {
+            field: "property_mappings",
+            value: json!(mapping_pks),
+            kind: "scope-mappings-mismatch",
+            message: format!(
+                "scope mappings differ: missing [{}], extra [{}]",
+                missing.join(", "),
+                extra.join(", ")
+            ),
+        });
+    }
+    if current.signing_key != signing_key {
+        diffs.push(Diff {
+            field: "signing_key",
+            value: json!(signing_key),
+            kind: "signing-key-mismatch",
+            message: match signing_key {
+                Some(_) => format!("signing key mismatch: tokens are not signed with `{SELF_SIGNED_KEYPAIR}`"),
+                None => "signing key mismatch: the manifest wants unsigned (HS256) tokens".into(),
+            },
+        });
+    }
+    if current.client_type.as_deref() != Some(client_type) {
+        diffs.push(Diff {
+            field: "client_type",
+            value: json!(client_type),
+            kind: "client-type-mismatch",
+            message: format!(
+                "client type is `{}`, manifest wants `{client_type}`",
+                current.client_type.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    if let Some(want) = &grant_types {
+        let have: BTreeSet<String> = current.grant_types.clone().unwrap_or_default().into_iter().collect();
+        if &have != want {
+            let show = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+            let hint = if have.is_empty() {
+                " (every login fails with \"Invalid grant_type\")"
+            } else {
+                ""
+            };
+            diffs.push(Diff {
+                field: "grant_types",
+                value: json!(want),
+                kind: "grant-types-mismatch",
+                message: format!(
+                    "grant types are [{}]{hint}, manifest wants [{}]",
+                    show(&have),
+                    show(want)
+                ),
+            });
+        }
+    }
+    if current.issuer_mode.as_deref() != Some(issuer_mode) {
+        diffs.push(Diff {
+            field: "issuer_mode",
+            value: json!(issuer_mode),
+            kind: "issuer-mismatch",
+            message: format!(
+                "issuer mode is `{}`, manifest wants `{issuer_mode}`",
+                current.issuer_mode.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    if current.include_claims_in_id_token != Some(spec.include_claims_in_id_token) {
+        diffs.push(Diff {
+            field: "include_claims_in_id_token",
+            value: json!(spec.include_claims_in_id_token),
+            kind: "provider-field-mismatch",
+            message: format!(
+                "include_claims_in_id_token should be {}",
+                spec.include_claims_in_id_token
+            ),
+        });
+    }
+    if let Some(m) = &spec.sub_mode
+        && current.sub_mode.as_deref() != Some(m.as_str())
+    {
+        diffs.push(Diff {
+            field: "sub_mode",
+            value: json!(m),
+            kind: "provider-field-mismatch",
+            message: format!("sub_mode should be `{m}`"),
+        });
+    }
+    if let Some(v) = &spec.access_token_validity
+        && current.access_token_validity.as_deref() != Some(v.as_str())
+    {
+        diffs.push(Diff {
+            field: "access_token_validity",
+            value: json!(v),
+            kind: "provider-field-mismatch",
+            message: format!("access_token_validity should be `{v}`"),
+        });
+    }
+
+    let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
+    let mut client_id = current.client_id.clone();
+    let mut client_secret = current.client_secret.clone();
+    match state.mode {
+        Mode::Check => {
+            for d in diffs {
+                state.finding(d.kind, d.message);
+            }
+        }
+        Mode::Plan => {
+            if !diffs.is_empty() {
+                state.change(format!("update OAuth2 provider `{name}`: {}", fields.join(", ")));
+            }
+        }
+        Mode::Apply => {
+            if !diffs.is_empty() {
+                let body: Map<String, Value> = diffs.into_iter().map(|d| (d.field.to_string(), d.value)).collect();
+                let updated: OAuth2Provider = ak
+                    .patch(&format!("providers/oauth2/{}/", current.pk), &Value::Object(body))
+                    .await
+                    .map_err(|e| state.upstream(e))?;
+                client_id = updated.client_id;
+                client_secret = updated.client_secret;
+                state.change(format!("updated OAuth2 provider `{name}`: {}", fields.join(", ")));
+            }
+        }
+    }
+    Ok(ProviderOutcome {
+        pk: Some(current.pk),
+        client_id,
+        client_secret,
+    })
+}
+
+pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) -> Result<(), FlowError> {
+    let ak = state.ctx.authentik.clone();
+    let slug = spec.slug.clone();
+    let path = format!("core/applications/{slug}/");
+    let existing: Option<Application> = ak.get_opt(&path).await.map_err(|e| state.upstream(e))?;
+    let provider = state.provider_pk;
+    let Some(app) = existing else {
+        match state.mode {
+            Mode::Check => state.finding("application-missing", format!("Authentik application `{slug}` missing")),
+            Mode::Plan => state.change(format!("create application `{slug}`")),
+            Mode::Apply => {
+                let mut body = json!({
+                    "name": spec.name, "slug": slug, "provider": provider,
+                    "open_in_new_tab": spec.open_in_new_tab, "policy_engine_mode": "any",
+                });
+                if let Some(url) = &spec.launch_url {
+                    body["meta_launch_url"] = json!(url);
+                }
+                match ak.post::<Application>("core/applications/", &body).await {
+                    Ok(_) => {}
+                    Err(e @ AkError::MaybeApplied { .. }) => {
+                        ak.get_opt::<Application>(&path)
+                            .await
+                            .ok()
+                            .flatten()
+                            .ok_or_else(|| state.upstream(e))?;
+                    }
+                    Err(e) => return Err(state.upstream(e)),
+                }
+                state.change(format!("created application `{slug}`"));
+            }
+        }
+        return Ok(());
+    };
+
+    let mut diffs: Vec<Diff> = Vec::new();
+    if provider.is_some() && app.provider != provider {
+        diffs.push(Diff {
+            field: "provider",
+            value: json!(provider),
+            kind: "application-provider-mismatch",
+            message: format!(
+                "application `{slug}` is not linked to its OAuth2 provider `{}`",
+                state.service.slug
+            ),
+        });
+    }
+    if app.name != spec.name {
+        diffs.push(Diff {
+            field: "name",
+            value: json!(spec.name),
+            kind: "application-field-mismatch",
+            message: format!("application name is `{}`, manifest wants `{}`", app.name, spec.name),
+        });
+    }
+    let have_launch = app.meta_launch_url.clone().filter(|u| !u.is_empty());
+    if let Some(url) = &spec.launch_url
+        && have_launch.as_deref() != Some(url.as_str())
+    {
+        diffs.push(Diff {
+            field: "meta_launch_url",
+            value: json!(url),
+            kind: "application-field-mismatch",
+            message: format!(
+                "launch URL is `{}`, manifest wants `{url}`",
+                have_launch.as_deref().unwrap_or("unset")
+            ),
+        });
+    }
+    if app.open_in_new_tab != Some(spec.open_in_new_tab) {
+        diffs.push(Diff {
+            field: "open_in_new_tab",
+            value: json!(spec.open_in_new_tab),
+            kind: "application-field-mismatch",
+            message: format!("open_in_new_tab should be {}", spec.open_in_new_tab),
+        });
+    }
+    let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
+    match state.mode {
+        Mode::Check => {
+            for d in diffs {
+                state.finding(d.kind, d.message);
+            }
+        }
+        Mode::Plan => {
+            if !diffs.is_empty() {
+                state.change(format!("update application `{slug}`: {}", fields.join(", ")));
+            }
+        }
+        Mode::Apply => {
+            if !diffs.is_empty() {
+                let body: Map<String, Value> = diffs.into_iter().map(|d| (d.field.to_string(), d.value)).collect();
+                ak.patch::<Application>(&path, &Value::Object(body))
+                    .await
+                    .map_err(|e| state.upstream(e))?;
+                state.change(format!("updated application `{slug}`: {}", fields.join(", ")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_urls_are_escaped_for_regex_servers() {
+        assert_eq!(
+            regex_escape("https://g.example.org/login?x=1"),
+            r"https://g\.example\.org/login\?x=1"
+        );
+    }
+
+    #[test]
+    fn registered_uris_keep_logout_entries_aside() {
+        let p: OAuth2Provider = serde_json::from_value(json!({
+            "pk": 1, "name": "g",
+            "redirect_uris": [
+                {"matching_mode": "strict", "url": "https://g/cb", "redirect_uri_type": "authorization"},
+                {"matching_mode": "strict", "url": "https://g/bye", "redirect_uri_type": "logout"},
+                {"matching_mode": "regex", "url": "https://.*/cb"}
+            ]
+        }))
+        .unwrap();
+        let (managed, kept) = registered_uris(&p);
+        assert_eq!(managed.len(), 2);
+        assert_eq!(kept.len(), 1);
+        let old: OAuth2Provider =
+            serde_json::from_value(json!({"pk": 1, "name": "g", "redirect_uris": "a\nb\n"})).unwrap();
+        assert_eq!(registered_uris(&old).0.len(), 2);
+    }
+}

@@ -1,0 +1,260 @@
+//! Command line (clap). Each command opens a [`Session`] (preflight first) and prints the report.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::capabilities::Mode;
+use crate::runner::ServiceReport;
+use crate::runtime::{FlowRuntime, Limits, cache};
+use crate::session::{Options, Session};
+use crate::{demo, plugins, report};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ssoctl",
+    version,
+    about = "Register every service of a stack with Authentik through sandboxed WebAssembly flows"
+)]
+pub struct Cli {
+    /// Stack root: holds `.env`, `services.yaml` and `packages/<svc>/manifest.yaml`.
+    #[arg(long, global = true, default_value = ".", env = "SSOCTL_ROOT")]
+    root: PathBuf,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More diagnostics on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Seconds to wait for Authentik to become ready (default: 0 for an external Authentik, 60 for the bundled one).
+    #[arg(long, global = true)]
+    wait: Option<u64>,
+    /// Services configured at the same time.
+    #[arg(long, global = true, default_value_t = 4)]
+    concurrency: usize,
+    /// Wall-clock limit for one flow run, in seconds.
+    #[arg(long, global = true, default_value_t = 30)]
+    deadline: u64,
+    /// Do not cache precompiled flow components on disk.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Preflight Authentik, then configure every service of the profile not yet configured.
+    Bootstrap {
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Configure one service (provider, application, .env, manifest).
+    Add { service: String },
+    /// Compare Authentik and `.env` with the manifests; exit 0 green, 1 drift, 2 error.
+    Check {
+        services: Vec<String>,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Re-apply the manifests, changing only what differs.
+    Fix {
+        services: Vec<String>,
+        /// Every service of the profile.
+        #[arg(long, conflicts_with = "services")]
+        all: bool,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Show what fix/bootstrap would change, changing nothing; exit 1 when something would.
+    Plan {
+        services: Vec<String>,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Run the Authentik simulator.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// Authentik version to play (one of the vendored schemas).
+        #[arg(long, default_value = "2026.8.3")]
+        version: String,
+        /// API token the simulator accepts.
+        #[arg(long, default_value = "sim-admin-token", env = "SSOCTL_SIM_TOKEN")]
+        token: String,
+    },
+    /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
+    Demo {
+        #[arg(long, default_value = "2026.8.3")]
+        version: String,
+    },
+    /// Flow components: list them or audit what each can call.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// Each component: type, source, sha256, version.
+    List,
+    /// Imports and exports of each component (or of FILE), and whether the host grants them.
+    Audit { file: Option<PathBuf> },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SSOCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
+    let limits = Limits {
+        deadline: Duration::from_secs(cli.deadline.max(1)),
+        ..Limits::default()
+    };
+    let cache_dir = if cli.no_cache { None } else { cache::default_dir() };
+    FlowRuntime::new(limits, cache_dir).map(Arc::new)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let runtime = match flow_runtime(&cli) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let mut options = Options::new(&cli.root);
+    options.wait = cli.wait.map(Duration::from_secs);
+    options.concurrency = cli.concurrency;
+    let mode = match &cli.command {
+        Command::Sim { listen, version, token } => return run_sim(*listen, version, token).await,
+        Command::Demo { version } => return demo::run(version, runtime).await,
+        Command::Plugins {
+            command: PluginsCommand::List,
+        } => return plugins::list(&runtime, cli.json),
+        Command::Plugins {
+            command: PluginsCommand::Audit { file },
+        } => return plugins::audit(&runtime, file.as_deref(), cli.json),
+        Command::Fix {
+            services, all: false, ..
+        } if services.is_empty() => {
+            eprintln!("error: name the services to fix, or use --all");
+            return 2;
+        }
+        Command::Bootstrap { .. } | Command::Add { .. } | Command::Fix { .. } => Mode::Apply,
+        Command::Check { .. } => Mode::Check,
+        Command::Plan { .. } => Mode::Plan,
+    };
+    let result = match Session::open(&options, runtime).await {
+        Ok(session) => match &cli.command {
+            Command::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
+            Command::Add { service } => session.apply(std::slice::from_ref(service), None).await,
+            Command::Fix { services, profile, .. } => session.apply(services, profile.as_deref()).await,
+            Command::Check { services, profile } => session.check(services, profile.as_deref()).await,
+            Command::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
+            _ => unreachable!("handled above"),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(reports) => print_reports(&reports, mode, cli.json),
+        Err(e) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"mode": report::mode_name(mode), "exit_code": 2, "error": e.to_string()})
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            2
+        }
+    }
+}
+
+pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(reports, mode)).unwrap_or_default()
+        );
+    } else {
+        for r in reports {
+            for line in report::lines(r, mode) {
+                println!("{line}");
+            }
+        }
+    }
+    report::exit_code(reports, mode)
+}
+
+async fn run_sim(listen: SocketAddr, version: &str, token: &str) -> u8 {
+    let config = ssoctl_sim::SimConfig {
+        version: version.to_string(),
+        token: token.to_string(),
+        listen,
+    };
+    let sim = match ssoctl_sim::Sim::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    println!(
+        "Authentik simulator {} listening on {} (stop with Ctrl-C)",
+        sim.version(),
+        sim.url()
+    );
+    println!("  AUTHENTIK_URL={}", sim.url());
+    println!("  token: the value of --token (or SSOCTL_SIM_TOKEN)");
+    println!(
+        "  counters: {}/-/sim/counters   schema violations: {}/-/sim/violations",
+        sim.url(),
+        sim.url()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    let violations = sim.violations();
+    if !violations.is_empty() {
+        eprintln!("{} schema violation(s) seen:", violations.len());
+        for v in &violations {
+            eprintln!("  {v}");
+        }
+        return 1;
+    }
+    0
+}

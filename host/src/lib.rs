@@ -1,0 +1,25 @@
+//! ssoctl: registers every service of a self-hosted stack with Authentik through sandboxed
+//! WebAssembly flow components, one per `sso.type`.
+//!
+//! Map of the crate:
+//! - [`stack`]: the operator's `.env`, `services.yaml` and manifests;
+//! - [`runtime`]: wasmtime engine, component loading, limits, precompiled cache;
+//! - [`capabilities`]: what each WIT import does, scoped to the current service, per mode;
+//! - [`authentik`]: the HTTP client, version capabilities, tolerant models;
+//! - [`runner`] and [`session`]: running flows for a command; [`report`]: what is printed;
+//! - [`cli`], [`demo`], [`plugins`]: the commands.
+
+pub mod authentik;
+pub mod capabilities;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod plugins;
+pub mod report;
+pub mod runner;
+pub mod runtime;
+pub mod session;
+pub mod stack;
+
+/// Path of the hostile test component built next to the stock ones (tests only).
+pub const TEST_MISBEHAVE_WASM: &str = concat!(env!("OUT_DIR"), "/test-misbehave.wasm");

@@ -1,0 +1,125 @@
+//! What operators see: one line per service (`✓ grafana (oidc) — Authentik app present, redirects
+//! match`, `❌ redmine (oauth) — redirect URI mismatch: ...`), bootstrap's `[svc sso] ...` event
+//! lines, `--json`, and the exit code (0 all green, 1 drift or pending changes, 2 error).
+
+use crate::capabilities::Mode;
+use crate::runner::{ServiceReport, Status};
+
+/// The lines for one service, as printed.
+pub fn lines(report: &ServiceReport, mode: Mode) -> Vec<String> {
+    let head = format!("{} ({})", report.service, report.sso_type);
+    let mut out = Vec::new();
+    if mode == Mode::Apply {
+        out.extend(report.events.iter().map(|e| format!("[{} sso] {e}", report.service)));
+    }
+    match report.status {
+        Status::Error => {
+            out.push(format!("❌ {head} — {}", report.error.as_deref().unwrap_or("error")));
+            // What an apply did before failing (Authentik objects) is worth knowing.
+            out.extend(report.changes.iter().map(|c| format!("    {c}")));
+        }
+        Status::Drift => {
+            let what: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+            out.push(format!("❌ {head} — {}", what.join("; ")));
+        }
+        Status::Ok => match mode {
+            Mode::Check => out.push(format!("✓ {head} — {}", report.summary)),
+            Mode::Apply => {
+                let note = if report.changes.is_empty() { " (no changes)" } else { "" };
+                out.push(format!("✓ {head} — {}{note}", report.summary));
+                out.extend(report.changes.iter().map(|c| format!("    {c}")));
+            }
+            Mode::Plan if report.changes.is_empty() => out.push(format!("✓ {head} — up to date")),
+            Mode::Plan => {
+                let n = report.changes.len();
+                out.push(format!(
+                    "~ {head} — {n} change{} pending",
+                    if n == 1 { "" } else { "s" }
+                ));
+                out.extend(report.changes.iter().map(|c| format!("    would {c}")));
+            }
+        },
+    }
+    out
+}
+
+/// 0 all green, 1 drift (check) or pending changes (plan), 2 any error.
+pub fn exit_code(reports: &[ServiceReport], mode: Mode) -> u8 {
+    if reports.iter().any(|r| r.status == Status::Error) {
+        2
+    } else if reports.iter().any(|r| r.status == Status::Drift)
+        || (mode == Mode::Plan && reports.iter().any(|r| !r.changes.is_empty()))
+    {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Apply => "apply",
+        Mode::Check => "check",
+        Mode::Plan => "plan",
+    }
+}
+
+pub fn json(reports: &[ServiceReport], mode: Mode) -> serde_json::Value {
+    serde_json::json!({
+        "mode": mode_name(mode),
+        "exit_code": exit_code(reports, mode),
+        "services": reports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::Finding;
+
+    fn report(status: Status) -> ServiceReport {
+        ServiceReport {
+            service: "redmine".into(),
+            sso_type: "oauth".into(),
+            status,
+            summary: "Authentik app present, redirects match".into(),
+            findings: vec![Finding {
+                kind: "redirect-uri-mismatch".into(),
+                message: "redirect URI mismatch: x".into(),
+            }],
+            changes: vec![],
+            events: vec!["registered OAuth app in https://auth.example.org".into()],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn lines_operators_know() {
+        assert_eq!(
+            lines(&report(Status::Ok), Mode::Check),
+            vec!["✓ redmine (oauth) — Authentik app present, redirects match"]
+        );
+        assert_eq!(
+            lines(&report(Status::Drift), Mode::Check),
+            vec!["❌ redmine (oauth) — redirect URI mismatch: x"]
+        );
+        let apply = lines(&report(Status::Ok), Mode::Apply);
+        assert_eq!(
+            apply[0],
+            "[redmine sso] registered OAuth app in https://auth.example.org"
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&[report(Status::Ok)], Mode::Check), 0);
+        assert_eq!(exit_code(&[report(Status::Ok), report(Status::Drift)], Mode::Check), 1);
+        assert_eq!(
+            exit_code(&[report(Status::Drift), report(Status::Error)], Mode::Check),
+            2
+        );
+        let mut pending = report(Status::Ok);
+        pending.changes.push("create OAuth2 provider `redmine`".into());
+        assert_eq!(exit_code(&[pending], Mode::Plan), 1);
+    }
+}

@@ -1,0 +1,293 @@
+//! Runs flows for a set of services: one fresh `Store` per service, bounded concurrency, a
+//! deadline around each run, and the staged `.env`/file writes committed only after a run
+//! succeeded (serialised, atomic), followed by `configured: true` in the manifest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::capabilities::{Finding, Mode, RunContext, RunState};
+use crate::runtime::bindings::sso::flow::types;
+use crate::runtime::limits::RunLimiter;
+use crate::runtime::{FlowRuntime, LoadedFlow};
+use crate::stack::envfile::EnvFile;
+use crate::stack::{ServiceSpec, manifest};
+
+/// How one service's run ended.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Green (check), configured (apply), nothing to do or a plan (plan).
+    Ok,
+    /// Check mode found differences.
+    Drift,
+    /// The run could not complete; nothing was written for this service.
+    Error,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    pub sso_type: String,
+    pub status: Status,
+    /// The flow's phrase for a green line.
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    pub changes: Vec<String>,
+    pub events: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl ServiceReport {
+    fn error(service: &ServiceSpec, message: String) -> Self {
+        Self {
+            service: service.name.clone(),
+            sso_type: service.sso_type.clone(),
+            status: Status::Error,
+            summary: String::new(),
+            findings: Vec::new(),
+            changes: Vec::new(),
+            events: Vec::new(),
+            error: Some(message),
+        }
+    }
+}
+
+pub struct Runner {
+    pub ctx: Arc<RunContext>,
+    pub runtime: Arc<FlowRuntime>,
+    /// Services configured at once (each mostly waits on Authentik).
+    pub concurrency: usize,
+    env_path: PathBuf,
+    commit_lock: Mutex<()>,
+}
+
+impl Runner {
+    pub fn new(ctx: Arc<RunContext>, runtime: Arc<FlowRuntime>, concurrency: usize) -> Self {
+        let env_path = ctx.stack.env.path().to_path_buf();
+        Self {
+            ctx,
+            runtime,
+            concurrency: concurrency.max(1),
+            env_path,
+            commit_lock: Mutex::new(()),
+        }
+    }
+
+    /// Runs every service in `mode`; reports come back in the order given.
+    pub async fn run_all(
+        self: &Arc<Self>,
+        services: Vec<ServiceSpec>,
+        mode: Mode,
+        mark_configured: bool,
+    ) -> Vec<ServiceReport> {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let handles: Vec<_> = services
+            .into_iter()
+            .map(|service| {
+                let runner = self.clone();
+                let permits = permits.clone();
+                tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await.expect("semaphore open");
+                    runner.run_one(service, mode, mark_configured).await
+                })
+            })
+            .collect();
+        let mut reports = Vec::with_capacity(handles.len());
+        for h in handles {
+            reports.push(h.await.expect("service run task panicked"));
+        }
+        reports
+    }
+
+    pub async fn run_one(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
+        let flow = match self.runtime.flow(&service.sso_type) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return ServiceReport::error(
+                    &service,
+                    format!(
+                        "unknown sso.type `{}` in {} (available: {})",
+                        service.sso_type,
+                        service.manifest_path.display(),
+                        self.runtime.known_types().join(", ")
+                    ),
+                );
+            }
+            Err(e) => return ServiceReport::error(&service, e.to_string()),
+        };
+        let label = format!("flow `{}` for `{}`", service.sso_type, service.name);
+        let state = RunState::new(
+            self.ctx.clone(),
+            service.clone(),
+            mode,
+            RunLimiter {
+                label: label.clone(),
+                limits: self.runtime.limits.clone(),
+            },
+        );
+        let (result, record) = call_flow(&self.runtime, &flow, state, &service, mode, &label).await;
+        let mut report = ServiceReport {
+            service: service.name.clone(),
+            sso_type: service.sso_type.clone(),
+            status: Status::Ok,
+            summary: String::new(),
+            findings: Vec::new(),
+            changes: Vec::new(),
+            events: Vec::new(),
+            error: None,
+        };
+        let Some(mut record) = record else {
+            report.status = Status::Error;
+            report.error = Some(self.ctx.redactor.redact(&result.err().unwrap_or_default()));
+            return report;
+        };
+        report.events = std::mem::take(&mut record.events);
+        report.changes = std::mem::take(&mut record.changes);
+        match result {
+            Err(message) => {
+                report.status = Status::Error;
+                report.error = Some(self.ctx.redactor.redact(&message));
+                return report;
+            }
+            Ok(outcome) => {
+                report.summary = outcome.summary;
+                report.findings = std::mem::take(&mut record.findings);
+                report.findings.extend(outcome.findings.into_iter().map(|f| Finding {
+                    kind: f.kind,
+                    message: self.ctx.redactor.redact(&f.message),
+                }));
+            }
+        }
+        if mode == Mode::Apply
+            && let Err(message) = self
+                .commit(&service, &record, mark_configured, &mut report.changes)
+                .await
+        {
+            report.status = Status::Error;
+            report.error = Some(message);
+            return report;
+        }
+        if !report.findings.is_empty() {
+            report.status = Status::Drift;
+        }
+        report
+    }
+
+    /// Lands a successful apply run's staged writes: `.env` keys, service files, then the
+    /// manifest's `configured: true`. Serialised across services; each file is replaced atomically.
+    async fn commit(
+        &self,
+        service: &ServiceSpec,
+        record: &crate::capabilities::RunRecord,
+        mark_configured: bool,
+        changes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let _guard = self.commit_lock.lock().await;
+        if !record.env_writes.is_empty() {
+            // Re-read: the file may have changed since the command started.
+            let mut env = EnvFile::load(&self.env_path).map_err(|e| e.to_string())?;
+            let changed = env.apply(&record.env_writes).map_err(|e| e.to_string())?;
+            if !changed.is_empty() {
+                changes.push(format!("wrote .env: {}", changed.join(", ")));
+            }
+        }
+        if !record.file_writes.is_empty() {
+            let folder = service.manifest_path.parent().unwrap_or(std::path::Path::new("."));
+            let dir = cap_std::fs::Dir::open_ambient_dir(folder, cap_std::ambient_authority())
+                .map_err(|e| format!("{}: {e}", folder.display()))?;
+            let written = crate::capabilities::commit_files(&dir, &record.file_writes)
+                .map_err(|e| format!("{}: {e}", folder.display()))?;
+            for path in written {
+                changes.push(format!("wrote packages/{}/{path}", service.name));
+            }
+        }
+        if mark_configured && manifest::mark_configured(&service.manifest_path).map_err(|e| e.to_string())? {
+            changes.push("marked sso.configured: true".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Instantiates the flow in a fresh store and calls `run` under the deadline. Returns the
+/// outcome (or an error message) and the run's record (`None` if the store was lost to a trap
+/// or the deadline, in which case nothing of the run is used).
+async fn call_flow(
+    runtime: &FlowRuntime,
+    flow: &LoadedFlow,
+    state: RunState,
+    service: &ServiceSpec,
+    mode: Mode,
+    label: &str,
+) -> (
+    Result<crate::runtime::bindings::exports::sso::flow::flow::Outcome, String>,
+    Option<crate::capabilities::RunRecord>,
+) {
+    let mut store = runtime.store(state);
+    let wit_service = types::Service {
+        name: service.name.clone(),
+        slug: service.slug.clone(),
+        display_name: service.display_name.clone(),
+        sso_type: service.sso_type.clone(),
+        public_url: service.public_url.clone(),
+        redirect_uris: service
+            .redirect_uris
+            .iter()
+            .map(|r| types::RedirectUri {
+                matching: if r.regex {
+                    types::MatchMode::Regex
+                } else {
+                    types::MatchMode::Strict
+                },
+                url: r.url.clone(),
+            })
+            .collect(),
+        env_prefix: service.env_prefix.clone(),
+        settings: service.settings.clone(),
+    };
+    let deadline = runtime.limits.deadline;
+    let call = async {
+        let instance = flow.pre().instantiate_async(&mut store).await?;
+        instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await
+    };
+    let result = tokio::time::timeout(deadline, call).await;
+    match result {
+        Err(_) => (
+            Err(format!(
+                "{label} did not finish within {} s (deadline); it was stopped",
+                deadline.as_secs_f32()
+            )),
+            None,
+        ),
+        Ok(Err(trap)) => {
+            // A panicking guest reports its message through `log` before it traps.
+            let detail = match &store.data().record.last_error_log {
+                Some(m) => format!(" ({m})"),
+                None => String::new(),
+            };
+            (Err(format!("{label} failed: {}{detail}", trap_message(&trap))), None)
+        }
+        Ok(Ok(Err(flow_error))) => (
+            Err(flow_error_message(&flow_error)),
+            Some(std::mem::take(&mut store.data_mut().record)),
+        ),
+        Ok(Ok(Ok(outcome))) => (Ok(outcome), Some(std::mem::take(&mut store.data_mut().record))),
+    }
+}
+
+fn trap_message(e: &wasmtime::Error) -> String {
+    let root = e.root_cause().to_string();
+    let top = e.to_string();
+    if top == root { root } else { format!("{top}: {root}") }
+}
+
+fn flow_error_message(e: &types::FlowError) -> String {
+    match e {
+        types::FlowError::Denied(m) => format!("denied: {m}"),
+        types::FlowError::NotFound(m) => format!("not found: {m}"),
+        types::FlowError::Invalid(m) => format!("invalid: {m}"),
+        types::FlowError::Upstream(m) => m.clone(),
+        types::FlowError::Unsupported(m) => m.clone(),
+    }
+}

@@ -1,0 +1,112 @@
+//! Sandbox limits for one flow run, and the epoch ticker that makes the deadline enforceable.
+
+use std::time::Duration;
+
+use wasmtime::{Engine, ResourceLimiter};
+
+/// Limits applied to every run (one `Store`). Defaults follow DESIGN §5.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock time for one run, host calls to Authentik included.
+    pub deadline: Duration,
+    /// Linear memory per run.
+    pub memory_bytes: usize,
+    pub table_elements: usize,
+    pub instances: usize,
+    pub tables: usize,
+    pub memories: usize,
+    pub max_wasm_stack: usize,
+    /// How often the epoch advances (the granularity of the deadline).
+    pub epoch_tick: Duration,
+    /// Host calls per run (Authentik operations, config reads and writes).
+    pub host_calls: u32,
+    /// Bytes of log output per run.
+    pub log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Longer than DESIGN's 10 s: the deadline also covers Authentik round trips, which
+            // may be retried with back-off on 429/503.
+            deadline: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+            table_elements: 10_000,
+            instances: 10,
+            tables: 10,
+            memories: 2,
+            max_wasm_stack: 512 << 10,
+            epoch_tick: Duration::from_millis(10),
+            host_calls: 256,
+            log_bytes: 1 << 20,
+        }
+    }
+}
+
+/// `ResourceLimiter` whose refusals name the flow, the service and the sizes involved.
+pub struct RunLimiter {
+    pub label: String,
+    pub limits: Limits,
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+impl ResourceLimiter for RunLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limits.memory_bytes {
+            return Err(wasmtime::format_err!(
+                "{} exceeded its memory limit: wanted {} (had {}), limit {}",
+                self.label,
+                mib(desired),
+                mib(current),
+                mib(self.limits.memory_bytes)
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limits.table_elements {
+            return Err(wasmtime::format_err!(
+                "{} exceeded its table limit: wanted {desired} elements, limit {}",
+                self.label,
+                self.limits.table_elements
+            ));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories
+    }
+}
+
+/// A thread that advances the engine's epoch every tick; it stops when the engine is dropped.
+pub struct EpochTicker;
+
+impl EpochTicker {
+    pub fn start(engine: &Engine, tick: Duration) -> Self {
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("ssoctl-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(tick);
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        Self
+    }
+}

@@ -1,0 +1,260 @@
+//! The wasmtime side: one `Engine` (epoch interruption, bounded stores), flow components loaded
+//! once each (size cap, precompiled-artifact cache, import check), and a fresh `Store` per
+//! service run with memory limits and a wall-clock deadline.
+
+pub mod bindings;
+pub mod cache;
+pub mod limits;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+
+use crate::capabilities::RunState;
+pub use bindings::{SsoFlow, SsoFlowPre};
+pub use limits::Limits;
+
+include!(concat!(env!("OUT_DIR"), "/stock_plugins.rs"));
+
+/// The stock flow types, in the order `plugins list` shows them.
+pub fn stock_types() -> Vec<&'static str> {
+    STOCK_COMPONENTS.iter().map(|(t, _)| *t).collect()
+}
+
+/// Largest component accepted (compilation time grows with size, and compile-time DoS is
+/// outside wasmtime's security policy).
+pub const MAX_COMPONENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Where a component came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "path")]
+pub enum Source {
+    /// Embedded in the ssoctl binary.
+    Stock,
+    /// A file the operator provided.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Stock => f.write_str("stock"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A function a component imports or exports, for the audit view.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InterfaceUse {
+    pub name: String,
+    pub functions: Vec<String>,
+}
+
+/// A loaded, checked flow component ready to instantiate.
+pub struct LoadedFlow {
+    pub sso_type: String,
+    pub source: Source,
+    pub sha256: String,
+    pub size: usize,
+    pub imports: Vec<InterfaceUse>,
+    pub exports: Vec<InterfaceUse>,
+    pre: SsoFlowPre<RunState>,
+}
+
+/// Why a component was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("flow component `{what}` is {size} bytes; the limit is {limit} bytes")]
+    TooLarge { what: String, size: usize, limit: usize },
+    #[error("flow component `{what}` is not a valid WebAssembly component: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("flow component `{what}` imports `{import}`, which ssoctl does not grant to flows (granted: {granted})")]
+    UngrantedImport {
+        what: String,
+        import: String,
+        granted: String,
+    },
+    #[error("flow component `{what}` does not export `{export}` (built against another sso:flow version?)")]
+    MissingExport { what: String, export: String },
+}
+
+/// Engine, linker and the loaded components.
+pub struct FlowRuntime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    cache: Option<cache::ArtifactCache>,
+    loaded: Mutex<HashMap<String, Arc<LoadedFlow>>>,
+    /// Components registered beyond the stock ones (tests, later drop-ins), by sso.type.
+    extra: Mutex<HashMap<String, (Vec<u8>, Source)>>,
+    pub limits: Limits,
+    _ticker: limits::EpochTicker,
+}
+
+impl FlowRuntime {
+    /// `cache_dir: None` compiles every component on load.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, String> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        config.max_wasm_stack(limits.max_wasm_stack);
+        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let mut linker = Linker::<RunState>::new(&engine);
+        SsoFlow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| format!("link host interfaces: {e}"))?;
+        let cache = cache_dir.map(|dir| cache::ArtifactCache::new(dir, &engine));
+        let ticker = limits::EpochTicker::start(&engine, limits.epoch_tick);
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+            extra: Mutex::new(HashMap::new()),
+            limits,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Makes `bytes` serve `sso_type` (replacing a stock flow of that type).
+    pub fn register(&self, sso_type: &str, bytes: Vec<u8>, source: Source) {
+        self.loaded.lock().expect("loaded").remove(sso_type);
+        self.extra
+            .lock()
+            .expect("extra")
+            .insert(sso_type.to_string(), (bytes, source));
+    }
+
+    /// Every type a component is available for.
+    pub fn known_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = stock_types().iter().map(|t| t.to_string()).collect();
+        for t in self.extra.lock().expect("extra").keys() {
+            if !types.contains(t) {
+                types.push(t.clone());
+            }
+        }
+        types
+    }
+
+    /// The component serving `sso_type`, loaded and checked once per process.
+    pub fn flow(&self, sso_type: &str) -> Result<Option<Arc<LoadedFlow>>, LoadError> {
+        if let Some(f) = self.loaded.lock().expect("loaded").get(sso_type) {
+            return Ok(Some(f.clone()));
+        }
+        let found = self.extra.lock().expect("extra").get(sso_type).cloned().or_else(|| {
+            STOCK_COMPONENTS
+                .iter()
+                .find(|(t, _)| *t == sso_type)
+                .map(|(_, b)| (b.to_vec(), Source::Stock))
+        });
+        let Some((bytes, source)) = found else {
+            return Ok(None);
+        };
+        let flow = Arc::new(self.load(sso_type, &bytes, source)?);
+        self.loaded
+            .lock()
+            .expect("loaded")
+            .insert(sso_type.to_string(), flow.clone());
+        Ok(Some(flow))
+    }
+
+    fn load(&self, sso_type: &str, bytes: &[u8], source: Source) -> Result<LoadedFlow, LoadError> {
+        let what = match &source {
+            Source::Stock => format!("{sso_type} (stock)"),
+            Source::File(p) => p.display().to_string(),
+        };
+        if bytes.len() > MAX_COMPONENT_BYTES {
+            return Err(LoadError::TooLarge {
+                what,
+                size: bytes.len(),
+                limit: MAX_COMPONENT_BYTES,
+            });
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, bytes, &sha256),
+            None => Component::new(&self.engine, bytes),
+        }
+        .map_err(|e| LoadError::Invalid {
+            what: what.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let (imports, exports) = describe_component(&self.engine, &component);
+        let granted = bindings::granted_imports();
+        if let Some(bad) = imports.iter().find(|i| !granted.contains(&i.name)) {
+            return Err(LoadError::UngrantedImport {
+                what,
+                import: bad.name.clone(),
+                granted: granted.join(", "),
+            });
+        }
+        let export = bindings::required_export();
+        if !exports.iter().any(|e| e.name == export) {
+            return Err(LoadError::MissingExport { what, export });
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(SsoFlowPre::new)
+            .map_err(|e| LoadError::Invalid {
+                what: what.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok(LoadedFlow {
+            sso_type: sso_type.to_string(),
+            source,
+            sha256,
+            size: bytes.len(),
+            imports,
+            exports,
+            pre,
+        })
+    }
+
+    /// A fresh store for one run, with the memory limiter and the epoch deadline armed.
+    pub fn store(&self, state: RunState) -> Store<RunState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // Yield to the executor at every tick: a spinning guest stays cancellable by the
+        // deadline around the call, and other services keep running.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+}
+
+impl LoadedFlow {
+    pub fn pre(&self) -> &SsoFlowPre<RunState> {
+        &self.pre
+    }
+}
+
+fn describe_component(engine: &Engine, component: &Component) -> (Vec<InterfaceUse>, Vec<InterfaceUse>) {
+    let ty = component.component_type();
+    let describe = |name: &str, item: &ComponentItem| {
+        let functions = match item {
+            ComponentItem::ComponentInstance(inst) => inst
+                .exports(engine)
+                .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
+                .map(|(n, _)| n.to_string())
+                .collect(),
+            ComponentItem::ComponentFunc(_) => vec![name.to_string()],
+            _ => Vec::new(),
+        };
+        InterfaceUse {
+            name: name.to_string(),
+            functions,
+        }
+    };
+    let imports = ty.imports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
+    let exports = ty.exports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
+    (imports, exports)
+}

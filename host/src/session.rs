@@ -1,0 +1,149 @@
+//! One command's session: load the stack, preflight Authentik (reachable, token accepted,
+//! version known) before anything is written, then run flows for the chosen services.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authentik::{Authentik, AuthentikConfig, RetryPolicy};
+use crate::capabilities::{Mode, Redactor, RunContext};
+use crate::error::{Error, Result};
+use crate::runner::{Runner, ServiceReport};
+use crate::runtime::FlowRuntime;
+use crate::stack::{ServiceSpec, Stack};
+
+/// Settings of a session that do not come from the stack.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub root: PathBuf,
+    /// How long to wait for Authentik's readiness. `None`: 0 for an external Authentik
+    /// (`AUTHENTIK_BOOTSTRAP_SKIP=true`), 60 s for the bundled one, which may still be starting.
+    pub wait: Option<Duration>,
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Options {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            wait: None,
+            concurrency: 4,
+            request_timeout: Duration::from_secs(15),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct Session {
+    pub stack: Arc<Stack>,
+    pub runner: Arc<Runner>,
+}
+
+/// `key` from the process environment, else from `.env`.
+fn setting(stack: &Stack, key: &str) -> Option<String> {
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| stack.env.get(key).map(str::to_string))
+        .filter(|v| !v.is_empty())
+}
+
+fn required(stack: &Stack, key: &str, what: &str) -> Result<String> {
+    setting(stack, key).ok_or_else(|| {
+        Error::Config(format!(
+            "{key} is not set: add it to {} ({what})",
+            stack.env.path().display()
+        ))
+    })
+}
+
+impl Session {
+    /// Loads the stack and checks Authentik. Nothing is written by this.
+    pub async fn open(options: &Options, runtime: Arc<FlowRuntime>) -> Result<Self> {
+        let stack = Stack::load(&options.root)?;
+        let public_url = required(
+            &stack,
+            "AUTHENTIK_URL",
+            "the public URL of Authentik, e.g. https://auth.example.org",
+        )?;
+        let token = required(
+            &stack,
+            "AUTHENTIK_ADMIN_TOKEN",
+            "an Authentik API token with intent \"API\"",
+        )?;
+        let api_url = setting(&stack, "AUTHENTIK_API_URL").unwrap_or_else(|| public_url.clone());
+        for (key, url) in [("AUTHENTIK_URL", &public_url), ("AUTHENTIK_API_URL", &api_url)] {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(Error::Config(format!("{key} `{url}` is not an http(s) URL")));
+            }
+        }
+        let external = setting(&stack, "AUTHENTIK_BOOTSTRAP_SKIP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let wait = options.wait.unwrap_or(if external {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(60)
+        });
+        let authentik = Authentik::new(AuthentikConfig {
+            public_url,
+            api_url,
+            token,
+            request_timeout: options.request_timeout,
+            retry: options.retry.clone(),
+        })?;
+        authentik.wait_ready(wait).await?;
+        let caps = authentik.capabilities().await?;
+        tracing::info!("Authentik {} at {}", caps.version, authentik.public_url());
+        let redactor = Redactor::default();
+        redactor.add(authentik.token());
+        let stack = Arc::new(stack);
+        let ctx = Arc::new(RunContext {
+            authentik: Arc::new(authentik),
+            stack: stack.clone(),
+            redactor,
+        });
+        let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
+        Ok(Self { stack, runner })
+    }
+
+    /// `bootstrap`: every service of the profile that is not configured yet.
+    pub async fn bootstrap(&self, profile: Option<&str>) -> Result<Vec<ServiceReport>> {
+        let services: Vec<ServiceSpec> = self
+            .stack
+            .profile_services(profile)?
+            .into_iter()
+            .filter(|s| !s.configured)
+            .collect();
+        Ok(self.runner.run_all(services, Mode::Apply, true).await)
+    }
+
+    /// `add` / `fix`: apply the named services (all of the profile when empty).
+    pub async fn apply(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
+        let services = self.select(names, profile)?;
+        Ok(self.runner.run_all(services, Mode::Apply, true).await)
+    }
+
+    pub async fn check(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
+        let services = self.select(names, profile)?;
+        Ok(self.runner.run_all(services, Mode::Check, false).await)
+    }
+
+    pub async fn plan(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
+        let services = self.select(names, profile)?;
+        Ok(self.runner.run_all(services, Mode::Plan, false).await)
+    }
+
+    fn select(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
+        if names.is_empty() {
+            self.stack.profile_services(profile)
+        } else {
+            self.stack.named(names)
+        }
+    }
+
+    pub fn authentik(&self) -> &Authentik {
+        &self.runner.ctx.authentik
+    }
+}

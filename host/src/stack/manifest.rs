@@ -1,0 +1,226 @@
+//! `packages/<svc>/manifest.yaml`: parsed with file and line in every error, and the one-line
+//! `configured: true` edit that keeps the operator's comments and layout.
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::error::{Error, Result};
+use crate::stack::envfile::write_atomic;
+
+/// A manifest as read from disk.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub doc: Value,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let doc: Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        if !(doc.is_mapping() || doc.is_null()) {
+            return Err(Error::Stack {
+                path: path.to_path_buf(),
+                message: "a manifest must be a YAML mapping".into(),
+            });
+        }
+        Ok(Self { doc })
+    }
+
+    /// The `sso:` block, if the service has SSO at all.
+    pub fn sso(&self) -> Option<&serde_yaml::Mapping> {
+        self.doc.get("sso").and_then(Value::as_mapping)
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.doc.get(key).and_then(Value::as_str)
+    }
+}
+
+/// `path: line L column C: message` for a YAML syntax or shape error.
+pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> Error {
+    let message = match e.location() {
+        Some(loc) => format!("line {} column {}: {e}", loc.line(), loc.column()),
+        None => e.to_string(),
+    };
+    Error::Stack {
+        path: path.to_path_buf(),
+        message: message.replace(" at line", " (at line"),
+    }
+}
+
+/// Flattens the `sso:` block to dotted keys with string values, the shape flows receive:
+/// `scopes: [a, b]` → `scopes.0 = a`, `scopes.1 = b`; `env: {K: v}` → `env.K = v`.
+pub fn flatten(block: &serde_yaml::Mapping) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Null => {}
+            Value::Bool(b) => out.push((prefix.to_string(), b.to_string())),
+            Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
+            Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            Value::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(&format!("{prefix}.{i}"), item, out);
+                }
+            }
+            Value::Mapping(m) => {
+                for (k, item) in m {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                    };
+                    let path = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, item, out);
+                }
+            }
+            Value::Tagged(t) => walk(prefix, &t.value, out),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &Value::Mapping(block.clone()), &mut out);
+    out
+}
+
+/// Sets `sso.configured: true` by editing that one line (or adding it after `type:`), so
+/// comments and layout survive; written atomically with the file's mode kept. A no-op when
+/// already true.
+pub fn mark_configured(path: &Path) -> Result<bool> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let manifest = Manifest::parse(path, &text)?;
+    let already = manifest
+        .sso()
+        .and_then(|s| s.get("configured"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    if already {
+        return Ok(false);
+    }
+    let edited = edit_configured_line(&text).ok_or_else(|| Error::Stack {
+        path: path.to_path_buf(),
+        message: "cannot find the top-level `sso:` block to mark it configured".into(),
+    })?;
+    let check = Manifest::parse(path, &edited)?;
+    let ok = check.sso().and_then(|s| s.get("configured")).and_then(Value::as_bool) == Some(true);
+    if !ok {
+        return Err(Error::Stack {
+            path: path.to_path_buf(),
+            message: "could not set sso.configured: true without restructuring the file; set it by hand".into(),
+        });
+    }
+    write_atomic(path, edited.as_bytes(), None)?;
+    Ok(true)
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn edit_configured_line(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| indent_of(l) == 0 && l.split('#').next().unwrap_or("").trim_end() == "sso:")?;
+    let mut child_indent = None;
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate().skip(start + 1) {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = indent_of(line);
+        if indent == 0 {
+            end = i;
+            break;
+        }
+        child_indent.get_or_insert(indent);
+    }
+    let child_indent = child_indent?;
+    let is_child = |l: &&str| indent_of(l) == child_indent;
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let configured =
+        (start + 1..end).find(|&i| is_child(&lines[i]) && lines[i].trim_start().starts_with("configured:"));
+    match configured {
+        Some(i) => {
+            let line = lines[i];
+            let comment = line.find(" #").map(|c| &line[c..]).unwrap_or("");
+            out[i] = format!("{}configured: true{comment}", " ".repeat(child_indent));
+        }
+        None => {
+            let after = (start + 1..end)
+                .find(|&i| is_child(&lines[i]) && lines[i].trim_start().starts_with("type:"))
+                .unwrap_or(start);
+            out.insert(after + 1, format!("{}configured: true", " ".repeat(child_indent)));
+        }
+    }
+    let mut joined = out.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
+    }
+    Some(joined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_configured_in_place_keeping_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.yaml");
+        let text = "# Grafana\nname: Grafana\nsso:\n  type: oidc   # flow\n  redirect_path: /login/generic_oauth\n  configured: false  # set by ssoctl\n  env:\n    configured: x\nports: [3000]\n";
+        std::fs::write(&path, text).unwrap();
+        assert!(mark_configured(&path).unwrap());
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            text.replace(
+                "configured: false  # set by ssoctl",
+                "configured: true  # set by ssoctl"
+            )
+        );
+        assert!(!mark_configured(&path).unwrap(), "second call is a no-op");
+    }
+
+    #[test]
+    fn adds_the_line_after_type_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.yaml");
+        std::fs::write(&path, "sso:\n    type: oauth\n    redirect_path: /cb\nother: 1\n").unwrap();
+        mark_configured(&path).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            "sso:\n    type: oauth\n    configured: true\n    redirect_path: /cb\nother: 1\n"
+        );
+    }
+
+    #[test]
+    fn yaml_errors_name_file_and_line() {
+        let err = Manifest::parse(
+            Path::new("packages/x/manifest.yaml"),
+            "sso:\n  type: [oidc\n  redirect_path: /x\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("packages/x/manifest.yaml: line "), "{err}");
+    }
+
+    #[test]
+    fn flattening_lists_and_maps() {
+        let m: serde_yaml::Mapping =
+            serde_yaml::from_str("type: oidc\nscopes: [openid, email]\nenv:\n  K: '{client_id}'\nconfigured: false\n")
+                .unwrap();
+        let flat = flatten(&m);
+        assert!(flat.contains(&("scopes.1".into(), "email".into())));
+        assert!(flat.contains(&("env.K".into(), "{client_id}".into())));
+        assert!(flat.contains(&("configured".into(), "false".into())));
+    }
+}

@@ -1,0 +1,405 @@
+//! The operator's stack: `.env`, `services.yaml` profiles and `packages/<svc>/manifest.yaml`,
+//! resolved into the [`ServiceSpec`]s flows run against.
+
+pub mod envfile;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use crate::error::{Error, Result};
+pub use envfile::EnvFile;
+use manifest::Manifest;
+
+/// A redirect URI a service needs registered.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RedirectUri {
+    pub regex: bool,
+    pub url: String,
+}
+
+/// One service with an `sso:` block, resolved against `.env`.
+#[derive(Clone, Debug)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub slug: String,
+    pub display_name: String,
+    pub sso_type: String,
+    pub public_url: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub env_prefix: String,
+    /// `.env` keys the manifest declares under `sso.env`.
+    pub declared_env: Vec<String>,
+    pub settings: Vec<(String, String)>,
+    pub manifest_path: PathBuf,
+    pub configured: bool,
+}
+
+/// A stack root on disk.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub root: PathBuf,
+    pub env: EnvFile,
+    /// Every service under `packages/` that has an `sso:` block, by name.
+    pub services: BTreeMap<String, ServiceSpec>,
+    profiles: BTreeMap<String, Vec<String>>,
+    default_profile: Option<String>,
+}
+
+impl Stack {
+    pub fn load(root: &Path) -> Result<Self> {
+        let env = EnvFile::load(&root.join(".env"))?;
+        let packages = root.join("packages");
+        let mut services = BTreeMap::new();
+        let entries = std::fs::read_dir(&packages).map_err(|e| Error::io(&packages, e))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("manifest.yaml").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = packages.join(&name).join("manifest.yaml");
+            let manifest = Manifest::load(&path)?;
+            if let Some(spec) = resolve_service(&name, &path, &manifest, &env)? {
+                services.insert(name, spec);
+            }
+        }
+        let (profiles, default_profile) = load_profiles(&root.join("services.yaml"))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            env,
+            services,
+            profiles,
+            default_profile,
+        })
+    }
+
+    /// Services of a profile (or the default one) that have SSO, in profile order.
+    pub fn profile_services(&self, profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
+        let chosen = profile.map(str::to_string).or_else(|| self.default_profile.clone());
+        let names: Vec<String> = match chosen {
+            Some(p) => self
+                .profiles
+                .get(&p)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "profile `{p}` is not in {} (profiles: {})",
+                        self.root.join("services.yaml").display(),
+                        self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?
+                .clone(),
+            None => self.services.keys().cloned().collect(),
+        };
+        Ok(names.iter().filter_map(|n| self.services.get(n).cloned()).collect())
+    }
+
+    /// The named services; an unknown name or one without `sso:` is an error naming it.
+    pub fn named(&self, names: &[String]) -> Result<Vec<ServiceSpec>> {
+        names
+            .iter()
+            .map(|n| {
+                self.services.get(n).cloned().ok_or_else(|| {
+                    let has_folder = self.root.join("packages").join(n).join("manifest.yaml").is_file();
+                    Error::Config(if has_folder {
+                        format!("service `{n}` has no `sso:` block in packages/{n}/manifest.yaml")
+                    } else {
+                        format!(
+                            "no service `{n}` under {} (services with SSO: {})",
+                            self.root.join("packages").display(),
+                            self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Which service owns `.env` key `key`: a declaration under `sso.env` wins, then the longest
+    /// matching service prefix. `AUTHENTIK_*` keys belong to no service.
+    pub fn env_owner(&self, key: &str) -> Option<&str> {
+        if key.starts_with("AUTHENTIK_") {
+            return None;
+        }
+        if let Some(s) = self.services.values().find(|s| s.declared_env.iter().any(|k| k == key)) {
+            return Some(&s.name);
+        }
+        self.services
+            .values()
+            .filter(|s| key.starts_with(&s.env_prefix))
+            .max_by_key(|s| s.env_prefix.len())
+            .map(|s| s.name.as_str())
+    }
+}
+
+fn load_profiles(path: &Path) -> Result<(BTreeMap<String, Vec<String>>, Option<String>)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeMap::new(), None)),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let doc: Value = serde_yaml::from_str(&text).map_err(|e| manifest::yaml_error(path, &e))?;
+    let bad = |message: String| Error::Stack {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut profiles = BTreeMap::new();
+    if let Some(map) = doc.get("profiles").and_then(Value::as_mapping) {
+        for (name, body) in map {
+            let name = name
+                .as_str()
+                .ok_or_else(|| bad("profile names must be strings".into()))?;
+            let services = body
+                .get("services")
+                .and_then(Value::as_sequence)
+                .ok_or_else(|| bad(format!("profile `{name}` needs a `services:` list")))?
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("profile `{name}`: service names must be strings")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            profiles.insert(name.to_string(), services);
+        }
+    }
+    let default = doc
+        .get("default_profile")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| (profiles.len() == 1).then(|| profiles.keys().next().cloned()).flatten());
+    Ok((profiles, default))
+}
+
+/// `${VAR}` from `.env` (or the process environment); an unset variable is an error naming it.
+fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| Error::Stack {
+            path: path.to_path_buf(),
+            message: format!("{what}: unclosed `${{` in `{text}`"),
+        })?;
+        let var = &after[..end];
+        let value = env
+            .get(var)
+            .map(str::to_string)
+            .or_else(|| std::env::var(var).ok())
+            .ok_or_else(|| Error::Stack {
+                path: path.to_path_buf(),
+                message: format!("{what} uses ${{{var}}}, which is not set in {}", env.path().display()),
+            })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) -> Result<Option<ServiceSpec>> {
+    let Some(sso) = manifest.sso() else {
+        return Ok(None);
+    };
+    let bad = |message: String| Error::Stack {
+        path: path.to_path_buf(),
+        message,
+    };
+    let get = |k: &str| sso.get(k);
+    let sso_type = get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("sso.type is missing (oauth, oidc, saml, proxy, wikijs, frappe or a drop-in type)".into()))?
+        .to_string();
+    let slug = get("slug").and_then(Value::as_str).unwrap_or(name).to_string();
+    if slug.is_empty() || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || slug.len() > 50 {
+        return Err(bad(format!("slug `{slug}` must be 1-50 letters, digits, `-` or `_`")));
+    }
+    let public_url = match manifest.str("public_url") {
+        Some(url) => interpolate(path, "public_url", url, env)?,
+        None => interpolate(
+            path,
+            "the default public URL",
+            &format!("https://{name}.${{ASD_TUNNEL_HOST}}"),
+            env,
+        )?,
+    };
+    let public_url = public_url.trim_end_matches('/').to_string();
+    let parsed =
+        url::Url::parse(&public_url).map_err(|e| bad(format!("public_url `{public_url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!("public_url `{public_url}` must be http or https")));
+    }
+    let strings = |key: &str| -> Result<Vec<String>> {
+        match get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("sso.{key} must list strings")))
+                })
+                .collect(),
+            Some(_) => Err(bad(format!("sso.{key} must be a string or a list of strings"))),
+        }
+    };
+    let mut redirect_uris = Vec::new();
+    for p in strings("redirect_path")?.into_iter().chain(strings("redirect_paths")?) {
+        let p = interpolate(path, "sso.redirect_path", &p, env)?;
+        if !p.starts_with('/') {
+            return Err(bad(format!("sso.redirect_path `{p}` must start with `/`")));
+        }
+        redirect_uris.push(RedirectUri {
+            regex: false,
+            url: format!("{public_url}{p}"),
+        });
+    }
+    for r in strings("redirect_uris_regex")? {
+        let r = interpolate(path, "sso.redirect_uris_regex", &r, env)?;
+        redirect_uris.push(RedirectUri { regex: true, url: r });
+    }
+    let declared_env = match get("env") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Mapping(m)) => m
+            .keys()
+            .map(|k| {
+                let key = k.as_str().ok_or_else(|| bad("sso.env keys must be strings".into()))?;
+                if !valid_env_key(key) {
+                    return Err(bad(format!(
+                        "sso.env key `{key}` is not a valid .env name (A-Z, 0-9, _)"
+                    )));
+                }
+                if key.starts_with("AUTHENTIK_") {
+                    return Err(bad(format!(
+                        "sso.env key `{key}`: AUTHENTIK_* keys belong to ssoctl, not to a service"
+                    )));
+                }
+                Ok(key.to_string())
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Some(_) => return Err(bad("sso.env must map .env keys to values".into())),
+    };
+    let display_name = manifest
+        .str("name")
+        .map(str::to_string)
+        .unwrap_or_else(|| name.to_string());
+    let configured = match get("configured") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("sso.configured must be true or false".into())),
+    };
+    Ok(Some(ServiceSpec {
+        name: name.to_string(),
+        slug,
+        display_name,
+        sso_type,
+        public_url,
+        redirect_uris,
+        env_prefix: format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
+        declared_env,
+        settings: manifest::flatten(sso),
+        manifest_path: path.to_path_buf(),
+        configured,
+    }))
+}
+
+pub fn valid_env_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Stack>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let s = Stack::load(dir.path());
+        (dir, s)
+    }
+
+    #[test]
+    fn resolves_urls_and_ownership() {
+        let (_d, s) = stack(&[
+            (".env", "ASD_TUNNEL_HOST=example.org\n"),
+            (
+                "packages/grafana/manifest.yaml",
+                "sso:\n  type: oidc\n  redirect_path: /login/generic_oauth\n  env:\n    GF_AUTH_GENERIC_OAUTH_CLIENT_ID: '{client_id}'\n",
+            ),
+            (
+                "packages/grafana-agent/manifest.yaml",
+                "sso:\n  type: oauth\n  redirect_paths: [/a, /b]\n  redirect_uris_regex: ['https://.*\\.example\\.org/cb']\n",
+            ),
+            ("packages/postgres/manifest.yaml", "image: postgres\n"),
+        ]);
+        let s = s.unwrap();
+        assert_eq!(s.services.len(), 2, "postgres has no sso block");
+        let g = &s.services["grafana"];
+        assert_eq!(g.public_url, "https://grafana.example.org");
+        assert_eq!(
+            g.redirect_uris,
+            vec![RedirectUri {
+                regex: false,
+                url: "https://grafana.example.org/login/generic_oauth".into()
+            }]
+        );
+        assert_eq!(s.services["grafana-agent"].redirect_uris.len(), 3);
+        assert_eq!(s.env_owner("GF_AUTH_GENERIC_OAUTH_CLIENT_ID"), Some("grafana"));
+        assert_eq!(s.env_owner("GRAFANA_OIDC_ISSUER"), Some("grafana"));
+        assert_eq!(
+            s.env_owner("GRAFANA_AGENT_OAUTH_CLIENT_ID"),
+            Some("grafana-agent"),
+            "longest prefix wins"
+        );
+        assert_eq!(s.env_owner("AUTHENTIK_ADMIN_TOKEN"), None);
+        assert_eq!(s.env_owner("POSTGRES_PASSWORD"), None);
+    }
+
+    #[test]
+    fn missing_tunnel_host_is_named() {
+        let (_d, s) = stack(&[(
+            "packages/grafana/manifest.yaml",
+            "sso:\n  type: oidc\n  redirect_path: /x\n",
+        )]);
+        let err = s.unwrap_err().to_string();
+        assert!(
+            err.contains("packages/grafana/manifest.yaml") && err.contains("ASD_TUNNEL_HOST"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn profiles_choose_services() {
+        let (_d, s) = stack(&[
+            (".env", "ASD_TUNNEL_HOST=x.org\n"),
+            (
+                "services.yaml",
+                "default_profile: core\nprofiles:\n  core:\n    services: [b]\n  all:\n    services: [a, b, db]\n",
+            ),
+            ("packages/a/manifest.yaml", "sso: {type: oauth, redirect_path: /cb}\n"),
+            ("packages/b/manifest.yaml", "sso: {type: oidc, redirect_path: /cb}\n"),
+            ("packages/db/manifest.yaml", "image: postgres\n"),
+        ]);
+        let s = s.unwrap();
+        let names = |v: Vec<ServiceSpec>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(s.profile_services(None).unwrap()), vec!["b"]);
+        assert_eq!(names(s.profile_services(Some("all")).unwrap()), vec!["a", "b"]);
+        let err = s.profile_services(Some("nope")).unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("core"), "{err}");
+        let err = s.named(&["db".into()]).unwrap_err().to_string();
+        assert!(err.contains("no `sso:` block"), "{err}");
+    }
+}

@@ -1,0 +1,43 @@
+//! Guest side of the `sso:flow` WIT world, shared by every stock flow component.
+//!
+//! A flow crate implements [`exports::sso::flow::flow::Guest`] and calls [`export_flow!`]. The
+//! helpers here ([`Settings`], [`template`], [`oauth`]) keep the per-type crates small; everything
+//! that talks to the outside world goes through the imported interfaces, which the host scopes to
+//! the service being configured.
+
+wit_bindgen::generate!({
+    world: "sso-flow",
+    path: "../../wit",
+    pub_export_macro: true,
+    export_macro_name: "export_flow",
+    default_bindings_module: "ssoctl_flow_sdk",
+});
+
+pub mod oauth;
+pub mod settings;
+pub mod template;
+
+pub use exports::sso::flow::flow::{FlowInfo, Guest, Outcome};
+pub use settings::Settings;
+pub use sso::flow::types::{Finding, FlowError, MatchMode, Mode, RedirectUri, Service};
+
+/// Forwards panics to the host's `log` import; with `panic = "abort"` on wasm32 a panic would
+/// otherwise surface only as "unreachable instruction executed".
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            sso::flow::log::log(sso::flow::log::Level::Error, &format!("flow panicked: {info}"));
+        }));
+    });
+}
+
+/// Operator-facing event line (`[<service> sso] <message>`).
+pub fn event(message: &str) {
+    sso::flow::log::event(message);
+}
+
+/// Diagnostic line, shown with `-v`.
+pub fn debug(message: &str) {
+    sso::flow::log::log(sso::flow::log::Level::Debug, message);
+}

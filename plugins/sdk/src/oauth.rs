@@ -1,0 +1,129 @@
+//! The OAuth2 / OpenID Connect flow shared by the `oauth` and `oidc` components: a confidential
+//! provider with the service's redirect URIs, its application, and the `.env` keys the service reads.
+//!
+//! The two types differ in their defaults (which `.env` keys, whether `openid` is forced); see
+//! [`Flavor`]. The manifest can override scopes, client type and the exact `.env` keys
+//! (`sso.env: {KEY: "{placeholder}"}`) so a service such as Grafana gets `GF_AUTH_GENERIC_OAUTH_*`.
+
+use crate::sso::flow::authentik::{self, ApplicationSpec, ClientType, Oauth2Provider, Oauth2ProviderSpec};
+use crate::sso::flow::service_config;
+use crate::template::{self, SECRET_PLACEHOLDER};
+use crate::{FlowError, Mode, Outcome, Service, Settings};
+
+/// What distinguishes the `oauth` and `oidc` types.
+pub struct Flavor {
+    /// `oauth` or `oidc`.
+    pub sso_type: &'static str,
+    /// Default `.env` keys (suffix after the service prefix) and their templates, used when the
+    /// manifest has no `sso.env` block.
+    pub default_env: &'static [(&'static str, &'static str)],
+    /// OIDC always needs the `openid` scope (userinfo answers 403 without it since Authentik 2024.2).
+    pub force_openid: bool,
+}
+
+pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
+/// Runs the flow for one service in the mode the host chose.
+pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, FlowError> {
+    let settings = Settings::new(&service.settings);
+    let spec = provider_spec(flavor, service, &settings)?;
+    let provider = authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+    let launch_url = match settings.get("launch_url") {
+        Some(url) => url.to_string(),
+        None => format!("{}/", service.public_url),
+    };
+    authentik::ensure_application(&ApplicationSpec {
+        slug: service.slug.clone(),
+        name: service.display_name.clone(),
+        launch_url: Some(launch_url),
+        open_in_new_tab: settings.bool("open_in_new_tab", false)?,
+    })?;
+    let server = authentik::server_info();
+    write_env(flavor, service, &settings, &provider, &server.url)?;
+    if mode == Mode::Apply {
+        crate::event(&format!("registered OAuth app in {}", server.url));
+    }
+    Ok(Outcome {
+        summary: "Authentik app present, redirects match".to_string(),
+        findings: Vec::new(),
+    })
+}
+
+fn provider_spec(flavor: &Flavor, service: &Service, settings: &Settings) -> Result<Oauth2ProviderSpec, FlowError> {
+    let mut scopes: Vec<String> = settings
+        .list("scopes")
+        .map(|s| s.into_iter().map(str::to_string).collect())
+        .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect());
+    if flavor.force_openid && !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".to_string());
+    }
+    let client_type = match settings.get("client_type").unwrap_or("confidential") {
+        "confidential" => ClientType::Confidential,
+        "public" => ClientType::Public,
+        other => {
+            return Err(FlowError::Invalid(format!(
+                "sso.client_type must be confidential or public, not `{other}`"
+            )));
+        }
+    };
+    if service.redirect_uris.is_empty() {
+        return Err(FlowError::Invalid(
+            "no redirect URI: set sso.redirect_path (or redirect_paths / redirect_uris_regex) in the manifest"
+                .to_string(),
+        ));
+    }
+    Ok(Oauth2ProviderSpec {
+        client_type,
+        redirect_uris: service.redirect_uris.clone(),
+        scopes,
+        sign_tokens: settings.bool("sign_tokens", true)?,
+        issuer_per_provider: settings.get("issuer_mode") != Some("global"),
+        grant_types: settings
+            .list("grant_types")
+            .map(|g| g.into_iter().map(str::to_string).collect())
+            .unwrap_or_default(),
+        sub_mode: settings.get("sub_mode").map(str::to_string),
+        include_claims_in_id_token: settings.bool("include_claims_in_id_token", true)?,
+        access_token_validity: settings.get("access_token_validity").map(str::to_string),
+    })
+}
+
+/// Writes each `.env` key the service reads: the manifest's `sso.env` map, or the flavor's defaults
+/// under the service's prefix.
+fn write_env(
+    flavor: &Flavor,
+    service: &Service,
+    settings: &Settings,
+    provider: &Oauth2Provider,
+    authentik_url: &str,
+) -> Result<(), FlowError> {
+    let values = [
+        ("client_id", provider.client_id.as_str()),
+        ("issuer", provider.issuer.as_str()),
+        ("authorize_url", provider.authorize_url.as_str()),
+        ("token_url", provider.token_url.as_str()),
+        ("userinfo_url", provider.userinfo_url.as_str()),
+        ("jwks_url", provider.jwks_url.as_str()),
+        ("end_session_url", provider.end_session_url.as_str()),
+        ("discovery_url", provider.discovery_url.as_str()),
+        ("public_url", service.public_url.as_str()),
+        ("authentik_url", authentik_url),
+        ("slug", service.slug.as_str()),
+    ];
+    let entries: Vec<(String, &str)> = match settings.map("env") {
+        Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
+        None => flavor
+            .default_env
+            .iter()
+            .map(|(suffix, t)| (format!("{}{suffix}", service.env_prefix), *t))
+            .collect(),
+    };
+    for (key, tpl) in entries {
+        if tpl == SECRET_PLACEHOLDER {
+            service_config::set_env_secret(&key, &provider.client_secret)?;
+        } else {
+            service_config::set_env(&key, &template::expand(&key, tpl, &values)?)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! A deliberately hostile flow used only by the host's tests (never embedded as a stock plugin).
+//! The manifest's `sso.misbehave` picks what it tries:
+//! - `loop`: spins forever (must be stopped by the deadline);
+//! - `oom`: allocates until the memory limit stops it;
+//! - `panic`: panics (trap, with the message forwarded to the host's log);
+//! - `foreign-provider`: ensures a provider named after `sso.victim` (another service);
+//! - `foreign-app`: ensures an application with the victim's slug;
+//! - `foreign-env`: writes the victim's `<VICTIM>_OAUTH_CLIENT_ID`;
+//! - `admin-token`: reads `AUTHENTIK_ADMIN_TOKEN`;
+//! - `escape-file`: writes `../<victim>/manifest.yaml`.
+//!
+//! Every denied call is returned as the run's error, so tests can read the host's message.
+
+use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, ClientType, Oauth2ProviderSpec};
+use ssoctl_flow_sdk::sso::flow::service_config;
+use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
+
+struct Misbehave;
+
+impl Guest for Misbehave {
+    fn describe() -> FlowInfo {
+        FlowInfo {
+            sso_type: "misbehave".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: "test-only hostile flow".to_string(),
+        }
+    }
+
+    fn run(service: Service, _mode: Mode) -> Result<Outcome, FlowError> {
+        ssoctl_flow_sdk::install_panic_hook();
+        let settings = Settings::new(&service.settings);
+        let victim = settings.get("victim").unwrap_or("grafana").to_string();
+        match settings.get("misbehave").unwrap_or("") {
+            "loop" => spin(),
+            "oom" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                }
+            }
+            "panic" => panic!("misbehave asked to panic"),
+            "foreign-provider" => {
+                let spec = Oauth2ProviderSpec {
+                    client_type: ClientType::Confidential,
+                    redirect_uris: service.redirect_uris.clone(),
+                    scopes: vec!["openid".to_string()],
+                    sign_tokens: true,
+                    issuer_per_provider: true,
+                    grant_types: Vec::new(),
+                    sub_mode: None,
+                    include_claims_in_id_token: true,
+                    access_token_validity: None,
+                };
+                authentik::ensure_oauth2_provider(&victim, &spec)?;
+            }
+            "foreign-app" => {
+                authentik::ensure_application(&ApplicationSpec {
+                    slug: victim,
+                    name: "stolen".to_string(),
+                    launch_url: None,
+                    open_in_new_tab: false,
+                })?;
+            }
+            "foreign-env" => {
+                let key = format!("{}_OAUTH_CLIENT_ID", victim.to_uppercase());
+                service_config::set_env(&key, "hijacked")?;
+            }
+            "admin-token" => {
+                service_config::get_env("AUTHENTIK_ADMIN_TOKEN")?;
+            }
+            "escape-file" => {
+                service_config::write_file(&format!("../{victim}/manifest.yaml"), "pwned")?;
+            }
+            other => {
+                return Err(FlowError::Invalid(format!("unknown sso.misbehave `{other}`")));
+            }
+        }
+        Ok(Outcome {
+            summary: "misbehaved without being stopped".to_string(),
+            findings: Vec::new(),
+        })
+    }
+}
+
+#[allow(clippy::empty_loop)]
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+ssoctl_flow_sdk::export_flow!(Misbehave);

@@ -1,0 +1,518 @@
+//! The `/api/v3` operations the simulator implements, with Authentik's semantics: required and
+//! unique fields, references that must exist, a provider backing at most one application,
+//! 404 `{"detail": "Not found."}` for unknown ids, DRF field errors for bad input.
+
+use serde_json::{Map, Value, json};
+
+use crate::schema::Operation;
+use crate::world::{Application, OAuth2Provider, RedirectUri, World, random_token, uuid};
+
+/// A handler's answer before validation.
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body: Some(body),
+        }
+    }
+    fn created(body: Value) -> Self {
+        Self {
+            status: 201,
+            body: Some(body),
+        }
+    }
+    fn no_content() -> Self {
+        Self {
+            status: 204,
+            body: None,
+        }
+    }
+    fn not_found() -> Self {
+        Self {
+            status: 404,
+            body: Some(json!({"detail": "Not found."})),
+        }
+    }
+    /// DRF's `ValidationError` shape: `{"field": ["message"]}`.
+    pub fn field_errors(errors: Vec<(String, String)>) -> Self {
+        let mut body = Map::new();
+        for (field, message) in errors {
+            let key = if field.is_empty() {
+                "non_field_errors".to_string()
+            } else {
+                field
+            };
+            body.entry(key)
+                .or_insert_with(|| Value::Array(Vec::new()))
+                .as_array_mut()
+                .expect("array")
+                .push(Value::String(message));
+        }
+        Self {
+            status: 400,
+            body: Some(Value::Object(body)),
+        }
+    }
+    fn field_error(field: &str, message: impl Into<String>) -> Self {
+        Self::field_errors(vec![(field.to_string(), message.into())])
+    }
+}
+
+/// Query parameters, in order; a key may repeat (`?managed=a&managed=b`).
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+    fn page(&self) -> (usize, usize) {
+        let page = self.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let size = self.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(20);
+        (page, size)
+    }
+    /// Exact filter: passes when the parameter is absent or equal.
+    fn exact(&self, key: &str, value: Option<&str>) -> bool {
+        self.get(key).is_none_or(|want| Some(want) == value)
+    }
+}
+
+/// `None` when the simulator does not implement the operation.
+pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -> Option<Reply> {
+    let id = op.params.first().map(String::as_str).unwrap_or("");
+    let body = body.unwrap_or(Value::Null);
+    let scope_list = w.shapes.scope_mapping_path;
+    let scope_item = format!("{scope_list}{{pm_uuid}}/");
+    let reply = match (op.method.as_str(), op.template.as_str()) {
+        ("GET", "/admin/version/") => Reply::ok(w.render_version()),
+        ("GET", "/flows/instances/") => {
+            let items = w
+                .flows
+                .iter()
+                .filter(|f| q.exact("slug", Some(&f.slug)) && q.exact("designation", Some(f.designation)))
+                .map(|f| w.render_flow(f))
+                .collect();
+            list(w, q, items)
+        }
+        ("GET", "/flows/instances/{slug}/") => match w.flows.iter().find(|f| f.slug == id) {
+            Some(f) => Reply::ok(w.render_flow(f)),
+            None => Reply::not_found(),
+        },
+        ("GET", "/crypto/certificatekeypairs/") => {
+            let items = w
+                .keypairs
+                .iter()
+                .filter(|k| {
+                    q.exact("name", Some(&k.name))
+                        && q.exact("managed", k.managed.as_deref())
+                        && q.get("has_key").is_none_or(|v| v == "true")
+                })
+                .map(|k| w.render_keypair(k))
+                .collect();
+            list(w, q, items)
+        }
+        ("GET", "/crypto/certificatekeypairs/{kp_uuid}/") => match w.keypairs.iter().find(|k| k.pk == id) {
+            Some(k) => Reply::ok(w.render_keypair(k)),
+            None => Reply::not_found(),
+        },
+        ("GET", t) if t == scope_list => {
+            let managed = q.all("managed");
+            let items = w
+                .scope_mappings
+                .iter()
+                .filter(|s| {
+                    (managed.is_empty() || s.managed.as_deref().is_some_and(|m| managed.contains(&m)))
+                        && q.exact("scope_name", Some(&s.scope_name))
+                        && q.exact("name", Some(&s.name))
+                })
+                .map(|s| w.render_scope_mapping(s))
+                .collect();
+            list(w, q, items)
+        }
+        ("GET", t) if t == scope_item => match w.scope_mappings.iter().find(|s| s.pk == id) {
+            Some(s) => Reply::ok(w.render_scope_mapping(s)),
+            None => Reply::not_found(),
+        },
+        ("GET", "/providers/oauth2/") => {
+            let items = w
+                .oauth2
+                .values()
+                .filter(|p| q.exact("name", Some(&p.name)) && q.exact("client_id", Some(&p.client_id)))
+                .map(|p| w.render_oauth2(p))
+                .collect();
+            list(w, q, items)
+        }
+        ("POST", "/providers/oauth2/") => create_oauth2(w, &body),
+        ("GET", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
+            Some(pk) => Reply::ok(w.render_oauth2(&w.oauth2[&pk])),
+            None => Reply::not_found(),
+        },
+        ("PATCH" | "PUT", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
+            Some(pk) => update_oauth2(w, pk, &body),
+            None => Reply::not_found(),
+        },
+        ("DELETE", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
+            Some(pk) => {
+                w.oauth2.remove(&pk);
+                for app in w.applications.values_mut().filter(|a| a.provider == Some(pk)) {
+                    app.provider = None;
+                }
+                Reply::no_content()
+            }
+            None => Reply::not_found(),
+        },
+        ("GET", "/providers/oauth2/{id}/setup_urls/") => match oauth2_pk(w, id).and_then(|pk| w.app_of_provider(pk)) {
+            Some(app) => Reply::ok(setup_urls(w, &app.slug)),
+            None => Reply::not_found(),
+        },
+        ("GET", "/core/applications/") => {
+            let items = w
+                .applications
+                .values()
+                .filter(|a| q.exact("slug", Some(&a.slug)) && q.exact("name", Some(&a.name)))
+                .map(|a| w.render_application(a))
+                .collect();
+            list(w, q, items)
+        }
+        ("POST", "/core/applications/") => create_application(w, &body),
+        ("GET", "/core/applications/{slug}/") => match w.applications.get(id) {
+            Some(a) => Reply::ok(w.render_application(a)),
+            None => Reply::not_found(),
+        },
+        ("PATCH" | "PUT", "/core/applications/{slug}/") => {
+            if w.applications.contains_key(id) {
+                update_application(w, id, &body)
+            } else {
+                Reply::not_found()
+            }
+        }
+        ("DELETE", "/core/applications/{slug}/") => match w.applications.remove(id) {
+            Some(_) => Reply::no_content(),
+            None => Reply::not_found(),
+        },
+        ("GET", "/outposts/instances/") => {
+            // Kept for the proxy flow; the `Outpost` rendering arrives with it.
+            return None;
+        }
+        _ => return None,
+    };
+    Some(reply)
+}
+
+fn list(w: &World, q: &Query, items: Vec<Value>) -> Reply {
+    let (page, size) = q.page();
+    Reply::ok(w.paginate(items, page, size))
+}
+
+fn oauth2_pk(w: &World, id: &str) -> Option<u64> {
+    id.parse().ok().filter(|pk| w.oauth2.contains_key(pk))
+}
+
+fn setup_urls(w: &World, slug: &str) -> Value {
+    let base = &w.base_url;
+    let urls = json!({
+        "issuer": format!("{base}/application/o/{slug}/"),
+        "authorize": format!("{base}/application/o/authorize/"),
+        "token": format!("{base}/application/o/token/"),
+        "user_info": format!("{base}/application/o/userinfo/"),
+        "provider_info": format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
+        "logout": format!("{base}/application/o/{slug}/end-session/"),
+        "jwks": format!("{base}/application/o/{slug}/jwks/"),
+        "dcr_registration": null,
+    });
+    let props = w
+        .schema
+        .properties("OAuth2ProviderSetupURLs")
+        .cloned()
+        .unwrap_or_default();
+    Value::Object(
+        urls.as_object()
+            .expect("object")
+            .iter()
+            .filter(|(k, _)| props.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+fn blank_oauth2(pk: u64) -> OAuth2Provider {
+    OAuth2Provider {
+        pk,
+        name: String::new(),
+        authorization_flow: String::new(),
+        authentication_flow: None,
+        invalidation_flow: None,
+        property_mappings: Vec::new(),
+        client_type: "confidential".into(),
+        client_id: random_token(40),
+        client_secret: random_token(128),
+        grant_types: Vec::new(),
+        redirect_uris: Vec::new(),
+        signing_key: None,
+        encryption_key: None,
+        sub_mode: "hashed_user_id".into(),
+        issuer_mode: "per_provider".into(),
+        include_claims_in_id_token: true,
+        access_code_validity: "minutes=1".into(),
+        access_token_validity: "hours=1".into(),
+        refresh_token_validity: "days=30".into(),
+        refresh_token_threshold: "seconds=0".into(),
+    }
+}
+
+fn create_oauth2(w: &mut World, body: &Value) -> Reply {
+    let pk = w.next_provider_pk();
+    let mut p = blank_oauth2(pk);
+    if let Err(reply) = apply_oauth2_fields(w, &mut p, body) {
+        return reply;
+    }
+    let reply = Reply::created(w.render_oauth2(&p));
+    w.oauth2.insert(pk, p);
+    reply
+}
+
+fn update_oauth2(w: &mut World, pk: u64, body: &Value) -> Reply {
+    let mut p = w.oauth2[&pk].clone();
+    if let Err(reply) = apply_oauth2_fields(w, &mut p, body) {
+        return reply;
+    }
+    let reply = Reply::ok(w.render_oauth2(&p));
+    w.oauth2.insert(pk, p);
+    reply
+}
+
+/// Copies the fields present in `body` into `p`, checking references and uniqueness as
+/// Authentik's serializer does. The body already passed schema validation.
+fn apply_oauth2_fields(w: &World, p: &mut OAuth2Provider, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(name) = s("name") {
+        if w.oauth2.values().any(|o| o.name == name && o.pk != p.pk) {
+            return Err(Reply::field_error("name", "provider with this name already exists."));
+        }
+        p.name = name;
+    }
+    if let Some(flow) = s("authorization_flow") {
+        p.authorization_flow = existing_flow(w, "authorization_flow", &flow)?;
+    }
+    if let Some(flow) = obj.get("invalidation_flow") {
+        p.invalidation_flow = match flow.as_str() {
+            Some(f) => Some(existing_flow(w, "invalidation_flow", f)?),
+            None => None,
+        };
+    }
+    if let Some(flow) = obj.get("authentication_flow") {
+        p.authentication_flow = match flow.as_str() {
+            Some(f) => Some(existing_flow(w, "authentication_flow", f)?),
+            None => None,
+        };
+    }
+    if let Some(mappings) = obj.get("property_mappings").and_then(Value::as_array) {
+        let mut pks = Vec::new();
+        for m in mappings.iter().filter_map(Value::as_str) {
+            if !w.scope_mappings.iter().any(|s| s.pk == m) {
+                return Err(Reply::field_error(
+                    "property_mappings",
+                    format!("Invalid pk \"{m}\" - object does not exist."),
+                ));
+            }
+            pks.push(m.to_string());
+        }
+        p.property_mappings = pks;
+    }
+    for (field, slot) in [
+        ("signing_key", &mut p.signing_key),
+        ("encryption_key", &mut p.encryption_key),
+    ] {
+        if let Some(v) = obj.get(field) {
+            *slot = match v.as_str() {
+                Some(kp) if w.keypairs.iter().any(|k| k.pk == kp) => Some(kp.to_string()),
+                Some(kp) => {
+                    return Err(Reply::field_error(
+                        field,
+                        format!("Invalid pk \"{kp}\" - object does not exist."),
+                    ));
+                }
+                None => None,
+            };
+        }
+    }
+    if let Some(id) = s("client_id") {
+        if w.oauth2.values().any(|o| o.client_id == id && o.pk != p.pk) {
+            return Err(Reply::field_error(
+                "client_id",
+                "provider with this client id already exists.",
+            ));
+        }
+        p.client_id = id;
+    }
+    if let Some(v) = s("client_secret") {
+        p.client_secret = v;
+    }
+    if let Some(v) = s("client_type") {
+        p.client_type = v;
+    }
+    if let Some(grants) = obj.get("grant_types").and_then(Value::as_array) {
+        p.grant_types = grants.iter().filter_map(Value::as_str).map(str::to_string).collect();
+    }
+    match obj.get("redirect_uris") {
+        Some(Value::String(text)) => {
+            p.redirect_uris = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|url| RedirectUri {
+                    matching_mode: "regex".into(),
+                    url: url.to_string(),
+                    redirect_uri_type: "authorization".into(),
+                })
+                .collect();
+        }
+        Some(Value::Array(items)) => {
+            p.redirect_uris = items
+                .iter()
+                .map(|i| RedirectUri {
+                    matching_mode: i["matching_mode"].as_str().unwrap_or("strict").to_string(),
+                    url: i["url"].as_str().unwrap_or("").to_string(),
+                    redirect_uri_type: i["redirect_uri_type"].as_str().unwrap_or("authorization").to_string(),
+                })
+                .collect();
+            if let Some(bad) = p
+                .redirect_uris
+                .iter()
+                .find(|r| r.matching_mode == "regex" && regex::Regex::new(&r.url).is_err())
+            {
+                return Err(Reply::field_error(
+                    "redirect_uris",
+                    format!("Invalid regular expression: {}", bad.url),
+                ));
+            }
+        }
+        _ => {}
+    }
+    for (field, slot) in [
+        ("sub_mode", &mut p.sub_mode),
+        ("issuer_mode", &mut p.issuer_mode),
+        ("access_code_validity", &mut p.access_code_validity),
+        ("access_token_validity", &mut p.access_token_validity),
+        ("refresh_token_validity", &mut p.refresh_token_validity),
+        ("refresh_token_threshold", &mut p.refresh_token_threshold),
+    ] {
+        if let Some(v) = s(field) {
+            *slot = v;
+        }
+    }
+    if let Some(v) = obj.get("include_claims_in_id_token").and_then(Value::as_bool) {
+        p.include_claims_in_id_token = v;
+    }
+    Ok(())
+}
+
+fn existing_flow(w: &World, field: &str, pk: &str) -> Result<String, Reply> {
+    if w.flows.iter().any(|f| f.pk == pk) {
+        Ok(pk.to_string())
+    } else {
+        Err(Reply::field_error(
+            field,
+            format!("Invalid pk \"{pk}\" - object does not exist."),
+        ))
+    }
+}
+
+fn create_application(w: &mut World, body: &Value) -> Reply {
+    let mut app = Application {
+        pk: uuid(),
+        pbm_uuid: uuid(),
+        slug: String::new(),
+        name: String::new(),
+        provider: None,
+        meta_launch_url: String::new(),
+        meta_description: String::new(),
+        meta_publisher: String::new(),
+        open_in_new_tab: false,
+        policy_engine_mode: "any".into(),
+        group: String::new(),
+    };
+    if let Err(reply) = apply_application_fields(w, &mut app, body) {
+        return reply;
+    }
+    let reply = Reply::created(w.render_application(&app));
+    w.applications.insert(app.slug.clone(), app);
+    reply
+}
+
+fn update_application(w: &mut World, slug: &str, body: &Value) -> Reply {
+    let mut app = w.applications[slug].clone();
+    if let Err(reply) = apply_application_fields(w, &mut app, body) {
+        return reply;
+    }
+    let reply = Reply::ok(w.render_application(&app));
+    w.applications.remove(slug);
+    w.applications.insert(app.slug.clone(), app);
+    reply
+}
+
+fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(slug) = s("slug") {
+        let valid = !slug.is_empty() && slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(Reply::field_error(
+                "slug",
+                "Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens.",
+            ));
+        }
+        if w.applications.values().any(|a| a.slug == slug && a.pk != app.pk) {
+            return Err(Reply::field_error("slug", "Application with this slug already exists."));
+        }
+        app.slug = slug;
+    }
+    if let Some(name) = s("name") {
+        app.name = name;
+    }
+    if let Some(provider) = obj.get("provider") {
+        app.provider = match provider.as_u64() {
+            Some(pk) if !w.oauth2.contains_key(&pk) => {
+                return Err(Reply::field_error(
+                    "provider",
+                    format!("Invalid pk \"{pk}\" - object does not exist."),
+                ));
+            }
+            Some(pk) if w.app_of_provider(pk).is_some_and(|a| a.pk != app.pk) => {
+                return Err(Reply::field_error(
+                    "provider",
+                    "application with this provider already exists.",
+                ));
+            }
+            Some(pk) => Some(pk),
+            None => None,
+        };
+    }
+    for (field, slot) in [
+        ("meta_launch_url", &mut app.meta_launch_url),
+        ("meta_description", &mut app.meta_description),
+        ("meta_publisher", &mut app.meta_publisher),
+        ("policy_engine_mode", &mut app.policy_engine_mode),
+        ("group", &mut app.group),
+    ] {
+        if let Some(v) = s(field) {
+            *slot = v;
+        }
+    }
+    if let Some(v) = obj.get("open_in_new_tab").and_then(Value::as_bool) {
+        app.open_in_new_tab = v;
+    }
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! `ssoctl-sim`: a stateful Authentik simulator for tests, benchmarks, `ssoctl demo` and plugin
+//! authors.
+//!
+//! It plays one Authentik version (`2024.2`, `2026.8.3`, ... — one per vendored schema) and holds
+//! itself to that version's real OpenAPI schema: every request to `/api/v3` is routed through the
+//! schema's paths, its query parameters and JSON body are validated, and every response is validated
+//! before it is sent. A violation is recorded (tests read [`Sim::violations`], and the test harness
+//! fails on any) and answered the way Authentik would: 400 field errors for a bad body, 404 for a
+//! path the version does not have. A response that would violate the schema is a simulator bug and
+//! is answered 500 with the violation.
+//!
+//! Requests are counted per method and path template ([`Sim::counts`], [`Sim::writes`]).
+
+pub mod api;
+pub mod schema;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::api::{Query, Reply};
+use crate::schema::{Operation, RouteError, Violation};
+use crate::world::World;
+
+/// How to start a simulator.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Authentik version to play (a vendored schema's name, e.g. `2024.2`, `2026.8.3`).
+    pub version: String,
+    /// The API token it accepts.
+    pub token: String,
+    /// Address to listen on; port 0 picks a free one. Loopback only by default.
+    pub listen: SocketAddr,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            version: "2026.8.3".into(),
+            token: "sim-admin-token".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// A schema violation seen by the simulator, with the request that caused it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedViolation {
+    /// `request` or `response`.
+    pub direction: &'static str,
+    /// e.g. `POST /api/v3/providers/oauth2/`.
+    pub request: String,
+    pub violations: Vec<Violation>,
+}
+
+impl std::fmt::Display for RecordedViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}:", self.direction, self.request)?;
+        for v in &self.violations {
+            write!(f, " [{}] {};", v.path, v.message)?;
+        }
+        Ok(())
+    }
+}
+
+struct Inner {
+    token: String,
+    world: Mutex<World>,
+    counts: Mutex<BTreeMap<String, u64>>,
+    violations: Mutex<Vec<RecordedViolation>>,
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Sim {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    version: String,
+}
+
+impl Sim {
+    /// Starts the simulator on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<Sim, String> {
+        let schema = schema::load(&config.version)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let version = schema.version.clone();
+        let base_url = format!("http://{addr}");
+        let inner = Arc::new(Inner {
+            token: config.token,
+            world: Mutex::new(World::seeded(schema, base_url)),
+            counts: Mutex::new(BTreeMap::new()),
+            violations: Mutex::new(Vec::new()),
+        });
+        let state = inner.clone();
+        let app = axum::Router::new().fallback(move |method, uri, headers, body| {
+            let state = state.clone();
+            async move { handle(state, method, uri, headers, body) }
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Sim {
+            addr,
+            inner,
+            shutdown: Some(tx),
+            version,
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The version played (`info.version` of its schema).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Requests per `METHOD /template/`, e.g. `PATCH /providers/oauth2/{id}/`.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.inner.counts.lock().expect("counts").clone()
+    }
+
+    /// Requests to `/api/v3` that could change state (anything but GET/HEAD/OPTIONS).
+    pub fn writes(&self) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET ") && !k.starts_with("HEAD ") && !k.starts_with("OPTIONS "))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Requests to `/api/v3` of any method.
+    pub fn requests(&self) -> u64 {
+        self.counts().values().sum()
+    }
+
+    pub fn reset_counts(&self) {
+        self.inner.counts.lock().expect("counts").clear();
+    }
+
+    /// Every schema violation seen so far.
+    pub fn violations(&self) -> Vec<RecordedViolation> {
+        self.inner.violations.lock().expect("violations").clone()
+    }
+
+    /// Returns and forgets the violations seen so far (for tests that send bad input on purpose).
+    pub fn take_violations(&self) -> Vec<RecordedViolation> {
+        std::mem::take(&mut *self.inner.violations.lock().expect("violations"))
+    }
+
+    /// Direct access to the simulated server's state (tests and the demo's fault injection).
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut self.inner.world.lock().expect("world"))
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn json_response(status: u16, body: Option<Value>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match body {
+        Some(body) => (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
+        None => status.into_response(),
+    }
+}
+
+fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path();
+    match path {
+        "/-/health/ready/" | "/-/health/live/" => return StatusCode::NO_CONTENT.into_response(),
+        "/-/sim/counters" => {
+            let counts = inner.counts.lock().expect("counts").clone();
+            return json_response(200, Some(json!(counts)));
+        }
+        "/-/sim/violations" => {
+            let v = inner.violations.lock().expect("violations").clone();
+            return json_response(200, Some(json!(v)));
+        }
+        _ => {}
+    }
+    let Some(api_path) = path.strip_prefix("/api/v3") else {
+        return json_response(404, Some(json!({"detail": "Not found."})));
+    };
+    let request_line = format!("{method} {path}");
+    let record = |direction: &'static str, violations: Vec<Violation>| {
+        inner.violations.lock().expect("violations").push(RecordedViolation {
+            direction,
+            request: request_line.clone(),
+            violations,
+        });
+    };
+
+    let mut world = inner.world.lock().expect("world");
+    let op = match world.schema.route(method.as_str(), api_path) {
+        Ok(op) => op,
+        Err(e) => {
+            let (status, detail) = match e {
+                RouteError::NotFound => (404, "Not found.".to_string()),
+                RouteError::MethodNotAllowed => (405, format!("Method \"{method}\" not allowed.")),
+            };
+            record(
+                "request",
+                vec![Violation {
+                    path: String::new(),
+                    field: String::new(),
+                    message: format!(
+                        "{method} {api_path} is not part of the Authentik {} API",
+                        world.schema.version
+                    ),
+                }],
+            );
+            return json_response(status, Some(json!({ "detail": detail })));
+        }
+    };
+    *inner
+        .counts
+        .lock()
+        .expect("counts")
+        .entry(format!("{} {}", op.method, op.template))
+        .or_default() += 1;
+
+    if !world.schema.allows_anonymous(&op) {
+        let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let detail = match auth.and_then(|a| a.strip_prefix("Bearer ")) {
+            None => Some("Authentication credentials were not provided."),
+            Some(token) if token != inner.token => Some("Token invalid/expired"),
+            Some(_) => None,
+        };
+        if let Some(detail) = detail {
+            return checked(&world, &op, 403, Some(json!({ "detail": detail })), &record);
+        }
+    }
+
+    let query = Query(
+        uri.query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+    );
+    let declared = world.schema.query_params(&op);
+    let unknown: Vec<Violation> = query
+        .0
+        .iter()
+        .filter(|(k, _)| !declared.contains(k))
+        .map(|(k, _)| Violation {
+            path: String::new(),
+            field: k.clone(),
+            message: format!(
+                "query parameter `{k}` is not declared for {} {}; Authentik ignores it and returns the unfiltered list",
+                op.method, op.template
+            ),
+        })
+        .collect();
+    if !unknown.is_empty() {
+        record("request", unknown);
+    }
+
+    let body = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                record(
+                    "request",
+                    vec![Violation {
+                        path: String::new(),
+                        field: String::new(),
+                        message: format!("body is not JSON: {e}"),
+                    }],
+                );
+                return checked(
+                    &world,
+                    &op,
+                    400,
+                    Some(json!({"detail": format!("JSON parse error - {e}")})),
+                    &record,
+                );
+            }
+        }
+    };
+    if matches!(op.method.as_str(), "POST" | "PUT" | "PATCH") {
+        let instance = body.clone().unwrap_or(Value::Null);
+        if let Err(violations) = world.schema.validate_request(&op, &instance) {
+            let reply = Reply::field_errors(
+                violations
+                    .iter()
+                    .map(|v| (v.field.clone(), v.message.clone()))
+                    .collect(),
+            );
+            record("request", violations);
+            return checked(&world, &op, reply.status, reply.body, &record);
+        }
+    }
+
+    match api::dispatch(&mut world, &op, &query, body) {
+        Some(reply) => checked(&world, &op, reply.status, reply.body, &record),
+        None => {
+            let message = format!("ssoctl-sim does not simulate {} {} yet", op.method, op.template);
+            record(
+                "request",
+                vec![Violation {
+                    path: String::new(),
+                    field: String::new(),
+                    message: message.clone(),
+                }],
+            );
+            json_response(501, Some(json!({ "detail": message })))
+        }
+    }
+}
+
+/// Validates a response before sending it; a violation is a simulator bug, answered 500.
+fn checked(
+    world: &World,
+    op: &Operation,
+    status: u16,
+    body: Option<Value>,
+    record: &dyn Fn(&'static str, Vec<Violation>),
+) -> Response {
+    match world.schema.validate_response(op, status, body.as_ref()) {
+        Ok(()) => json_response(status, body),
+        Err(violations) => {
+            let text: Vec<String> = violations
+                .iter()
+                .map(|v| format!("[{}] {}", v.path, v.message))
+                .collect();
+            record("response", violations);
+            json_response(
+                500,
+                Some(json!({"detail": format!("ssoctl-sim response violates the schema: {}", text.join("; "))})),
+            )
+        }
+    }
+}

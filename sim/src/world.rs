@@ -1,0 +1,493 @@
+//! The simulator's in-memory Authentik: the objects ssoctl touches, seeded with the defaults a fresh
+//! Authentik of the chosen version has, and rendered in that version's shapes.
+//!
+//! Objects are stored once in a version-neutral form. Rendering builds the superset of fields
+//! any version has and keeps exactly the properties the version's schema declares (Authentik's
+//! serializers emit exactly their declared fields); fields whose *type* changed between versions
+//! (OAuth2 `redirect_uris`) are shaped explicitly. Every rendered body is then validated against
+//! the schema by the HTTP layer, so a rendering mistake fails the test that triggered it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::RngExt;
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+use crate::schema::ApiSchema;
+
+/// What the chosen version's schema says about shapes that changed over time.
+#[derive(Clone, Debug)]
+pub struct Shapes {
+    /// OAuth2 redirect URIs are a list of `{matching_mode, url}` (2024.8.5/2024.10.3 and later)
+    /// rather than a newline-separated string of regexes.
+    pub redirect_uri_list: bool,
+    /// Providers have an `invalidation_flow` (2024.10 and later).
+    pub invalidation_flow: bool,
+    /// OAuth2 providers have `grant_types` (2026.5 and later); created without it, a provider
+    /// gets none (every login then fails with "Invalid grant_type").
+    pub grant_types: bool,
+    /// Path of the OAuth2 scope mappings (moved in 2024.8).
+    pub scope_mapping_path: &'static str,
+}
+
+impl Shapes {
+    pub fn of(schema: &ApiSchema) -> Self {
+        let oauth_req = schema.properties("OAuth2ProviderRequest");
+        let has = |p: &str| oauth_req.is_some_and(|m| m.contains_key(p));
+        Self {
+            redirect_uri_list: schema.has_schema("RedirectURIRequest"),
+            invalidation_flow: has("invalidation_flow"),
+            grant_types: has("grant_types"),
+            scope_mapping_path: if schema.route("GET", "/propertymappings/provider/scope/").is_ok() {
+                "/propertymappings/provider/scope/"
+            } else {
+                "/propertymappings/scope/"
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub pk: String,
+    pub slug: String,
+    pub name: String,
+    pub designation: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct Keypair {
+    pub pk: String,
+    pub name: String,
+    pub managed: Option<String>,
+    pub fingerprint_sha256: String,
+    pub fingerprint_sha1: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScopeMapping {
+    pub pk: String,
+    pub managed: Option<String>,
+    pub name: String,
+    pub scope_name: String,
+    pub expression: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedirectUri {
+    pub matching_mode: String,
+    pub url: String,
+    pub redirect_uri_type: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct OAuth2Provider {
+    pub pk: u64,
+    pub name: String,
+    pub authorization_flow: String,
+    pub authentication_flow: Option<String>,
+    pub invalidation_flow: Option<String>,
+    pub property_mappings: Vec<String>,
+    pub client_type: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub signing_key: Option<String>,
+    pub encryption_key: Option<String>,
+    pub sub_mode: String,
+    pub issuer_mode: String,
+    pub include_claims_in_id_token: bool,
+    pub access_code_validity: String,
+    pub access_token_validity: String,
+    pub refresh_token_validity: String,
+    pub refresh_token_threshold: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Application {
+    pub pk: String,
+    pub pbm_uuid: String,
+    pub slug: String,
+    pub name: String,
+    pub provider: Option<u64>,
+    pub meta_launch_url: String,
+    pub meta_description: String,
+    pub meta_publisher: String,
+    pub open_in_new_tab: bool,
+    pub policy_engine_mode: String,
+    pub group: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outpost {
+    pub pk: String,
+    pub name: String,
+    pub managed: Option<String>,
+    pub providers: Vec<u64>,
+}
+
+/// The whole simulated server.
+pub struct World {
+    pub schema: Arc<ApiSchema>,
+    pub shapes: Shapes,
+    /// Public base URL the simulated server builds absolute URLs from.
+    pub base_url: String,
+    pub flows: Vec<Flow>,
+    pub keypairs: Vec<Keypair>,
+    pub scope_mappings: Vec<ScopeMapping>,
+    pub oauth2: BTreeMap<u64, OAuth2Provider>,
+    pub applications: BTreeMap<String, Application>,
+    pub outposts: Vec<Outpost>,
+    next_provider_pk: u64,
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Random alphanumeric string, as Authentik generates client ids (40) and secrets (128).
+pub fn random_token(len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+impl Keypair {
+    /// A keypair whose fingerprints are those of some random "certificate" bytes: stable for the
+    /// life of the simulator, different after a rotation, lower-case hex with `:` like Authentik.
+    pub fn generate(name: &str, managed: Option<&str>) -> Self {
+        let cert: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
+        Self {
+            pk: uuid(),
+            name: name.to_string(),
+            managed: managed.map(str::to_string),
+            fingerprint_sha256: colon_hex(&sha2::Sha256::digest(&cert)),
+            // Shaped like a SHA-1 fingerprint; nothing here reads it (issue 3 brings real certificates).
+            fingerprint_sha1: colon_hex(&sha2::Sha256::digest(&cert)[..20]),
+        }
+    }
+}
+
+/// Authentik's packaged OAuth2 scope mappings: (managed suffix, scope, name).
+const SCOPES: &[(&str, &str, &str)] = &[
+    ("openid", "openid", "authentik default OAuth Mapping: OpenID 'openid'"),
+    ("email", "email", "authentik default OAuth Mapping: OpenID 'email'"),
+    (
+        "profile",
+        "profile",
+        "authentik default OAuth Mapping: OpenID 'profile'",
+    ),
+    (
+        "offline_access",
+        "offline_access",
+        "authentik default OAuth Mapping: OpenID 'offline_access'",
+    ),
+    (
+        "entitlements",
+        "entitlements",
+        "authentik default OAuth Mapping: Application Entitlements",
+    ),
+    (
+        "authentik_api",
+        "goauthentik.io/api",
+        "authentik default OAuth Mapping: authentik API access",
+    ),
+];
+
+impl World {
+    /// A fresh server with the defaults Authentik's packaged blueprints create.
+    pub fn seeded(schema: Arc<ApiSchema>, base_url: String) -> Self {
+        let shapes = Shapes::of(&schema);
+        let mut flows = vec![
+            flow("default-authentication-flow", "Welcome to authentik!", "authentication"),
+            flow("default-invalidation-flow", "Default Invalidation Flow", "invalidation"),
+            flow(
+                "default-provider-authorization-explicit-consent",
+                "Authorize Application",
+                "authorization",
+            ),
+            flow(
+                "default-provider-authorization-implicit-consent",
+                "Authorize Application",
+                "authorization",
+            ),
+            flow("default-user-settings-flow", "User settings", "stage_configuration"),
+        ];
+        if shapes.invalidation_flow {
+            flows.push(flow(
+                "default-provider-invalidation-flow",
+                "Logged out of application",
+                "invalidation",
+            ));
+        }
+        let keypairs = vec![
+            Keypair::generate("authentik Self-signed Certificate", None),
+            Keypair::generate(
+                "authentik Internal JWT Certificate",
+                Some("goauthentik.io/crypto/jwt-managed"),
+            ),
+        ];
+        let scope_mappings = SCOPES
+            .iter()
+            .map(|(managed, scope, name)| ScopeMapping {
+                pk: uuid(),
+                managed: Some(format!("goauthentik.io/providers/oauth2/scope-{managed}")),
+                name: name.to_string(),
+                scope_name: scope.to_string(),
+                expression: "return {}".to_string(),
+                description: String::new(),
+            })
+            .chain(std::iter::once(ScopeMapping {
+                pk: uuid(),
+                managed: Some("goauthentik.io/providers/proxy/scope-proxy".to_string()),
+                name: "authentik default OAuth Mapping: Proxy outpost".to_string(),
+                scope_name: "ak_proxy".to_string(),
+                expression: "return {}".to_string(),
+                description: String::new(),
+            }))
+            .collect();
+        let outposts = vec![Outpost {
+            pk: uuid(),
+            name: "authentik Embedded Outpost".to_string(),
+            managed: Some("goauthentik.io/outposts/embedded".to_string()),
+            providers: Vec::new(),
+        }];
+        Self {
+            schema,
+            shapes,
+            base_url,
+            flows,
+            keypairs,
+            scope_mappings,
+            oauth2: BTreeMap::new(),
+            applications: BTreeMap::new(),
+            outposts,
+            next_provider_pk: 1,
+        }
+    }
+
+    pub fn next_provider_pk(&mut self) -> u64 {
+        let pk = self.next_provider_pk;
+        self.next_provider_pk += 1;
+        pk
+    }
+
+    pub fn app_of_provider(&self, pk: u64) -> Option<&Application> {
+        self.applications.values().find(|a| a.provider == Some(pk))
+    }
+
+    /// Keeps exactly the properties component schema `name` declares.
+    fn shape(&self, name: &str, superset: Map<String, Value>) -> Value {
+        let Some(props) = self.schema.properties(name) else {
+            return Value::Object(superset);
+        };
+        Value::Object(superset.into_iter().filter(|(k, _)| props.contains_key(k)).collect())
+    }
+
+    /// `null` where the version's schema allows it for `schema.prop`, else an empty string:
+    /// Authentik sends one or the other depending on the field's definition in that version.
+    fn null_or_empty(&self, schema: &str, prop: &str) -> Value {
+        let nullable = self
+            .schema
+            .properties(schema)
+            .and_then(|p| p.get(prop))
+            .is_some_and(|p| p["nullable"] == true);
+        if nullable { Value::Null } else { json!("") }
+    }
+
+    pub fn render_flow(&self, f: &Flow) -> Value {
+        let background = "/static/dist/assets/images/flow_background.jpg";
+        let m = json!({
+            "pk": f.pk, "policybindingmodel_ptr_id": f.pk, "name": f.name, "slug": f.slug,
+            "title": f.name, "designation": f.designation, "background": background,
+            "background_url": background, "background_themed_urls": null, "stages": [],
+            "policies": [], "cache_count": 0, "policy_engine_mode": "any",
+            "compatibility_mode": false,
+            "export_url": format!("/api/v3/flows/instances/{}/export/", f.slug),
+            "layout": "stacked", "denied_action": "message_continue", "authentication": "none",
+        });
+        self.shape("Flow", into_map(m))
+    }
+
+    pub fn render_keypair(&self, k: &Keypair) -> Value {
+        let m = json!({
+            "pk": k.pk, "name": k.name,
+            "fingerprint_sha256": k.fingerprint_sha256, "fingerprint_sha1": k.fingerprint_sha1,
+            "cert_expiry": "2027-11-22T12:00:00Z",
+            "cert_subject": format!("OU=Self-signed,O=authentik,CN={}", k.name),
+            "private_key_available": true, "private_key_type": "rsa", "key_type": "rsa",
+            "certificate_download_url": format!("/api/v3/crypto/certificatekeypairs/{}/view_certificate/?download", k.pk),
+            "private_key_download_url": format!("/api/v3/crypto/certificatekeypairs/{}/view_private_key/?download", k.pk),
+            "managed": k.managed,
+        });
+        self.shape("CertificateKeyPair", into_map(m))
+    }
+
+    pub fn render_scope_mapping(&self, s: &ScopeMapping) -> Value {
+        let component = if self.shapes.scope_mapping_path.contains("/provider/") {
+            "ak-property-mapping-provider-scope-form"
+        } else {
+            "ak-property-mapping-scope-form"
+        };
+        let m = json!({
+            "pk": s.pk, "managed": s.managed, "name": s.name, "expression": s.expression,
+            "component": component, "verbose_name": "Scope Mapping",
+            "verbose_name_plural": "Scope Mappings",
+            "meta_model_name": "authentik_providers_oauth2.scopemapping",
+            "scope_name": s.scope_name, "description": s.description,
+        });
+        self.shape("ScopeMapping", into_map(m))
+    }
+
+    fn provider_common(&self, p: &OAuth2Provider) -> Map<String, Value> {
+        let app = self.app_of_provider(p.pk);
+        into_map(json!({
+            "pk": p.pk, "name": p.name, "authentication_flow": p.authentication_flow,
+            "authorization_flow": p.authorization_flow, "invalidation_flow": p.invalidation_flow,
+            "property_mappings": p.property_mappings, "component": "ak-provider-oauth2-form",
+            "assigned_application_slug": app.map(|a| a.slug.clone()),
+            "assigned_application_name": app.map(|a| a.name.clone()),
+            "assigned_backchannel_application_slug": null,
+            "assigned_backchannel_application_name": null,
+            "verbose_name": "OAuth2/OpenID Provider",
+            "verbose_name_plural": "OAuth2/OpenID Providers",
+            "meta_model_name": "authentik_providers_oauth2.oauth2provider",
+        }))
+    }
+
+    pub fn render_oauth2(&self, p: &OAuth2Provider) -> Value {
+        let mut m = self.provider_common(p);
+        let redirect_uris = if self.shapes.redirect_uri_list {
+            Value::Array(
+                p.redirect_uris
+                    .iter()
+                    .map(|r| {
+                        let mut o = json!({"matching_mode": r.matching_mode, "url": r.url});
+                        if self
+                            .schema
+                            .properties("RedirectURI")
+                            .is_some_and(|props| props.contains_key("redirect_uri_type"))
+                        {
+                            o["redirect_uri_type"] = json!(r.redirect_uri_type);
+                        }
+                        o
+                    })
+                    .collect(),
+            )
+        } else {
+            json!(
+                p.redirect_uris
+                    .iter()
+                    .map(|r| r.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        };
+        let extra = json!({
+            "client_type": p.client_type, "grant_types": p.grant_types, "client_id": p.client_id,
+            "client_secret": p.client_secret, "access_code_validity": p.access_code_validity,
+            "access_token_validity": p.access_token_validity,
+            "refresh_token_validity": p.refresh_token_validity,
+            "refresh_token_threshold": p.refresh_token_threshold,
+            "include_claims_in_id_token": p.include_claims_in_id_token,
+            "signing_key": p.signing_key, "encryption_key": p.encryption_key,
+            "redirect_uris": redirect_uris, "logout_method": "backchannel",
+            "sub_mode": p.sub_mode, "issuer_mode": p.issuer_mode, "jwks_sources": [],
+            "jwt_federation_sources": [], "jwt_federation_providers": [],
+        });
+        m.extend(into_map(extra));
+        self.shape("OAuth2Provider", m)
+    }
+
+    /// The generic `Provider` serializer (as embedded in `Application.provider_obj`).
+    pub fn render_provider(&self, p: &OAuth2Provider) -> Value {
+        self.shape("Provider", self.provider_common(p))
+    }
+
+    pub fn render_application(&self, a: &Application) -> Value {
+        let provider = a.provider.and_then(|pk| self.oauth2.get(&pk));
+        let launch_url = if a.meta_launch_url.is_empty() {
+            Value::Null
+        } else {
+            json!(a.meta_launch_url)
+        };
+        let m = json!({
+            "pk": a.pk, "pbm_uuid": a.pbm_uuid, "name": a.name, "slug": a.slug,
+            "provider": a.provider,
+            "provider_obj": provider.map(|p| self.render_provider(p)),
+            "backchannel_providers": [], "backchannel_providers_obj": [],
+            "launch_url": launch_url, "open_in_new_tab": a.open_in_new_tab,
+            "meta_launch_url": a.meta_launch_url,
+            "meta_icon": self.null_or_empty("Application", "meta_icon"),
+            "meta_icon_url": null, "meta_icon_themed_urls": null,
+            "meta_description": a.meta_description, "meta_publisher": a.meta_publisher,
+            "policy_engine_mode": a.policy_engine_mode, "group": a.group, "meta_hide": false,
+        });
+        let mut m = into_map(m);
+        if a.meta_launch_url.is_empty() {
+            // Optional and format `uri`: Authentik leaves an empty launch URL out.
+            m.remove("meta_launch_url");
+        }
+        self.shape("Application", m)
+    }
+
+    pub fn render_version(&self) -> Value {
+        let v = &self.schema.version;
+        let m = json!({
+            "version_current": v, "version_latest": v, "version_latest_valid": true,
+            "build_hash": "", "outdated": false, "outpost_outdated": false,
+        });
+        self.shape("Version", into_map(m))
+    }
+
+    /// Authentik's own pagination: `next`/`previous` are page numbers, 0 for none.
+    pub fn paginate(&self, items: Vec<Value>, page: usize, page_size: usize) -> Value {
+        let count = items.len();
+        let page_size = page_size.max(1);
+        let total_pages = count.div_ceil(page_size).max(1);
+        let page = page.clamp(1, total_pages);
+        let start = (page - 1) * page_size;
+        let results: Vec<Value> = items.into_iter().skip(start).take(page_size).collect();
+        let start_index = if results.is_empty() { 0 } else { start + 1 };
+        let mut page_body = json!({
+            "pagination": {
+                "next": if page < total_pages { page + 1 } else { 0 },
+                "previous": if page > 1 { page - 1 } else { 0 },
+                "count": count, "current": page, "total_pages": total_pages,
+                "start_index": start_index, "end_index": start + results.len(),
+            },
+            "results": results,
+            "autocomplete": {},
+        });
+        if !self.schema.has_schema("Autocomplete") {
+            // Paginated responses gained a required `autocomplete` object in 2025.8.
+            page_body.as_object_mut().expect("object").remove("autocomplete");
+        }
+        page_body
+    }
+}
+
+fn flow(slug: &str, name: &str, designation: &'static str) -> Flow {
+    Flow {
+        pk: uuid(),
+        slug: slug.to_string(),
+        name: name.to_string(),
+        designation,
+    }
+}
+
+fn into_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("json! object literal"),
+    }
+}
