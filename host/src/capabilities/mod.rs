@@ -412,7 +412,7 @@ impl RunState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         if self.record.log_bytes + message.len() > self.limiter.limits.log_bytes {
             return None;

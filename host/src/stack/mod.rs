@@ -135,7 +135,10 @@ impl Stack {
     }
 }
 
-fn load_profiles(path: &Path) -> Result<(BTreeMap<String, Vec<String>>, Option<String>)> {
+/// Profiles (name → services) and the default profile's name.
+type Profiles = (BTreeMap<String, Vec<String>>, Option<String>);
+
+fn load_profiles(path: &Path) -> Result<Profiles> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeMap::new(), None)),
