@@ -199,7 +199,7 @@ impl ApiSchema {
             .as_array()
             .map(|ps| {
                 ps.iter()
-                    .map(|p| self.resolve_parameter(p))
+                    .map(|p| self.resolve(p, "parameters"))
                     .filter(|p| p["in"] == "query")
                     .filter_map(|p| p["name"].as_str().map(str::to_string))
                     .collect()
@@ -207,15 +207,16 @@ impl ApiSchema {
             .unwrap_or_default()
     }
 
-    /// A parameter object, following `$ref: '#/components/parameters/X'` (pagination, name...).
-    fn resolve_parameter<'a>(&'a self, p: &'a Value) -> &'a Value {
-        match p
+    /// Follows `$ref: '#/components/<section>/X'` (shared parameters and responses).
+    fn resolve<'a>(&'a self, v: &'a Value, section: &str) -> &'a Value {
+        let prefix = format!("#/components/{section}/");
+        match v
             .get("$ref")
             .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/components/parameters/"))
+            .and_then(|r| r.strip_prefix(&prefix))
         {
-            Some(name) => &self.doc["components"]["parameters"][name],
-            None => p,
+            Some(name) => &self.doc["components"][section][name],
+            None => v,
         }
     }
 
@@ -239,7 +240,7 @@ impl ApiSchema {
     /// Validates a JSON response body against the operation's schema for `status`.
     /// A status the operation does not document is itself a violation.
     pub fn validate_response(&self, op: &Operation, status: u16, body: Option<&Value>) -> Result<(), Vec<Violation>> {
-        let response = &self.operation(op)["responses"][status.to_string()];
+        let response = self.resolve(&self.operation(op)["responses"][status.to_string()], "responses");
         if response.is_null() && matches!(status, 404 | 405) {
             // Erratum: Authentik answers 404 (unknown id/slug) and 405 on any route with its
             // `GenericError` body, but its schema documents only 400 and 403.

@@ -149,9 +149,14 @@ fn edit_configured_line(text: &str) -> Option<String> {
         (start + 1..end).find(|&i| is_child(&lines[i]) && lines[i].trim_start().starts_with("configured:"));
     match configured {
         Some(i) => {
-            let line = lines[i];
-            let comment = line.find(" #").map(|c| &line[c..]).unwrap_or("");
-            out[i] = format!("{}configured: true{comment}", " ".repeat(child_indent));
+            // Replace only the value token: spacing and a trailing comment stay as they were.
+            let rest = lines[i].trim_start().trim_start_matches("configured:");
+            let value = rest.trim_start();
+            let value_len = value
+                .find(|c: char| c.is_whitespace() || c == '#')
+                .unwrap_or(value.len());
+            let tail = &value[value_len..];
+            out[i] = format!("{}configured: true{tail}", " ".repeat(child_indent));
         }
         None => {
             let after = (start + 1..end)

@@ -1,0 +1,194 @@
+//! The `ssoctl` binary as operators use it: exit codes, output lines, `--json`, preflight
+//! messages, audit, and secrets that never reach the terminal.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+async fn ssoctl(root: &Path, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"));
+    cmd.arg("--root")
+        .arg(root)
+        .args(args)
+        .env("SSOCTL_CACHE_DIR", root.join(".cache"))
+        .env_remove("AUTHENTIK_URL")
+        .env_remove("AUTHENTIK_ADMIN_TOKEN");
+    tokio::task::spawn_blocking(move || cmd.output().expect("run ssoctl"))
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exit_codes_lines_and_json() {
+    let h = Harness::new("2026.8.3").await;
+    let root = h.root();
+    let out = ssoctl(root, &["check", "grafana", "redmine"]).await;
+    assert_eq!(out.status.code(), Some(1), "not registered yet = drift");
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("❌ grafana (oidc) — no OAuth2 provider `grafana` in Authentik"),
+        "{stdout}"
+    );
+
+    let out = ssoctl(root, &["bootstrap"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "saml/proxy/wikijs/frappe are not implemented yet: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("[redmine sso] registered OAuth app in {}", h.sim.url())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("❌ zammad (saml) — flow `saml` is not implemented yet"),
+        "{stdout}"
+    );
+
+    let out = ssoctl(root, &["check", "grafana", "redmine"]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout,
+        "✓ grafana (oidc) — Authentik app present, redirects match\n✓ redmine (oauth) — Authentik app present, redirects match\n"
+    );
+
+    let out = ssoctl(root, &["--json", "check", "grafana"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["mode"], "check");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["services"][0]["service"], "grafana");
+    assert_eq!(v["services"][0]["status"], "ok");
+
+    let out = ssoctl(root, &["fix"]).await;
+    assert_eq!(out.status.code(), Some(2), "fix needs services or --all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_output() {
+    let h = Harness::new("2026.8.3").await;
+    let out = ssoctl(h.root(), &["-vv", "bootstrap"]).await;
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(!all.contains(TOKEN), "admin token leaked");
+    for key in [
+        "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET",
+        "REDMINE_OAUTH_CLIENT_SECRET",
+        "OIDC_RP_CLIENT_SECRET",
+    ] {
+        let secret = h.env_value(key).expect("written");
+        assert!(secret.len() > 20);
+        assert!(!all.contains(&secret), "{key} leaked");
+    }
+    let out = ssoctl(h.root(), &["-vv", "--json", "check"]).await;
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(!all.contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_failures_are_one_clear_message_and_write_nothing() {
+    let h = Harness::new("2026.8.3").await;
+    let env_path = h.root().join(".env");
+    let original = h.env();
+
+    // Wrong token.
+    std::fs::write(&env_path, original.replace(TOKEN, "not-the-token-at-all")).unwrap();
+    let before = std::fs::read_to_string(&env_path).unwrap();
+    let out = ssoctl(h.root(), &["bootstrap"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "Authentik at {} rejected AUTHENTIK_ADMIN_TOKEN (Token invalid/expired)",
+            h.sim.url()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-token-at-all"), "the token is never printed");
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), before);
+    assert!(h.manifest("grafana").contains("configured: false"));
+
+    // Unreachable: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(&env_path, original.replace(&h.sim.url(), &format!("http://{closed}"))).unwrap();
+    let out = ssoctl(h.root(), &["check"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(&format!("Authentik at http://{closed} is unreachable")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once"),
+        "{stderr}"
+    );
+
+    // Missing key.
+    std::fs::write(&env_path, "ASD_TUNNEL_HOST=example.org\n").unwrap();
+    let out = ssoctl(h.root(), &["check"]).await;
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("AUTHENTIK_URL is not set: add it to"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_manifest_names_file_and_line() {
+    let h = Harness::new("2026.8.3").await;
+    std::fs::write(
+        h.manifest_path("redmine"),
+        "sso:\n  type: oauth\n  redirect_path: [/oauth2callback\n",
+    )
+    .unwrap();
+    let out = ssoctl(h.root(), &["check"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("packages/redmine/manifest.yaml: line "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_shows_imports_and_no_wasi() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ssoctl(dir.path(), &["--json", "plugins", "audit"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = v.as_array().unwrap();
+    let types: Vec<&str> = items.iter().map(|i| i["sso_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["oauth", "oidc", "saml", "proxy", "wikijs", "frappe"]);
+    for item in items {
+        assert!(item["wasi_imports"].as_array().unwrap().is_empty(), "{item}");
+        assert!(item["ungranted"].as_array().unwrap().is_empty(), "{item}");
+        for import in item["imports"].as_array().unwrap() {
+            assert!(import["name"].as_str().unwrap().starts_with("sso:flow/"), "{import}");
+        }
+    }
+    let oauth = &items[0];
+    let authentik = oauth["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "sso:flow/authentik@0.1.0")
+        .unwrap();
+    assert_eq!(
+        authentik["functions"],
+        serde_json::json!(["server-info", "ensure-oauth2-provider", "ensure-application"])
+    );
+
+    let out = ssoctl(dir.path(), &["plugins", "audit"]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("oidc (stock) sha256 "), "{stdout}");
+    assert!(stdout.contains("  WASI imports: none"), "{stdout}");
+}

@@ -1,0 +1,178 @@
+//! Test harness: a simulator playing one Authentik version, the sample stack in a temp folder,
+//! and a flow runtime. Dropping the harness fails the test if the simulator saw any request or
+//! response outside that version's OpenAPI schema.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ssoctl::authentik::models::OAuth2Provider;
+use ssoctl::runner::{ServiceReport, Status};
+use ssoctl::runtime::{FlowRuntime, Limits, Source};
+use ssoctl::session::{Options, Session};
+use ssoctl_sim::{Sim, SimConfig};
+
+pub const VERSIONS: [&str; 2] = ["2024.2", "2026.8.3"];
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+/// The sample stack's oauth/oidc services (the flows this issue implements).
+pub const OAUTH_SERVICES: [&str; 7] = [
+    "grafana",
+    "n8n",
+    "superset",
+    "outline",
+    "redmine",
+    "mattermost",
+    "linkding",
+];
+
+pub struct Harness {
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+    pub runtime: Arc<FlowRuntime>,
+}
+
+impl Harness {
+    pub async fn new(version: &str) -> Self {
+        Self::with_limits(version, Limits::default()).await
+    }
+
+    pub async fn with_limits(version: &str, limits: Limits) -> Self {
+        let sim = Sim::start(SimConfig {
+            version: version.into(),
+            token: TOKEN.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start the simulator");
+        let dir = tempfile::tempdir().unwrap();
+        ssoctl::demo::write_sample_stack(dir.path(), &sim.url(), TOKEN).unwrap();
+        let runtime = Arc::new(FlowRuntime::new(limits, Some(shared_cache_dir())).unwrap());
+        let misbehave = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).expect("test component built by host/build.rs");
+        runtime.register("misbehave", misbehave, Source::File(ssoctl::TEST_MISBEHAVE_WASM.into()));
+        Self { sim, dir, runtime }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn options(&self) -> Options {
+        Options::new(self.root())
+    }
+
+    pub async fn session(&self) -> Session {
+        Session::open(&self.options(), self.runtime.clone())
+            .await
+            .expect("open a session")
+    }
+
+    pub async fn bootstrap(&self) -> Vec<ServiceReport> {
+        self.session().await.bootstrap(None).await.unwrap()
+    }
+
+    pub async fn check(&self, services: &[&str]) -> Vec<ServiceReport> {
+        self.session().await.check(&names(services), None).await.unwrap()
+    }
+
+    pub async fn fix(&self, services: &[&str]) -> Vec<ServiceReport> {
+        self.session().await.apply(&names(services), None).await.unwrap()
+    }
+
+    pub async fn plan(&self, services: &[&str]) -> Vec<ServiceReport> {
+        self.session().await.plan(&names(services), None).await.unwrap()
+    }
+
+    pub fn env(&self) -> String {
+        std::fs::read_to_string(self.root().join(".env")).unwrap()
+    }
+
+    pub fn env_value(&self, key: &str) -> Option<String> {
+        ssoctl::stack::EnvFile::load(&self.root().join(".env"))
+            .unwrap()
+            .get(key)
+            .map(str::to_string)
+    }
+
+    pub fn manifest(&self, service: &str) -> String {
+        std::fs::read_to_string(self.manifest_path(service)).unwrap()
+    }
+
+    pub fn manifest_path(&self, service: &str) -> PathBuf {
+        self.root().join("packages").join(service).join("manifest.yaml")
+    }
+
+    /// Adds a service using the hostile test component.
+    pub fn add_misbehaving_service(&self, name: &str, behaviour: &str) {
+        let dir = self.root().join("packages").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            format!("sso:\n  type: misbehave\n  redirect_path: /cb\n  misbehave: {behaviour}\n  victim: grafana\n  configured: false\n"),
+        )
+        .unwrap();
+    }
+
+    /// The provider of `slug` as the simulator holds it, read through the API.
+    pub async fn provider(&self, slug: &str) -> Option<OAuth2Provider> {
+        let session = self.session().await;
+        session
+            .authentik()
+            .list::<OAuth2Provider>("providers/oauth2/", &[("name", slug.to_string())])
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == slug)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let violations = self.sim.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            let text: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+            panic!(
+                "the simulator ({}) saw schema violations:\n{}",
+                self.sim.version(),
+                text.join("\n")
+            );
+        }
+    }
+}
+
+/// One precompiled-artifact cache for the whole test binary, so each component is compiled once.
+fn shared_cache_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ssoctl-test-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn names(services: &[&str]) -> Vec<String> {
+    services.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn report<'a>(reports: &'a [ServiceReport], service: &str) -> &'a ServiceReport {
+    reports
+        .iter()
+        .find(|r| r.service == service)
+        .unwrap_or_else(|| panic!("no report for {service}"))
+}
+
+pub fn assert_all_ok(reports: &[ServiceReport]) {
+    for r in reports {
+        assert_eq!(r.status, Status::Ok, "{}: {:?} {:?}", r.service, r.error, r.findings);
+    }
+}
+
+pub fn kinds(r: &ServiceReport) -> Vec<&str> {
+    r.findings.iter().map(|f| f.kind.as_str()).collect()
+}
+
+pub fn short_deadline() -> Limits {
+    Limits {
+        deadline: Duration::from_secs(2),
+        ..Limits::default()
+    }
+}

@@ -1,0 +1,197 @@
+//! End-to-end behaviour of the oauth and oidc flows against the simulator, for every Authentik
+//! version in `common::VERSIONS` (2024.2: redirect URIs as a regex string, no invalidation flow;
+//! 2026.8.3: `{matching_mode, url}` lists, grant types required).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use serde_json::json;
+use ssoctl::runner::Status;
+
+/// Runs an async test body once per version.
+macro_rules! per_version {
+    ($($name:ident => $body:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                for version in VERSIONS {
+                    let f: fn(&'static str) -> _ = $body;
+                    f(version).await;
+                }
+            }
+        )*
+    };
+}
+
+per_version! {
+    bootstrap_registers_writes_env_and_checks_green => |version| async move {
+        let h = Harness::new(version).await;
+        let before = h.manifest("grafana");
+        let reports = h.bootstrap().await;
+        for name in OAUTH_SERVICES {
+            let r = report(&reports, name);
+            assert_eq!(r.status, Status::Ok, "{version} {name}: {:?}", r.error);
+            assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
+        }
+        // Flows not implemented yet say so, as errors.
+        for (name, ty) in [("zammad", "saml"), ("adminer", "proxy"), ("wikijs", "wikijs"), ("erpnext", "frappe")] {
+            let r = report(&reports, name);
+            assert_eq!(r.status, Status::Error);
+            assert_eq!(r.error.as_deref(), Some(format!("flow `{ty}` is not implemented yet").as_str()));
+        }
+        // Authentik holds the provider the service's .env points at.
+        let p = h.provider("grafana").await.expect("grafana provider");
+        assert_eq!(h.env_value("GF_AUTH_GENERIC_OAUTH_CLIENT_ID").as_deref(), Some(p.client_id.as_str()));
+        assert_eq!(h.env_value("GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"), p.client_secret);
+        assert_eq!(h.env_value("GF_AUTH_GENERIC_OAUTH_AUTH_URL").unwrap(), format!("{}/application/o/authorize/", h.sim.url()));
+        assert_eq!(h.env_value("SUPERSET_OIDC_ISSUER").unwrap(), format!("{}/application/o/superset/", h.sim.url()));
+        assert_eq!(h.env_value("REDMINE_OAUTH_TOKEN_URL").unwrap(), format!("{}/application/o/token/", h.sim.url()));
+        assert_eq!(h.env_value("OIDC_OP_JWKS_ENDPOINT").unwrap(), format!("{}/application/o/linkding/jwks/", h.sim.url()));
+        // .env keeps its comments and is private; the manifest changed by exactly one line.
+        assert!(h.env().starts_with("# Sample stack settings."));
+        let mode = std::fs::metadata(h.root().join(".env")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let after = h.manifest("grafana");
+        let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(changed[0].1.trim_start().starts_with("configured: true   "), "comment kept: {changed:?}");
+        // Unimplemented flows are not marked configured.
+        assert!(h.manifest("zammad").contains("configured: false"));
+        assert_all_ok(&h.check(&OAUTH_SERVICES).await);
+    };
+
+    version_specific_shapes_reach_authentik => |version| async move {
+        let h = Harness::new(version).await;
+        h.bootstrap().await;
+        let p = h.provider("mattermost").await.unwrap();
+        if version == "2024.2" {
+            let uris = p.redirect_uris.as_str().expect("a newline-separated string on 2024.2");
+            assert_eq!(uris, "https://mattermost\\.example\\.org/login/gitlab/complete\nhttps://mattermost\\.example\\.org/signup/gitlab/complete");
+            assert!(p.grant_types.is_none());
+            assert!(p.invalidation_flow.is_none());
+        } else {
+            assert_eq!(p.redirect_uris.as_array().expect("a list on 2026.8").len(), 2);
+            assert_eq!(p.grant_types.clone().unwrap(), vec!["authorization_code", "refresh_token"]);
+            assert!(p.invalidation_flow.is_some());
+        }
+        assert!(p.signing_key.is_some(), "tokens are signed (Linkding needs RS256)");
+        assert_eq!(p.property_mappings.len(), 3, "openid, email, profile");
+    };
+
+    each_drift_kind_is_reported_by_name_and_fixed => |version| async move {
+        let h = Harness::new(version).await;
+        h.bootstrap().await;
+        let ak_session = h.session().await;
+        let ak = ak_session.authentik();
+        let grafana = h.provider("grafana").await.unwrap();
+        let n8n = h.provider("n8n").await.unwrap();
+        let redmine = h.provider("redmine").await.unwrap();
+        let evil = if version == "2024.2" { json!("https://evil.example.net/cb") } else { json!([{"matching_mode": "strict", "url": "https://evil.example.net/cb"}]) };
+        ak.patch::<serde_json::Value>(&format!("providers/oauth2/{}/", grafana.pk), &json!({"redirect_uris": evil})).await.unwrap();
+        ak.patch::<serde_json::Value>(&format!("providers/oauth2/{}/", n8n.pk), &json!({"client_secret": "rotated-by-an-admin-0000"})).await.unwrap();
+        ak.patch::<serde_json::Value>(&format!("providers/oauth2/{}/", redmine.pk), &json!({"signing_key": null})).await.unwrap();
+        ak.delete("core/applications/superset/").await.unwrap();
+        let outline = h.provider("outline").await.unwrap();
+        ak.delete(&format!("providers/oauth2/{}/", outline.pk)).await.unwrap();
+        // Local drift: someone edited the service's client id in .env.
+        let env = h.env().replace(&format!("OIDC_RP_CLIENT_ID={}", h.env_value("OIDC_RP_CLIENT_ID").unwrap()), "OIDC_RP_CLIENT_ID=stale");
+        std::fs::write(h.root().join(".env"), env).unwrap();
+
+        let checked = h.check(&OAUTH_SERVICES).await;
+        let expect = [
+            ("grafana", "redirect-uri-mismatch"),
+            ("n8n", "client-secret-mismatch"),
+            ("redmine", "signing-key-mismatch"),
+            ("superset", "application-missing"),
+            ("outline", "provider-missing"),
+            ("linkding", "env-mismatch"),
+        ];
+        for (name, kind) in expect {
+            let r = report(&checked, name);
+            assert_eq!(r.status, Status::Drift, "{version} {name}");
+            assert!(kinds(r).contains(&kind), "{version} {name}: {:?}", r.findings);
+        }
+        assert_eq!(report(&checked, "mattermost").status, Status::Ok, "untouched service stays green");
+        let grafana_line = ssoctl::report::lines(report(&checked, "grafana"), ssoctl::capabilities::Mode::Check).join("\n");
+        assert!(grafana_line.starts_with("❌ grafana (oidc) — redirect URI mismatch: Authentik has https://evil.example.net/cb"), "{grafana_line}");
+        // The rotated secret itself is never shown.
+        let all = format!("{checked:?}");
+        assert!(!all.contains("rotated-by-an-admin-0000"), "{all}");
+
+        let fixed = h.fix(&OAUTH_SERVICES).await;
+        assert_all_ok(&fixed);
+        assert_all_ok(&h.check(&OAUTH_SERVICES).await);
+        assert_eq!(h.env_value("N8N_SSO_OIDC_CLIENT_SECRET").as_deref(), Some("rotated-by-an-admin-0000"), "Authentik's secret wins");
+    };
+
+    a_converged_stack_makes_zero_write_requests => |version| async move {
+        let h = Harness::new(version).await;
+        h.bootstrap().await;
+        let env_before = h.env();
+        h.sim.reset_counts();
+        // Second bootstrap: every implemented service is configured, so nothing to do.
+        let again = h.bootstrap().await;
+        assert!(again.iter().all(|r| !OAUTH_SERVICES.contains(&r.service.as_str())));
+        // Forget `configured` and bootstrap again: every object is compared, none written.
+        for name in OAUTH_SERVICES {
+            let text = h.manifest(name).replace("configured: true", "configured: false");
+            std::fs::write(h.manifest_path(name), text).unwrap();
+        }
+        let rerun = h.bootstrap().await;
+        for name in OAUTH_SERVICES {
+            let r = report(&rerun, name);
+            assert_eq!(r.status, Status::Ok, "{name}: {:?}", r.error);
+            assert_eq!(r.changes, vec!["marked sso.configured: true"], "{name}");
+        }
+        let fixed = h.fix(&OAUTH_SERVICES).await;
+        assert!(fixed.iter().all(|r| r.changes.is_empty()), "{fixed:?}");
+        assert_eq!(h.sim.writes(), 0, "write requests on a converged stack: {:?}", h.sim.counts());
+        assert!(h.sim.requests() > 0);
+        assert_eq!(h.env(), env_before, ".env untouched");
+    };
+
+    plan_and_check_write_nothing => |version| async move {
+        let h = Harness::new(version).await;
+        let env_before = h.env();
+        let manifest_before = h.manifest("grafana");
+        let plan = h.plan(&OAUTH_SERVICES).await;
+        for r in &plan {
+            assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+            assert!(r.changes.iter().any(|c| c.starts_with("create OAuth2 provider")), "{:?}", r.changes);
+            assert!(r.changes.iter().any(|c| c.starts_with("create application")), "{:?}", r.changes);
+        }
+        assert_eq!(ssoctl::report::exit_code(&plan, ssoctl::capabilities::Mode::Plan), 1);
+        let checked = h.check(&OAUTH_SERVICES).await;
+        assert!(checked.iter().all(|r| kinds(r).contains(&"provider-missing")));
+        assert_eq!(h.sim.writes(), 0);
+        assert_eq!(h.env(), env_before);
+        assert_eq!(h.manifest("grafana"), manifest_before);
+        // After bootstrap, plan has nothing to do.
+        h.bootstrap().await;
+        let plan = h.plan(&OAUTH_SERVICES).await;
+        assert!(plan.iter().all(|r| r.changes.is_empty()), "{plan:?}");
+        assert_eq!(ssoctl::report::exit_code(&plan, ssoctl::capabilities::Mode::Plan), 0);
+    };
+
+    regex_redirect_uris_from_the_manifest => |version| async move {
+        let h = Harness::new(version).await;
+        let dir = h.root().join("packages/portal");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            "sso:\n  type: oidc\n  redirect_uris_regex: ['https://[a-z]+\\.tenants\\.example\\.org/oauth/callback']\n  configured: false\n",
+        )
+        .unwrap();
+        let r = h.fix(&["portal"]).await;
+        assert_all_ok(&r);
+        let p = h.provider("portal").await.unwrap();
+        let text = p.redirect_uris.to_string();
+        assert!(text.contains(r"https://[a-z]+\\.tenants\\.example\\.org/oauth/callback"), "{text}");
+        if version != "2024.2" {
+            assert_eq!(p.redirect_uris[0]["matching_mode"], "regex");
+        }
+        assert_all_ok(&h.check(&["portal"]).await);
+    };
+}

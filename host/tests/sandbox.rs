@@ -1,0 +1,140 @@
+//! The sandbox and the capability layer against a hostile component: every reach outside the
+//! service's scope is `denied` with a message naming it, a loop is stopped by the deadline, a
+//! memory hog by its limit, a panic is reported with its message, and in every case the other
+//! services of the same run still succeed and nothing of the failed run is written.
+
+mod common;
+
+use common::*;
+use ssoctl::runner::Status;
+
+async fn run_with_victim(h: &Harness, behaviour: &str) -> (String, Vec<ssoctl::runner::ServiceReport>) {
+    h.add_misbehaving_service("evil", behaviour);
+    let reports = h.fix(&["evil", "grafana", "redmine"]).await;
+    let evil = report(&reports, "evil");
+    assert_eq!(evil.status, Status::Error, "{behaviour}: {evil:?}");
+    for name in ["grafana", "redmine"] {
+        assert_eq!(
+            report(&reports, name).status,
+            Status::Ok,
+            "{behaviour}: {name} must still succeed"
+        );
+    }
+    (evil.error.clone().unwrap(), reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaching_into_another_service_is_denied() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        h.fix(&["grafana"]).await;
+        let grafana_before = h.provider("grafana").await.unwrap();
+        let cases = [
+            ("foreign-provider", "denied: OAuth2 provider `grafana` is not `evil`'s"),
+            ("foreign-app", "denied: application `grafana` is not `evil`'s"),
+            (
+                "foreign-env",
+                "denied: `GRAFANA_OAUTH_CLIENT_ID` belongs to service `grafana`",
+            ),
+            (
+                "admin-token",
+                "denied: `AUTHENTIK_ADMIN_TOKEN`: AUTHENTIK_* keys are never available to flows",
+            ),
+            (
+                "escape-file",
+                "denied: `../grafana/manifest.yaml` is outside packages/evil/",
+            ),
+        ];
+        for (behaviour, expected) in cases {
+            let (error, _) = run_with_victim(&h, behaviour).await;
+            assert!(error.starts_with(expected), "{version} {behaviour}: {error}");
+        }
+        // Nothing of the victim changed, and the hostile service was never marked configured.
+        let grafana_after = h.provider("grafana").await.unwrap();
+        assert_eq!(grafana_after.redirect_uris, grafana_before.redirect_uris);
+        assert_eq!(grafana_after.client_secret, grafana_before.client_secret);
+        assert_eq!(h.env_value("GRAFANA_OAUTH_CLIENT_ID"), None);
+        assert!(!h.manifest("grafana").contains("pwned"));
+        assert!(h.manifest("evil").contains("configured: false"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_flow_is_stopped_by_the_deadline_and_the_others_succeed() {
+    let h = Harness::with_limits("2026.8.3", short_deadline()).await;
+    let started = std::time::Instant::now();
+    let (error, _) = run_with_victim(&h, "loop").await;
+    assert!(
+        error.contains("flow `misbehave` for `evil` did not finish within 2 s (deadline)"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the loop was not cut short"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_is_stopped_by_its_limit() {
+    let h = Harness::new("2026.8.3").await;
+    let (error, _) = run_with_victim(&h, "oom").await;
+    assert!(
+        error.contains("flow `misbehave` for `evil` exceeded its memory limit"),
+        "{error}"
+    );
+    assert!(error.contains("limit 64.0 MiB"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_reported_with_its_message() {
+    let h = Harness::new("2026.8.3").await;
+    let (error, _) = run_with_victim(&h, "panic").await;
+    assert!(error.starts_with("flow `misbehave` for `evil` failed:"), "{error}");
+    assert!(error.contains("misbehave asked to panic"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_sso_type_is_an_error_naming_it() {
+    let h = Harness::new("2026.8.3").await;
+    let dir = h.root().join("packages/sso-less");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "sso:\n  type: keycloak\n  redirect_path: /cb\n",
+    )
+    .unwrap();
+    let reports = h.fix(&["sso-less", "grafana"]).await;
+    let error = report(&reports, "sso-less").error.clone().unwrap();
+    assert!(error.starts_with("unknown sso.type `keycloak` in "), "{error}");
+    assert!(
+        error.contains("available: oauth, oidc, saml, proxy, wikijs, frappe"),
+        "{error}"
+    );
+    assert_eq!(report(&reports, "grafana").status, Status::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_importing_wasi_is_refused_at_load_naming_the_import() {
+    // A component built for wasm32-wasip2 imports WASI interfaces; hand-made here with the
+    // component model's text format so the test needs no extra toolchain.
+    let wat = r#"(component
+        (import "wasi:cli/environment@0.2.6" (instance (export "get-arguments" (func (result (list string))))))
+    )"#;
+    let h = Harness::new("2026.8.3").await;
+    let bytes = wat_component(wat);
+    h.runtime.register(
+        "wasi-user",
+        bytes,
+        ssoctl::runtime::Source::File("setup-wasi-user.wasm".into()),
+    );
+    let err = h.runtime.flow("wasi-user").err().expect("refused").to_string();
+    assert!(
+        err.contains("imports `wasi:cli/environment@0.2.6`, which ssoctl does not grant"),
+        "{err}"
+    );
+}
+
+/// The component-model binary of `wat`, through wasmtime's own text parser.
+fn wat_component(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).expect("valid component text")
+}
