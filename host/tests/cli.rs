@@ -192,3 +192,62 @@ async fn audit_shows_imports_and_no_wasi() {
     assert!(stdout.contains("oidc (stock) sha256 "), "{stdout}");
     assert!(stdout.contains("  WASI imports: none"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssoctl_sim_serves_a_chosen_version() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--version",
+            "2024.2",
+            "--token",
+            "standalone-token",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    assert!(
+        first.starts_with("Authentik simulator 2024.2.0 listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{url}/-/health/ready/")).send().await.unwrap();
+    assert_eq!(ready.status(), 204);
+    let version: serde_json::Value = http
+        .get(format!("{url}/api/v3/admin/version/"))
+        .bearer_auth("standalone-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["version_current"], "2024.2.0");
+    let counters: serde_json::Value = http
+        .get(format!("{url}/-/sim/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counters["GET /admin/version/"], 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -61,17 +61,23 @@ async fn reaching_into_another_service_is_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_looping_flow_is_stopped_by_the_deadline_and_the_others_succeed() {
-    let h = Harness::with_limits("2026.8.3", short_deadline()).await;
-    let started = std::time::Instant::now();
-    let (error, _) = run_with_victim(&h, "loop").await;
-    assert!(
-        error.contains("flow `misbehave` for `evil` did not finish within 2 s (deadline)"),
-        "{error}"
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "the loop was not cut short"
-    );
+    for version in VERSIONS {
+        let h = Harness::with_limits(version, short_deadline()).await;
+        let started = std::time::Instant::now();
+        let (error, _) = run_with_victim(&h, "loop").await;
+        assert!(
+            error.contains("flow `misbehave` for `evil` did not finish within 2 s (deadline)"),
+            "{error}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the loop was not cut short"
+        );
+        assert!(
+            h.manifest("evil").contains("configured: false"),
+            "nothing of the stopped run lands"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,4 +143,40 @@ async fn a_component_importing_wasi_is_refused_at_load_naming_the_import() {
 /// The component-model binary of `wat`, through wasmtime's own text parser.
 fn wat_component(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("valid component text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_components_are_cached_and_a_corrupt_artifact_is_replaced() {
+    use ssoctl::runtime::{FlowRuntime, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let artifacts = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let rt = FlowRuntime::new(Limits::default(), Some(cache.clone())).unwrap();
+    let flow = rt.flow("oidc").unwrap().unwrap();
+    let files = artifacts();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&flow.sha256),
+        "keyed by the component's sha256: {name}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+
+    // A second process with the same engine reuses the artifact as is.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let rt2 = FlowRuntime::new(Limits::default(), Some(cache.clone())).unwrap();
+    rt2.flow("oidc").unwrap().unwrap();
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written);
+
+    // A damaged artifact is discarded and rebuilt, never trusted.
+    std::fs::write(&files[0], b"not a precompiled component").unwrap();
+    let rt3 = FlowRuntime::new(Limits::default(), Some(cache.clone())).unwrap();
+    rt3.flow("oidc").unwrap().unwrap();
+    assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000, "rebuilt");
 }

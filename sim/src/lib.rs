@@ -63,13 +63,35 @@ impl std::fmt::Display for RecordedViolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} of {}:", self.direction, self.request)?;
         for v in &self.violations {
-            write!(f, " [{}] {};", v.path, v.message)?;
+            match v.field.as_str() {
+                "" => write!(f, " [{}] {};", v.path, v.message)?,
+                field => write!(f, " [{}] {field}: {};", v.path, v.message)?,
+            }
         }
         Ok(())
     }
 }
 
+/// A fault to inject into matching requests (tests of retries and of "maybe applied" writes).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// e.g. `POST`.
+    pub method: String,
+    /// Path template as in the schema, e.g. `/providers/oauth2/`.
+    pub template: String,
+    /// Status to answer, e.g. 429, 502, 503.
+    pub status: u16,
+    /// `Retry-After` seconds to send with it.
+    pub retry_after: Option<u64>,
+    /// Process the request first (the change lands), then answer `status`: a response lost on
+    /// the way back.
+    pub after_commit: bool,
+    /// How many matching requests to affect.
+    pub times: u32,
+}
+
 struct Inner {
+    faults: Mutex<Vec<Fault>>,
     token: String,
     world: Mutex<World>,
     counts: Mutex<BTreeMap<String, u64>>,
@@ -95,6 +117,7 @@ impl Sim {
         let version = schema.version.clone();
         let base_url = format!("http://{addr}");
         let inner = Arc::new(Inner {
+            faults: Mutex::new(Vec::new()),
             token: config.token,
             world: Mutex::new(World::seeded(schema, base_url)),
             counts: Mutex::new(BTreeMap::new()),
@@ -166,6 +189,11 @@ impl Sim {
     /// Returns and forgets the violations seen so far (for tests that send bad input on purpose).
     pub fn take_violations(&self) -> Vec<RecordedViolation> {
         std::mem::take(&mut *self.inner.violations.lock().expect("violations"))
+    }
+
+    /// Injects a fault into the next `fault.times` matching requests.
+    pub fn inject(&self, fault: Fault) {
+        self.inner.faults.lock().expect("faults").push(fault);
     }
 
     /// Direct access to the simulated server's state (tests and the demo's fault injection).
@@ -257,6 +285,33 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         }
     }
 
+    // Injected faults answer before validation: they stand for a proxy or an overloaded server.
+    let fault = {
+        let mut faults = inner.faults.lock().expect("faults");
+        let found = faults
+            .iter_mut()
+            .find(|f| f.times > 0 && f.method == op.method && f.template == op.template);
+        found.map(|f| {
+            f.times -= 1;
+            f.clone()
+        })
+    };
+    let fault_response = |f: &Fault| {
+        let mut response = json_response(
+            f.status,
+            Some(json!({"detail": format!("injected fault {}", f.status)})),
+        );
+        if let Some(secs) = f.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        response
+    };
+    if let Some(f) = &fault
+        && !f.after_commit
+    {
+        return fault_response(f);
+    }
+
     let query = Query(
         uri.query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -319,7 +374,13 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
     }
 
     match api::dispatch(&mut world, &op, &query, body) {
-        Some(reply) => checked(&world, &op, reply.status, reply.body, &record),
+        Some(reply) => {
+            let response = checked(&world, &op, reply.status, reply.body, &record);
+            match &fault {
+                Some(f) => fault_response(f),
+                None => response,
+            }
+        }
         None => {
             let message = format!("ssoctl-sim does not simulate {} {} yet", op.method, op.template);
             record(

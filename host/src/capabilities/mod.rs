@@ -96,6 +96,9 @@ pub struct RunState {
     provider_pk: Option<u64>,
     /// Whether a provider was ensured at all (it may not exist yet in check/plan mode).
     provider_ensured: bool,
+    /// Check mode found no provider: `.env` values derived from it are unknown, so comparing
+    /// them would only repeat the root cause as noise.
+    provider_missing: bool,
 }
 
 impl RunState {
@@ -109,6 +112,7 @@ impl RunState {
             table: ResourceTable::new(),
             provider_pk: None,
             provider_ensured: false,
+            provider_missing: false,
         }
     }
 
@@ -199,7 +203,7 @@ impl RunState {
                 }
             }
             Mode::Check => {
-                if !differs {
+                if !differs || self.provider_missing {
                     return;
                 }
                 match (secret, current) {
@@ -263,6 +267,7 @@ impl wit_ak::Host for RunState {
         };
         self.provider_ensured = true;
         self.provider_pk = outcome.pk;
+        self.provider_missing = outcome.pk.is_none();
         let client_secret = self.new_secret(outcome.client_secret)?;
         let base = self.ctx.authentik.public_url();
         let slug = &self.service.slug;

@@ -44,10 +44,13 @@ impl ArtifactCache {
     /// Loads the component from its cached artifact, compiling and caching it on a miss.
     pub fn load(&self, engine: &Engine, bytes: &[u8], sha256: &str) -> wasmtime::Result<Component> {
         let path = self.path_for(sha256);
-        if path.is_file() {
+        // Read into memory rather than mmap (`deserialize_file`): another process replacing or
+        // truncating the file must not pull code out from under a running flow (SIGBUS).
+        if let Ok(artifact) = std::fs::read(&path) {
             // SAFETY: the file is in the host's own cache folder, named by the sha256 of the
-            // component and the engine configuration, and was written by `store` below.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            // component and the engine configuration, and was written by `store` below;
+            // wasmtime still checks the header and engine compatibility before using it.
+            match unsafe { Component::deserialize(engine, &artifact) } {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::warn!("discarding unreadable cached artifact {}: {e}", path.display());

@@ -24,4 +24,4 @@ impl Guest for FrappeFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(FrappeFlow);
+ssoctl_flow_sdk::flow!(FrappeFlow);

@@ -34,4 +34,4 @@ impl Guest for OauthFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(OauthFlow);
+ssoctl_flow_sdk::flow!(OauthFlow);

@@ -37,4 +37,4 @@ impl Guest for OidcFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(OidcFlow);
+ssoctl_flow_sdk::flow!(OidcFlow);

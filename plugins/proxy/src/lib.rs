@@ -24,4 +24,4 @@ impl Guest for ProxyFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(ProxyFlow);
+ssoctl_flow_sdk::flow!(ProxyFlow);

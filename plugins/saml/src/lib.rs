@@ -22,4 +22,4 @@ impl Guest for SamlFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(SamlFlow);
+ssoctl_flow_sdk::flow!(SamlFlow);

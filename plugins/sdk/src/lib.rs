@@ -21,6 +21,26 @@ pub use exports::sso::flow::flow::{FlowInfo, Guest, Outcome};
 pub use settings::Settings;
 pub use sso::flow::types::{Finding, FlowError, MatchMode, Mode, RedirectUri, Service};
 
+/// Exports a flow implementation as the component's `sso:flow/flow` interface.
+///
+/// On wasm32 this is wit-bindgen's export. On the host target, where export names such as
+/// `sso:flow/flow@0.1.0#run` cannot be linked into a shared library, it exports nothing, so
+/// `cargo build --workspace` and `cargo clippy --workspace` work natively.
+#[macro_export]
+macro_rules! flow {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::export_flow!($ty);
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            // Keeps the implementation checked (and not dead) on the host target.
+            let _ = <$ty as $crate::Guest>::describe;
+            let _ = <$ty as $crate::Guest>::run;
+            let _ = $ty;
+        };
+    };
+}
+
 /// Forwards panics to the host's `log` import; with `panic = "abort"` on wasm32 a panic would
 /// otherwise surface only as "unreachable instruction executed".
 pub fn install_panic_hook() {

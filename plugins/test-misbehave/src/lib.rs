@@ -90,4 +90,4 @@ fn spin() -> ! {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(Misbehave);
+ssoctl_flow_sdk::flow!(Misbehave);

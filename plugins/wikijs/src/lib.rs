@@ -24,4 +24,4 @@ impl Guest for WikijsFlow {
     }
 }
 
-ssoctl_flow_sdk::export_flow!(WikijsFlow);
+ssoctl_flow_sdk::flow!(WikijsFlow);
