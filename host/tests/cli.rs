@@ -184,7 +184,12 @@ async fn audit_shows_imports_and_no_wasi() {
         .unwrap();
     assert_eq!(
         authentik["functions"],
-        serde_json::json!(["server-info", "ensure-oauth2-provider", "ensure-application"])
+        serde_json::json!([
+            "server-info",
+            "ensure-oauth2-provider",
+            "ensure-scope-mapping",
+            "ensure-application"
+        ])
     );
 
     let out = ssoctl(dir.path(), &["plugins", "audit"]).await;

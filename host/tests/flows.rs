@@ -77,7 +77,7 @@ per_version! {
             assert!(p.invalidation_flow.is_some());
         }
         assert!(p.signing_key.is_some(), "tokens are signed (Linkding needs RS256)");
-        assert_eq!(p.property_mappings.len(), 3, "openid, email, profile");
+        assert_eq!(p.property_mappings.len(), 4, "openid, email, profile and Mattermost's read_user");
     };
 
     each_drift_kind_is_reported_by_name_and_fixed => |version| async move {
@@ -166,7 +166,12 @@ per_version! {
         let checked = h.check(&OAUTH_SERVICES).await;
         for r in &checked {
             // The root cause only: .env values derived from a missing provider are not compared.
-            assert_eq!(kinds(r), ["provider-missing", "application-missing"], "{}", r.service);
+            let expected: &[&str] = if r.service == "mattermost" {
+                &["scope-mapping-missing", "provider-missing", "application-missing"]
+            } else {
+                &["provider-missing", "application-missing"]
+            };
+            assert_eq!(kinds(r), expected, "{}", r.service);
         }
         assert_eq!(h.sim.writes(), 0);
         assert_eq!(h.env(), env_before);
@@ -176,6 +181,31 @@ per_version! {
         let plan = h.plan(&OAUTH_SERVICES).await;
         assert!(plan.iter().all(|r| r.changes.is_empty()), "{plan:?}");
         assert_eq!(ssoctl::report::exit_code(&plan, ssoctl::capabilities::Mode::Plan), 0);
+    };
+
+    mattermost_gets_its_own_scope_mapping => |version| async move {
+        let h = Harness::new(version).await;
+        assert_all_ok(&h.fix(&["mattermost"]).await);
+        let name = "ssoctl mattermost read_user";
+        let (pk, expression) = h.sim.with_world(|w| {
+            let m = w.scope_mappings.iter().find(|m| m.name == name).expect("mapping created");
+            assert_eq!(m.scope_name, "read_user");
+            (m.pk.clone(), m.expression.clone())
+        });
+        assert!(expression.contains("\"id\": request.user.pk"), "{expression}");
+        let p = h.provider("mattermost").await.unwrap();
+        assert!(p.property_mappings.contains(&pk), "attached to the provider");
+        assert_eq!(p.property_mappings.len(), 4);
+        // Someone edits the expression in the admin UI: check names it, fix restores it.
+        let session = h.session().await;
+        let path = if version == "2024.2" { "propertymappings/scope" } else { "propertymappings/provider/scope" };
+        session.authentik().patch::<serde_json::Value>(&format!("{path}/{pk}/"), &json!({"expression": "return {}"})).await.unwrap();
+        let checked = h.check(&["mattermost"]).await;
+        assert_eq!(kinds(report(&checked, "mattermost")), ["scope-mapping-mismatch"]);
+        assert_all_ok(&h.fix(&["mattermost"]).await);
+        assert_all_ok(&h.check(&["mattermost"]).await);
+        let n = h.sim.with_world(|w| w.scope_mappings.iter().filter(|m| m.name == name).count());
+        assert_eq!(n, 1, "no duplicate mapping");
     };
 
     regex_redirect_uris_from_the_manifest => |version| async move {

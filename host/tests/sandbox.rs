@@ -33,6 +33,10 @@ async fn reaching_into_another_service_is_denied() {
             ("foreign-provider", "denied: OAuth2 provider `grafana` is not `evil`'s"),
             ("foreign-app", "denied: application `grafana` is not `evil`'s"),
             (
+                "foreign-scope",
+                "denied: scope mapping `ssoctl grafana read_user` was not ensured by `evil` in this run",
+            ),
+            (
                 "foreign-env",
                 "denied: `GRAFANA_OAUTH_CLIENT_ID` belongs to service `grafana`",
             ),

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::schema::Operation;
-use crate::world::{Application, OAuth2Provider, RedirectUri, World, random_token, uuid};
+use crate::world::{Application, OAuth2Provider, RedirectUri, ScopeMapping, World, random_token, uuid};
 
 /// A handler's answer before validation.
 pub struct Reply {
@@ -142,6 +142,48 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         }
         ("GET", t) if t == scope_item => match w.scope_mappings.iter().find(|s| s.pk == id) {
             Some(s) => Reply::ok(w.render_scope_mapping(s)),
+            None => Reply::not_found(),
+        },
+        ("POST", t) if t == scope_list => {
+            let mut mapping = ScopeMapping {
+                pk: uuid(),
+                managed: None,
+                name: String::new(),
+                scope_name: String::new(),
+                expression: String::new(),
+                description: String::new(),
+            };
+            match apply_scope_mapping_fields(w, &mut mapping, &body) {
+                Ok(()) => {
+                    let reply = Reply::created(w.render_scope_mapping(&mapping));
+                    w.scope_mappings.push(mapping);
+                    reply
+                }
+                Err(reply) => reply,
+            }
+        }
+        ("PATCH" | "PUT", t) if t == scope_item => match w.scope_mappings.iter().position(|s| s.pk == id) {
+            Some(i) => {
+                let mut mapping = w.scope_mappings[i].clone();
+                match apply_scope_mapping_fields(w, &mut mapping, &body) {
+                    Ok(()) => {
+                        let reply = Reply::ok(w.render_scope_mapping(&mapping));
+                        w.scope_mappings[i] = mapping;
+                        reply
+                    }
+                    Err(reply) => reply,
+                }
+            }
+            None => Reply::not_found(),
+        },
+        ("DELETE", t) if t == scope_item => match w.scope_mappings.iter().position(|s| s.pk == id) {
+            Some(i) => {
+                let pk = w.scope_mappings.remove(i).pk;
+                for p in w.oauth2.values_mut() {
+                    p.property_mappings.retain(|m| m != &pk);
+                }
+                Reply::no_content()
+            }
             None => Reply::not_found(),
         },
         ("GET", "/providers/oauth2/") => {
@@ -513,6 +555,33 @@ fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> R
     }
     if let Some(v) = obj.get("open_in_new_tab").and_then(Value::as_bool) {
         app.open_in_new_tab = v;
+    }
+    Ok(())
+}
+
+fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(name) = s("name") {
+        if w.scope_mappings.iter().any(|o| o.name == name && o.pk != m.pk) {
+            return Err(Reply::field_error(
+                "name",
+                "property mapping with this name already exists.",
+            ));
+        }
+        m.name = name;
+    }
+    if let Some(v) = s("scope_name") {
+        m.scope_name = v;
+    }
+    if let Some(v) = s("expression") {
+        m.expression = v;
+    }
+    if let Some(v) = s("description") {
+        m.description = v;
+    }
+    if let Some(v) = obj.get("managed") {
+        m.managed = v.as_str().map(str::to_string);
     }
     Ok(())
 }

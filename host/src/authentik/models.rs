@@ -43,7 +43,13 @@ pub struct ScopeMapping {
     #[serde(default)]
     pub managed: Option<String>,
     #[serde(default)]
+    pub name: String,
+    #[serde(default)]
     pub scope_name: String,
+    #[serde(default)]
+    pub expression: String,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// OAuth2 provider. `redirect_uris` is a string (old servers) or a list (new ones): kept raw and

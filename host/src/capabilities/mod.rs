@@ -99,6 +99,8 @@ pub struct RunState {
     /// Check mode found no provider: `.env` values derived from it are unknown, so comparing
     /// them would only repeat the root cause as noise.
     provider_missing: bool,
+    /// Scope mappings ensured in this run: (name, pk when it exists).
+    custom_mappings: Vec<(String, Option<String>)>,
 }
 
 impl RunState {
@@ -113,6 +115,7 @@ impl RunState {
             provider_pk: None,
             provider_ensured: false,
             provider_missing: false,
+            custom_mappings: Vec::new(),
         }
     }
 
@@ -288,6 +291,14 @@ impl wit_ak::Host for RunState {
             end_session_url: format!("{base}/application/o/{slug}/end-session/"),
             discovery_url: format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
         }))
+    }
+
+    async fn ensure_scope_mapping(
+        &mut self,
+        spec: wit_ak::ScopeMappingSpec,
+    ) -> wasmtime::Result<Result<String, FlowError>> {
+        self.charge()?;
+        Ok(oauth2::ensure_scope_mapping(self, &spec).await)
     }
 
     async fn ensure_application(

@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::{FlowError, Mode, RunState};
-use crate::authentik::models::{Application, OAuth2Provider};
+use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
-use crate::runtime::bindings::sso::flow::authentik::{ApplicationSpec, ClientType, Oauth2ProviderSpec};
+use crate::runtime::bindings::sso::flow::authentik::{
+    ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec,
+};
 use crate::runtime::bindings::sso::flow::types::MatchMode;
 
 const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
@@ -165,6 +167,22 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
                 ))
             })?;
         mapping_pks.insert(m.pk.clone());
+    }
+    for name in &spec.custom_scopes {
+        match state.custom_mappings.iter().find(|(n, _)| n == name) {
+            Some((_, Some(pk))) => {
+                mapping_pks.insert(pk.clone());
+            }
+            // Not created yet (check/plan): its absence is already a finding or a planned change.
+            Some((_, None)) => {}
+            None => {
+                return Err(FlowError::Denied(format!(
+                    "scope mapping `{name}` was not ensured by `{}` in this run; a provider may only use the \
+                     defaults and the service's own mappings",
+                    state.service.name
+                )));
+            }
+        }
     }
     let mapping_names: Vec<(String, String)> = all_mappings
         .iter()
@@ -617,4 +635,80 @@ mod tests {
             serde_json::from_value(json!({"pk": 1, "name": "g", "redirect_uris": "a\nb\n"})).unwrap();
         assert_eq!(registered_uris(&old).0.len(), 2);
     }
+}
+
+/// The service's own scope mapping, named `ssoctl <slug> <scope>`.
+pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec) -> Result<String, FlowError> {
+    let scope = spec.scope_name.trim();
+    if scope.is_empty() || scope.len() > 100 || scope.contains(char::is_whitespace) {
+        return Err(FlowError::Invalid(format!(
+            "scope name `{}` must be one word of at most 100 characters",
+            spec.scope_name
+        )));
+    }
+    let ak = state.ctx.authentik.clone();
+    let path = ak
+        .capabilities()
+        .await
+        .map_err(|e| state.upstream(e))?
+        .scope_mapping_path;
+    let name = format!("ssoctl {} {scope}", state.service.slug);
+    let existing = ak
+        .list::<ScopeMapping>(path, &[("name", name.clone())])
+        .await
+        .map_err(|e| state.upstream(e))?
+        .into_iter()
+        .find(|m| m.name == name);
+    let pk = match existing {
+        None => match state.mode {
+            Mode::Check => {
+                state.finding("scope-mapping-missing", format!("scope mapping `{name}` missing"));
+                None
+            }
+            Mode::Plan => {
+                state.change(format!("create scope mapping `{name}`"));
+                None
+            }
+            Mode::Apply => {
+                let body = json!({"name": name, "scope_name": scope, "expression": spec.expression, "description": spec.description});
+                let created: ScopeMapping = ak.post(path, &body).await.map_err(|e| state.upstream(e))?;
+                state.change(format!("created scope mapping `{name}`"));
+                Some(created.pk)
+            }
+        },
+        Some(current) => {
+            let mut body = Map::new();
+            if current.scope_name != scope {
+                body.insert("scope_name".into(), json!(scope));
+            }
+            if current.expression != spec.expression {
+                body.insert("expression".into(), json!(spec.expression));
+            }
+            if current.description != spec.description {
+                body.insert("description".into(), json!(spec.description));
+            }
+            if !body.is_empty() {
+                let fields: Vec<String> = body.keys().cloned().collect();
+                match state.mode {
+                    Mode::Check => state.finding(
+                        "scope-mapping-mismatch",
+                        format!(
+                            "scope mapping `{name}` differs from the manifest: {}",
+                            fields.join(", ")
+                        ),
+                    ),
+                    Mode::Plan => state.change(format!("update scope mapping `{name}`: {}", fields.join(", "))),
+                    Mode::Apply => {
+                        ak.patch::<ScopeMapping>(&format!("{path}{}/", current.pk), &Value::Object(body))
+                            .await
+                            .map_err(|e| state.upstream(e))?;
+                        state.change(format!("updated scope mapping `{name}`: {}", fields.join(", ")));
+                    }
+                }
+            }
+            Some(current.pk)
+        }
+    };
+    state.custom_mappings.push((name.clone(), pk));
+    Ok(name)
 }

@@ -5,7 +5,9 @@
 //! [`Flavor`]. The manifest can override scopes, client type and the exact `.env` keys
 //! (`sso.env: {KEY: "{placeholder}"}`) so a service such as Grafana gets `GF_AUTH_GENERIC_OAUTH_*`.
 
-use crate::sso::flow::authentik::{self, ApplicationSpec, ClientType, Oauth2Provider, Oauth2ProviderSpec};
+use crate::sso::flow::authentik::{
+    self, ApplicationSpec, ClientType, Oauth2Provider, Oauth2ProviderSpec, ScopeMappingSpec,
+};
 use crate::sso::flow::service_config;
 use crate::template::{self, SECRET_PLACEHOLDER};
 use crate::{FlowError, Mode, Outcome, Service, Settings};
@@ -26,7 +28,20 @@ pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 /// Runs the flow for one service in the mode the host chose.
 pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, FlowError> {
     let settings = Settings::new(&service.settings);
-    let spec = provider_spec(flavor, service, &settings)?;
+    let mut spec = provider_spec(flavor, service, &settings)?;
+    for item in settings.items("scope_mappings") {
+        let item = Settings::new(&item);
+        let field = |k: &str| {
+            item.get(k)
+                .ok_or_else(|| FlowError::Invalid(format!("each sso.scope_mappings entry needs `{k}`")))
+        };
+        let name = authentik::ensure_scope_mapping(&ScopeMappingSpec {
+            scope_name: field("scope")?.to_string(),
+            expression: field("expression")?.to_string(),
+            description: item.get("description").unwrap_or("").to_string(),
+        })?;
+        spec.custom_scopes.push(name);
+    }
     let provider = authentik::ensure_oauth2_provider(&service.slug, &spec)?;
     let launch_url = match settings.get("launch_url") {
         Some(url) => url.to_string(),
@@ -76,6 +91,7 @@ fn provider_spec(flavor: &Flavor, service: &Service, settings: &Settings) -> Res
         client_type,
         redirect_uris: service.redirect_uris.clone(),
         scopes,
+        custom_scopes: Vec::new(),
         sign_tokens: settings.bool("sign_tokens", true)?,
         issuer_per_provider: settings.get("issuer_mode") != Some("global"),
         grant_types: settings

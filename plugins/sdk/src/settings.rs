@@ -45,6 +45,28 @@ impl<'a> Settings<'a> {
         Some(items.into_iter().map(|(_, v)| v).collect())
     }
 
+    /// The list of maps at `key` (`key.0.scope = ...`, `key.0.expression = ...`), in order; wrap
+    /// each item in [`Settings::new`] to read it.
+    pub fn items(&self, key: &str) -> Vec<Vec<(String, String)>> {
+        let mut items: Vec<(usize, Vec<(String, String)>)> = Vec::new();
+        let prefix = format!("{key}.");
+        for (k, v) in self.pairs {
+            let Some((index, field)) = k.strip_prefix(&prefix).and_then(|rest| rest.split_once('.')) else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
+            let field = (field.to_string(), v.clone());
+            match items.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, fields)) => fields.push(field),
+                None => items.push((index, vec![field])),
+            }
+        }
+        items.sort_by_key(|(i, _)| *i);
+        items.into_iter().map(|(_, fields)| fields).collect()
+    }
+
     /// The map at `key` (`key.NAME = value`), in manifest order; `None` when absent.
     pub fn map(&self, key: &str) -> Option<Vec<(&'a str, &'a str)>> {
         let prefix = format!("{key}.");
@@ -80,6 +102,23 @@ mod tests {
         let s = Settings::new(&p);
         assert_eq!(s.map("env").unwrap(), vec![("B", "2"), ("A", "1")]);
         assert_eq!(s.get("type"), Some("oidc"));
+    }
+
+    #[test]
+    fn items_group_lists_of_maps() {
+        let p = pairs(&[
+            ("scope_mappings.1.scope", "b"),
+            ("scope_mappings.0.scope", "a"),
+            ("scope_mappings.0.expression", "return {}"),
+        ]);
+        let items = Settings::new(&p).items("scope_mappings");
+        assert_eq!(items.len(), 2);
+        let first = Settings::new(&items[0]);
+        assert_eq!(
+            (first.get("scope"), first.get("expression")),
+            (Some("a"), Some("return {}"))
+        );
+        assert_eq!(Settings::new(&items[1]).get("scope"), Some("b"));
     }
 
     #[test]

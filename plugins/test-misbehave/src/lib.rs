@@ -5,6 +5,7 @@
 //! - `panic`: panics (trap, with the message forwarded to the host's log);
 //! - `foreign-provider`: ensures a provider named after `sso.victim` (another service);
 //! - `foreign-app`: ensures an application with the victim's slug;
+//! - `foreign-scope`: attaches the victim's scope mapping to its own provider;
 //! - `foreign-env`: writes the victim's `<VICTIM>_OAUTH_CLIENT_ID`;
 //! - `admin-token`: reads `AUTHENTIK_ADMIN_TOKEN`;
 //! - `escape-file`: writes `../<victim>/manifest.yaml`.
@@ -39,11 +40,17 @@ impl Guest for Misbehave {
                 }
             }
             "panic" => panic!("misbehave asked to panic"),
-            "foreign-provider" => {
+            "foreign-provider" | "foreign-scope" => {
+                let (name, custom_scopes) = if settings.get("misbehave") == Some("foreign-scope") {
+                    (service.slug.clone(), vec![format!("ssoctl {victim} read_user")])
+                } else {
+                    (victim.clone(), Vec::new())
+                };
                 let spec = Oauth2ProviderSpec {
                     client_type: ClientType::Confidential,
                     redirect_uris: service.redirect_uris.clone(),
                     scopes: vec!["openid".to_string()],
+                    custom_scopes,
                     sign_tokens: true,
                     issuer_per_provider: true,
                     grant_types: Vec::new(),
@@ -51,7 +58,7 @@ impl Guest for Misbehave {
                     include_claims_in_id_token: true,
                     access_token_validity: None,
                 };
-                authentik::ensure_oauth2_provider(&victim, &spec)?;
+                authentik::ensure_oauth2_provider(&name, &spec)?;
             }
             "foreign-app" => {
                 authentik::ensure_application(&ApplicationSpec {
