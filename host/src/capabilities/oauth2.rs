@@ -605,38 +605,6 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strict_urls_are_escaped_for_regex_servers() {
-        assert_eq!(
-            regex_escape("https://g.example.org/login?x=1"),
-            r"https://g\.example\.org/login\?x=1"
-        );
-    }
-
-    #[test]
-    fn registered_uris_keep_logout_entries_aside() {
-        let p: OAuth2Provider = serde_json::from_value(json!({
-            "pk": 1, "name": "g",
-            "redirect_uris": [
-                {"matching_mode": "strict", "url": "https://g/cb", "redirect_uri_type": "authorization"},
-                {"matching_mode": "strict", "url": "https://g/bye", "redirect_uri_type": "logout"},
-                {"matching_mode": "regex", "url": "https://.*/cb"}
-            ]
-        }))
-        .unwrap();
-        let (managed, kept) = registered_uris(&p);
-        assert_eq!(managed.len(), 2);
-        assert_eq!(kept.len(), 1);
-        let old: OAuth2Provider =
-            serde_json::from_value(json!({"pk": 1, "name": "g", "redirect_uris": "a\nb\n"})).unwrap();
-        assert_eq!(registered_uris(&old).0.len(), 2);
-    }
-}
-
 /// The service's own scope mapping, named `ssoctl <slug> <scope>`.
 pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec) -> Result<String, FlowError> {
     let scope = spec.scope_name.trim();
@@ -711,4 +679,36 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
     };
     state.custom_mappings.push((name.clone(), pk));
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_urls_are_escaped_for_regex_servers() {
+        assert_eq!(
+            regex_escape("https://g.example.org/login?x=1"),
+            r"https://g\.example\.org/login\?x=1"
+        );
+    }
+
+    #[test]
+    fn registered_uris_keep_logout_entries_aside() {
+        let p: OAuth2Provider = serde_json::from_value(json!({
+            "pk": 1, "name": "g",
+            "redirect_uris": [
+                {"matching_mode": "strict", "url": "https://g/cb", "redirect_uri_type": "authorization"},
+                {"matching_mode": "strict", "url": "https://g/bye", "redirect_uri_type": "logout"},
+                {"matching_mode": "regex", "url": "https://.*/cb"}
+            ]
+        }))
+        .unwrap();
+        let (managed, kept) = registered_uris(&p);
+        assert_eq!(managed.len(), 2);
+        assert_eq!(kept.len(), 1);
+        let old: OAuth2Provider =
+            serde_json::from_value(json!({"pk": 1, "name": "g", "redirect_uris": "a\nb\n"})).unwrap();
+        assert_eq!(registered_uris(&old).0.len(), 2);
+    }
 }
