@@ -103,6 +103,7 @@ impl Session {
             authentik: Arc::new(authentik),
             stack: stack.clone(),
             redactor,
+            outpost_lock: Default::default(),
         });
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self { stack, runner })

@@ -36,7 +36,7 @@ per_version! {
             assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
         }
         // Flows not implemented yet say so, as errors.
-        for (name, ty) in [("zammad", "saml"), ("adminer", "proxy"), ("wikijs", "wikijs"), ("erpnext", "frappe")] {
+        for (name, ty) in [("zammad", "saml"), ("wikijs", "wikijs"), ("erpnext", "frappe")] {
             let r = report(&reports, name);
             assert_eq!(r.status, Status::Error);
             assert_eq!(r.error.as_deref(), Some(format!("flow `{ty}` is not implemented yet").as_str()));
@@ -133,19 +133,20 @@ per_version! {
         h.sim.reset_counts();
         // Second bootstrap: every implemented service is configured, so nothing to do.
         let again = h.bootstrap().await;
-        assert!(again.iter().all(|r| !OAUTH_SERVICES.contains(&r.service.as_str())));
+        assert!(again.iter().all(|r| !implemented().contains(&r.service.as_str())));
         // Forget `configured` and bootstrap again: every object is compared, none written.
-        for name in OAUTH_SERVICES {
+        for name in implemented() {
             let text = h.manifest(name).replace("configured: true", "configured: false");
             std::fs::write(h.manifest_path(name), text).unwrap();
         }
         let rerun = h.bootstrap().await;
-        for name in OAUTH_SERVICES {
+        for name in implemented() {
             let r = report(&rerun, name);
             assert_eq!(r.status, Status::Ok, "{name}: {:?}", r.error);
             assert_eq!(r.changes, vec!["marked sso.configured: true"], "{name}");
         }
-        let fixed = h.fix(&OAUTH_SERVICES).await;
+        let fixed = h.fix(&implemented()).await;
+        assert_eq!(fixed.len(), 9);
         assert!(fixed.iter().all(|r| r.changes.is_empty()), "{fixed:?}");
         assert_eq!(h.sim.writes(), 0, "write requests on a converged stack: {:?}", h.sim.counts());
         assert!(h.sim.requests() > 0);
@@ -206,6 +207,69 @@ per_version! {
         assert_all_ok(&h.check(&["mattermost"]).await);
         let n = h.sim.with_world(|w| w.scope_mappings.iter().filter(|m| m.name == name).count());
         assert_eq!(n, 1, "no duplicate mapping");
+    };
+
+    proxy_services_join_the_embedded_outpost_and_keep_the_others => |version| async move {
+        let h = Harness::new(version).await;
+        // A provider someone else attached to the embedded outpost.
+        let foreign = h.sim.with_world(|w| {
+            let pk = w.next_provider_pk();
+            let mut p = ssoctl_sim::world::ProxyProvider {
+                pk, name: "hand-made".into(), authorization_flow: w.flows[3].pk.clone(), authentication_flow: None,
+                invalidation_flow: None, property_mappings: vec![], client_id: "x".into(), mode: "forward_single".into(),
+                external_host: "https://hand.example.org".into(), internal_host: String::new(),
+                internal_host_ssl_validation: true, cookie_domain: String::new(), skip_path_regex: String::new(),
+                intercept_header_auth: true, basic_auth_enabled: false, access_token_validity: "hours=24".into(),
+                refresh_token_validity: "days=30".into(),
+            };
+            p.invalidation_flow = w.flows.iter().find(|f| f.slug == "default-provider-invalidation-flow").map(|f| f.pk.clone());
+            w.proxy.insert(pk, p);
+            w.outposts[0].providers.push(pk);
+            pk
+        });
+        // Both proxy services at once, with a slow outpost read so that both read the list before
+        // either writes it: the list is replaced on every PATCH, so only serialising keeps both.
+        h.sim.add_latency("GET", "/outposts/instances/", std::time::Duration::from_millis(100));
+        let mut services: Vec<String> = PROXY_SERVICES.iter().map(|s| s.to_string()).collect();
+        for i in 0..6 {
+            let name = format!("gate-{i}");
+            let dir = h.root().join("packages").join(&name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("manifest.yaml"), "sso:\n  type: proxy\n  configured: false\n").unwrap();
+            services.push(name);
+        }
+        let reports = h.session().await.apply(&services, None).await.unwrap();
+        assert_all_ok(&reports);
+        let attached = h.sim.with_world(|w| w.outposts[0].providers.len());
+        assert_eq!(attached, 1 + services.len(), "every provider attached, the foreign one kept");
+        let (outpost_providers, adminer, kuma) = h.sim.with_world(|w| {
+            let pk = |n: &str| w.proxy.values().find(|p| p.name == n).map(|p| (p.pk, p.mode.clone(), p.external_host.clone())).unwrap();
+            (w.outposts[0].providers.clone(), pk("adminer"), pk("uptime-kuma"))
+        });
+        for pk in [foreign, adminer.0, kuma.0] {
+            assert!(outpost_providers.contains(&pk), "{outpost_providers:?} lacks {pk}");
+        }
+        assert_eq!(adminer.1, "forward_single");
+        assert_eq!(kuma.2, "https://status.example.org");
+        let traefik = std::fs::read_to_string(h.root().join("packages/adminer/traefik/sso.yml")).unwrap();
+        assert!(traefik.contains("address: http://authentik-server:9000/outpost.goauthentik.io/auth/traefik"), "{traefik}");
+        assert!(traefik.contains("rule: \"Host(`adminer.example.org`) && PathPrefix(`/outpost.goauthentik.io/`)\"\n      service: adminer-authentik-outpost\n      priority: 1000"), "{traefik}");
+        assert_all_ok(&h.check(&PROXY_SERVICES).await);
+
+        // Drift: adminer detached by hand, uptime-kuma's host changed, adminer's file edited.
+        let session = h.session().await;
+        let ak = session.authentik();
+        let outpost = h.sim.with_world(|w| w.outposts[0].pk.clone());
+        let keep: Vec<u64> = outpost_providers.iter().copied().filter(|p| *p != adminer.0).collect();
+        ak.patch::<serde_json::Value>(&format!("outposts/instances/{outpost}/"), &json!({"providers": keep})).await.unwrap();
+        ak.patch::<serde_json::Value>(&format!("providers/proxy/{}/", kuma.0), &json!({"mode": "forward_single", "external_host": "https://old.example.org"})).await.unwrap();
+        std::fs::write(h.root().join("packages/adminer/traefik/sso.yml"), "http: {}\n").unwrap();
+        let checked = h.check(&PROXY_SERVICES).await;
+        assert_eq!(kinds(report(&checked, "adminer")), ["outpost-detached", "file-mismatch"]);
+        assert_eq!(kinds(report(&checked, "uptime-kuma")), ["external-host-mismatch"]);
+        assert_all_ok(&h.fix(&PROXY_SERVICES).await);
+        assert_all_ok(&h.check(&PROXY_SERVICES).await);
+        assert!(h.sim.with_world(|w| w.outposts[0].providers.contains(&foreign)), "never removes others' providers");
     };
 
     regex_redirect_uris_from_the_manifest => |version| async move {

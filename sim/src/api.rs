@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::schema::Operation;
-use crate::world::{Application, OAuth2Provider, RedirectUri, ScopeMapping, World, random_token, uuid};
+use crate::world::{Application, OAuth2Provider, ProxyProvider, RedirectUri, ScopeMapping, World, random_token, uuid};
 
 /// A handler's answer before validation.
 pub struct Reply {
@@ -81,6 +81,11 @@ impl Query {
         let page = self.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
         let size = self.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(20);
         (page, size)
+    }
+    /// Case-insensitive filter (`*__iexact`): passes when absent or equal ignoring case.
+    fn iexact(&self, key: &str, value: Option<&str>) -> bool {
+        self.get(key)
+            .is_none_or(|want| value.is_some_and(|v| v.eq_ignore_ascii_case(want)))
     }
     /// Exact filter: passes when the parameter is absent or equal.
     fn exact(&self, key: &str, value: Option<&str>) -> bool {
@@ -207,9 +212,7 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         ("DELETE", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
             Some(pk) => {
                 w.oauth2.remove(&pk);
-                for app in w.applications.values_mut().filter(|a| a.provider == Some(pk)) {
-                    app.provider = None;
-                }
+                w.forget_provider(pk);
                 Reply::no_content()
             }
             None => Reply::not_found(),
@@ -244,9 +247,94 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             None => Reply::not_found(),
         },
         ("GET", "/outposts/instances/") => {
-            // Kept for the proxy flow; the `Outpost` rendering arrives with it.
-            return None;
+            let items = w
+                .outposts
+                .iter()
+                .filter(|o| {
+                    q.iexact("managed__iexact", o.managed.as_deref()) && q.iexact("name__iexact", Some(&o.name))
+                })
+                .map(|o| w.render_outpost(o))
+                .collect();
+            list(w, q, items)
         }
+        ("GET", "/outposts/instances/{uuid}/") => match w.outposts.iter().find(|o| o.pk == id) {
+            Some(o) => Reply::ok(w.render_outpost(o)),
+            None => Reply::not_found(),
+        },
+        ("PATCH", "/outposts/instances/{uuid}/") => match w.outposts.iter().position(|o| o.pk == id) {
+            Some(i) => {
+                // `providers` is replaced, not merged: the read-modify-write hazard of the real API.
+                if let Some(list) = body.get("providers").and_then(Value::as_array) {
+                    let mut pks = Vec::new();
+                    for v in list {
+                        match v.as_u64() {
+                            Some(pk) if w.provider_exists(pk) => pks.push(pk),
+                            _ => {
+                                return Some(Reply::field_error(
+                                    "providers",
+                                    format!("Invalid pk \"{v}\" - object does not exist."),
+                                ));
+                            }
+                        }
+                    }
+                    w.outposts[i].providers = pks;
+                }
+                if let Some(name) = body.get("name").and_then(Value::as_str) {
+                    w.outposts[i].name = name.to_string();
+                }
+                Reply::ok(w.render_outpost(&w.outposts[i]))
+            }
+            None => Reply::not_found(),
+        },
+        ("GET", "/providers/proxy/") => {
+            let items = w
+                .proxy
+                .values()
+                .filter(|p| {
+                    q.iexact("name__iexact", Some(&p.name)) && q.iexact("external_host__iexact", Some(&p.external_host))
+                })
+                .map(|p| w.render_proxy(p))
+                .collect();
+            list(w, q, items)
+        }
+        ("POST", "/providers/proxy/") => {
+            let pk = w.next_provider_pk();
+            let mut p = blank_proxy(pk);
+            match apply_proxy_fields(w, &mut p, &body) {
+                Ok(()) => {
+                    let reply = Reply::created(w.render_proxy(&p));
+                    w.proxy.insert(pk, p);
+                    reply
+                }
+                Err(reply) => reply,
+            }
+        }
+        ("GET", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
+            Some(pk) => Reply::ok(w.render_proxy(&w.proxy[&pk])),
+            None => Reply::not_found(),
+        },
+        ("PATCH" | "PUT", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
+            Some(pk) => {
+                let mut p = w.proxy[&pk].clone();
+                match apply_proxy_fields(w, &mut p, &body) {
+                    Ok(()) => {
+                        let reply = Reply::ok(w.render_proxy(&p));
+                        w.proxy.insert(pk, p);
+                        reply
+                    }
+                    Err(reply) => reply,
+                }
+            }
+            None => Reply::not_found(),
+        },
+        ("DELETE", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
+            Some(pk) => {
+                w.proxy.remove(&pk);
+                w.forget_provider(pk);
+                Reply::no_content()
+            }
+            None => Reply::not_found(),
+        },
         _ => return None,
     };
     Some(reply)
@@ -526,7 +614,7 @@ fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> R
     }
     if let Some(provider) = obj.get("provider") {
         app.provider = match provider.as_u64() {
-            Some(pk) if !w.oauth2.contains_key(&pk) => {
+            Some(pk) if !w.provider_exists(pk) => {
                 return Err(Reply::field_error(
                     "provider",
                     format!("Invalid pk \"{pk}\" - object does not exist."),
@@ -582,6 +670,89 @@ fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> 
     }
     if let Some(v) = obj.get("managed") {
         m.managed = v.as_str().map(str::to_string);
+    }
+    Ok(())
+}
+
+fn proxy_pk(w: &World, id: &str) -> Option<u64> {
+    id.parse().ok().filter(|pk| w.proxy.contains_key(pk))
+}
+
+fn blank_proxy(pk: u64) -> ProxyProvider {
+    ProxyProvider {
+        pk,
+        name: String::new(),
+        authorization_flow: String::new(),
+        authentication_flow: None,
+        invalidation_flow: None,
+        property_mappings: Vec::new(),
+        client_id: random_token(40),
+        mode: "proxy".into(),
+        external_host: String::new(),
+        internal_host: String::new(),
+        internal_host_ssl_validation: true,
+        cookie_domain: String::new(),
+        skip_path_regex: String::new(),
+        intercept_header_auth: true,
+        basic_auth_enabled: false,
+        access_token_validity: "hours=24".into(),
+        refresh_token_validity: "days=30".into(),
+    }
+}
+
+/// Authentik's `ProxyProviderSerializer`: validation looks at the request body only and takes a
+/// missing `mode` as `proxy`, so a PATCH without `mode` is refused unless it carries
+/// `internal_host` (reference/authentik-api.md §2, "Proxy PATCH gotcha").
+fn apply_proxy_fields(w: &World, p: &mut ProxyProvider, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    let mode = s("mode").unwrap_or_else(|| "proxy".to_string());
+    if mode == "proxy" && s("internal_host").is_none_or(|h| h.is_empty()) {
+        return Err(Reply::field_error(
+            "internal_host",
+            "Internal host cannot be empty when forward auth is disabled.",
+        ));
+    }
+    if let Some(name) = s("name") {
+        let taken = w.oauth2.values().any(|o| o.name == name && o.pk != p.pk)
+            || w.proxy.values().any(|o| o.name == name && o.pk != p.pk);
+        if taken {
+            return Err(Reply::field_error("name", "provider with this name already exists."));
+        }
+        p.name = name;
+    }
+    if let Some(flow) = s("authorization_flow") {
+        p.authorization_flow = existing_flow(w, "authorization_flow", &flow)?;
+    }
+    if let Some(flow) = obj.get("invalidation_flow") {
+        p.invalidation_flow = match flow.as_str() {
+            Some(f) => Some(existing_flow(w, "invalidation_flow", f)?),
+            None => None,
+        };
+    }
+    if obj.contains_key("mode") {
+        p.mode = mode;
+    }
+    for (field, slot) in [
+        ("external_host", &mut p.external_host),
+        ("internal_host", &mut p.internal_host),
+        ("cookie_domain", &mut p.cookie_domain),
+        ("skip_path_regex", &mut p.skip_path_regex),
+        ("access_token_validity", &mut p.access_token_validity),
+        ("refresh_token_validity", &mut p.refresh_token_validity),
+    ] {
+        if let Some(v) = s(field) {
+            *slot = v;
+        }
+    }
+    for (field, slot) in [
+        ("intercept_header_auth", &mut p.intercept_header_auth),
+        ("internal_host_ssl_validation", &mut p.internal_host_ssl_validation),
+        ("basic_auth_enabled", &mut p.basic_auth_enabled),
+    ] {
+        if let Some(v) = obj.get(field).and_then(Value::as_bool) {
+            *slot = v;
+        }
     }
     Ok(())
 }

@@ -92,6 +92,8 @@ pub struct Fault {
 
 struct Inner {
     faults: Mutex<Vec<Fault>>,
+    /// (method, path prefix under /api/v3, delay) for slow-server scenarios.
+    latency: Mutex<Vec<(String, String, std::time::Duration)>>,
     token: String,
     world: Mutex<World>,
     counts: Mutex<BTreeMap<String, u64>>,
@@ -118,6 +120,7 @@ impl Sim {
         let base_url = format!("http://{addr}");
         let inner = Arc::new(Inner {
             faults: Mutex::new(Vec::new()),
+            latency: Mutex::new(Vec::new()),
             token: config.token,
             world: Mutex::new(World::seeded(schema, base_url)),
             counts: Mutex::new(BTreeMap::new()),
@@ -126,7 +129,13 @@ impl Sim {
         let state = inner.clone();
         let app = axum::Router::new().fallback(move |method, uri, headers, body| {
             let state = state.clone();
-            async move { handle(state, method, uri, headers, body) }
+            async move {
+                let delay = state.latency_for(&method, &uri);
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                handle(state, method, uri, headers, body)
+            }
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -191,6 +200,15 @@ impl Sim {
         std::mem::take(&mut *self.inner.violations.lock().expect("violations"))
     }
 
+    /// Delays every `method` request whose path under `/api/v3` starts with `path_prefix`.
+    pub fn add_latency(&self, method: &str, path_prefix: &str, delay: std::time::Duration) {
+        self.inner
+            .latency
+            .lock()
+            .expect("latency")
+            .push((method.to_string(), path_prefix.to_string(), delay));
+    }
+
     /// Injects a fault into the next `fault.times` matching requests.
     pub fn inject(&self, fault: Fault) {
         self.inner.faults.lock().expect("faults").push(fault);
@@ -199,6 +217,18 @@ impl Sim {
     /// Direct access to the simulated server's state (tests and the demo's fault injection).
     pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         f(&mut self.inner.world.lock().expect("world"))
+    }
+}
+
+impl Inner {
+    fn latency_for(&self, method: &Method, uri: &Uri) -> Option<std::time::Duration> {
+        let path = uri.path().strip_prefix("/api/v3")?;
+        self.latency
+            .lock()
+            .expect("latency")
+            .iter()
+            .find(|(m, prefix, _)| m == method.as_str() && path.starts_with(prefix.as_str()))
+            .map(|(_, _, d)| *d)
     }
 }
 

@@ -52,6 +52,8 @@ pub fn known_versions() -> Vec<&'static str> {
 /// an application without a provider has `provider_obj: null` (nullable in the schema from 2026.5).
 const ERRATA_NULLABLE: &[(&str, &str)] = &[
     ("Application", "provider_obj"),
+    // The embedded outpost may have no service connection (nullable in later schemas, e.g. 2026.8).
+    ("Outpost", "service_connection_obj"),
     ("OAuth2Provider", "assigned_application_slug"),
     ("OAuth2Provider", "assigned_application_name"),
     ("OAuth2Provider", "assigned_backchannel_application_slug"),

@@ -107,6 +107,40 @@ pub struct OAuth2Provider {
 }
 
 #[derive(Clone, Debug)]
+pub struct ProxyProvider {
+    pub pk: u64,
+    pub name: String,
+    pub authorization_flow: String,
+    pub authentication_flow: Option<String>,
+    pub invalidation_flow: Option<String>,
+    pub property_mappings: Vec<String>,
+    pub client_id: String,
+    pub mode: String,
+    pub external_host: String,
+    pub internal_host: String,
+    pub internal_host_ssl_validation: bool,
+    pub cookie_domain: String,
+    pub skip_path_regex: String,
+    pub intercept_header_auth: bool,
+    pub basic_auth_enabled: bool,
+    pub access_token_validity: String,
+    pub refresh_token_validity: String,
+}
+
+/// The fields every provider type shares (Authentik's `Provider` model).
+struct ProviderBase<'a> {
+    pk: u64,
+    name: &'a str,
+    authorization_flow: &'a str,
+    authentication_flow: &'a Option<String>,
+    invalidation_flow: &'a Option<String>,
+    property_mappings: &'a [String],
+    component: &'a str,
+    verbose_name: &'a str,
+    meta_model_name: &'a str,
+}
+
+#[derive(Clone, Debug)]
 pub struct Application {
     pub pk: String,
     pub pbm_uuid: String,
@@ -139,6 +173,7 @@ pub struct World {
     pub keypairs: Vec<Keypair>,
     pub scope_mappings: Vec<ScopeMapping>,
     pub oauth2: BTreeMap<u64, OAuth2Provider>,
+    pub proxy: BTreeMap<u64, ProxyProvider>,
     pub applications: BTreeMap<String, Application>,
     pub outposts: Vec<Outpost>,
     next_provider_pk: u64,
@@ -269,6 +304,7 @@ impl World {
             keypairs,
             scope_mappings,
             oauth2: BTreeMap::new(),
+            proxy: BTreeMap::new(),
             applications: BTreeMap::new(),
             outposts,
             next_provider_pk: 1,
@@ -279,6 +315,16 @@ impl World {
         let pk = self.next_provider_pk;
         self.next_provider_pk += 1;
         pk
+    }
+
+    /// A deleted provider leaves its application unlinked and its outposts.
+    pub fn forget_provider(&mut self, pk: u64) {
+        for app in self.applications.values_mut().filter(|a| a.provider == Some(pk)) {
+            app.provider = None;
+        }
+        for o in &mut self.outposts {
+            o.providers.retain(|p| *p != pk);
+        }
     }
 
     pub fn app_of_provider(&self, pk: u64) -> Option<&Application> {
@@ -348,24 +394,105 @@ impl World {
         self.shape("ScopeMapping", into_map(m))
     }
 
-    fn provider_common(&self, p: &OAuth2Provider) -> Map<String, Value> {
+    fn provider_common(&self, p: &ProviderBase) -> Map<String, Value> {
         let app = self.app_of_provider(p.pk);
         into_map(json!({
             "pk": p.pk, "name": p.name, "authentication_flow": p.authentication_flow,
             "authorization_flow": p.authorization_flow, "invalidation_flow": p.invalidation_flow,
-            "property_mappings": p.property_mappings, "component": "ak-provider-oauth2-form",
+            "property_mappings": p.property_mappings, "component": p.component,
             "assigned_application_slug": app.map(|a| a.slug.clone()),
             "assigned_application_name": app.map(|a| a.name.clone()),
             "assigned_backchannel_application_slug": null,
             "assigned_backchannel_application_name": null,
-            "verbose_name": "OAuth2/OpenID Provider",
-            "verbose_name_plural": "OAuth2/OpenID Providers",
-            "meta_model_name": "authentik_providers_oauth2.oauth2provider",
+            "verbose_name": p.verbose_name,
+            "verbose_name_plural": format!("{}s", p.verbose_name),
+            "meta_model_name": p.meta_model_name,
         }))
     }
 
+    fn oauth2_base(p: &OAuth2Provider) -> ProviderBase<'_> {
+        ProviderBase {
+            pk: p.pk,
+            name: &p.name,
+            authorization_flow: &p.authorization_flow,
+            authentication_flow: &p.authentication_flow,
+            invalidation_flow: &p.invalidation_flow,
+            property_mappings: &p.property_mappings,
+            component: "ak-provider-oauth2-form",
+            verbose_name: "OAuth2/OpenID Provider",
+            meta_model_name: "authentik_providers_oauth2.oauth2provider",
+        }
+    }
+
+    fn proxy_base(p: &ProxyProvider) -> ProviderBase<'_> {
+        ProviderBase {
+            pk: p.pk,
+            name: &p.name,
+            authorization_flow: &p.authorization_flow,
+            authentication_flow: &p.authentication_flow,
+            invalidation_flow: &p.invalidation_flow,
+            property_mappings: &p.property_mappings,
+            component: "ak-provider-proxy-form",
+            verbose_name: "Proxy Provider",
+            meta_model_name: "authentik_providers_proxy.proxyprovider",
+        }
+    }
+
+    /// Whether any provider type has `pk`.
+    pub fn provider_exists(&self, pk: u64) -> bool {
+        self.oauth2.contains_key(&pk) || self.proxy.contains_key(&pk)
+    }
+
+    pub fn render_proxy(&self, p: &ProxyProvider) -> Value {
+        let mut m = self.provider_common(&Self::proxy_base(p));
+        let callback = format!(
+            "{}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true",
+            p.external_host
+        );
+        let redirect_uris = if self.shapes.redirect_uri_list {
+            json!([{"matching_mode": "strict", "url": callback}])
+        } else {
+            json!(callback)
+        };
+        let outposts: Vec<&str> = self
+            .outposts
+            .iter()
+            .filter(|o| o.providers.contains(&p.pk))
+            .map(|o| o.name.as_str())
+            .collect();
+        let extra = json!({
+            "client_id": p.client_id, "external_host": p.external_host,
+            "internal_host_ssl_validation": p.internal_host_ssl_validation, "certificate": null,
+            "skip_path_regex": p.skip_path_regex, "basic_auth_enabled": p.basic_auth_enabled,
+            "basic_auth_password_attribute": "", "basic_auth_user_attribute": "", "mode": p.mode,
+            "intercept_header_auth": p.intercept_header_auth, "redirect_uris": redirect_uris,
+            "cookie_domain": p.cookie_domain, "jwks_sources": [], "jwt_federation_sources": [],
+            "jwt_federation_providers": [], "access_token_validity": p.access_token_validity,
+            "refresh_token_validity": p.refresh_token_validity, "outpost_set": outposts,
+        });
+        m.extend(into_map(extra));
+        if !p.internal_host.is_empty() {
+            // Optional and format `uri`: absent when forward auth needs none.
+            m.insert("internal_host".into(), json!(p.internal_host));
+        }
+        self.shape("ProxyProvider", m)
+    }
+
+    pub fn render_outpost(&self, o: &Outpost) -> Value {
+        let providers_obj: Vec<Value> = o.providers.iter().filter_map(|pk| self.render_provider(*pk)).collect();
+        let m = json!({
+            "pk": o.pk, "name": o.name, "type": "proxy", "providers": o.providers,
+            "providers_obj": providers_obj, "service_connection": null,
+            "service_connection_obj": null, "refresh_interval_s": 60,
+            "token_identifier": format!("ak-outpost-{}-api", o.pk),
+            "config": {"authentik_host": self.base_url, "log_level": "info"},
+            "managed": o.managed,
+        });
+        self.shape("Outpost", into_map(m))
+    }
+
     pub fn render_oauth2(&self, p: &OAuth2Provider) -> Value {
-        let mut m = self.provider_common(p);
+        let mut m = self.provider_common(&Self::oauth2_base(p));
         let redirect_uris = if self.shapes.redirect_uri_list {
             Value::Array(
                 p.redirect_uris
@@ -408,13 +535,18 @@ impl World {
         self.shape("OAuth2Provider", m)
     }
 
-    /// The generic `Provider` serializer (as embedded in `Application.provider_obj`).
-    pub fn render_provider(&self, p: &OAuth2Provider) -> Value {
-        self.shape("Provider", self.provider_common(p))
+    /// The generic `Provider` serializer (as in `Application.provider_obj`), for any type.
+    pub fn render_provider(&self, pk: u64) -> Option<Value> {
+        let base = match (self.oauth2.get(&pk), self.proxy.get(&pk)) {
+            (Some(p), _) => Self::oauth2_base(p),
+            (_, Some(p)) => Self::proxy_base(p),
+            _ => return None,
+        };
+        Some(self.shape("Provider", self.provider_common(&base)))
     }
 
     pub fn render_application(&self, a: &Application) -> Value {
-        let provider = a.provider.and_then(|pk| self.oauth2.get(&pk));
+        let provider_obj = a.provider.and_then(|pk| self.render_provider(pk));
         let launch_url = if a.meta_launch_url.is_empty() {
             Value::Null
         } else {
@@ -423,7 +555,7 @@ impl World {
         let m = json!({
             "pk": a.pk, "pbm_uuid": a.pbm_uuid, "name": a.name, "slug": a.slug,
             "provider": a.provider,
-            "provider_obj": provider.map(|p| self.render_provider(p)),
+            "provider_obj": provider_obj,
             "backchannel_providers": [], "backchannel_providers_obj": [],
             "launch_url": launch_url, "open_in_new_tab": a.open_in_new_tab,
             "meta_launch_url": a.meta_launch_url,

@@ -101,3 +101,37 @@ pub struct Application {
     #[serde(default)]
     pub open_in_new_tab: Option<bool>,
 }
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProxyProvider {
+    pub pk: u64,
+    pub name: String,
+    #[serde(default)]
+    pub authorization_flow: Option<String>,
+    #[serde(default)]
+    pub invalidation_flow: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub external_host: String,
+    #[serde(default)]
+    pub internal_host: Option<String>,
+    #[serde(default)]
+    pub cookie_domain: Option<String>,
+    #[serde(default)]
+    pub skip_path_regex: Option<String>,
+    #[serde(default)]
+    pub access_token_validity: Option<String>,
+    #[serde(default)]
+    pub assigned_application_slug: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Outpost {
+    pub pk: String,
+    pub name: String,
+    #[serde(default)]
+    pub managed: Option<String>,
+    #[serde(default)]
+    pub providers: Vec<u64>,
+}

@@ -5,6 +5,8 @@
 
 mod files;
 mod oauth2;
+mod objects;
+mod proxy;
 
 pub use files::commit as commit_files;
 
@@ -24,6 +26,8 @@ pub struct RunContext {
     pub authentik: Arc<Authentik>,
     pub stack: Arc<Stack>,
     pub redactor: Redactor,
+    /// Serialises read-modify-writes of the embedded outpost's provider list.
+    pub outpost_lock: tokio::sync::Mutex<()>,
 }
 
 /// Replaces every secret the host knows (admin token, client secrets) with `***` in text that
@@ -101,6 +105,8 @@ pub struct RunState {
     provider_missing: bool,
     /// Scope mappings ensured in this run: (name, pk when it exists).
     custom_mappings: Vec<(String, Option<String>)>,
+    /// The provider ensured in this run is a proxy provider.
+    proxy_provider: bool,
 }
 
 impl RunState {
@@ -116,6 +122,7 @@ impl RunState {
             provider_ensured: false,
             provider_missing: false,
             custom_mappings: Vec::new(),
+            proxy_provider: false,
         }
     }
 
@@ -291,6 +298,43 @@ impl wit_ak::Host for RunState {
             end_session_url: format!("{base}/application/o/{slug}/end-session/"),
             discovery_url: format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
         }))
+    }
+
+    async fn ensure_proxy_provider(
+        &mut self,
+        name: String,
+        spec: wit_ak::ProxyProviderSpec,
+    ) -> wasmtime::Result<Result<wit_ak::ProxyProvider, FlowError>> {
+        self.charge()?;
+        if name != self.service.slug {
+            return Ok(Err(FlowError::Denied(format!(
+                "proxy provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
+                self.service.name, self.service.slug
+            ))));
+        }
+        let pk = match proxy::ensure_provider(self, &spec).await {
+            Ok(pk) => pk,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.provider_ensured = true;
+        self.provider_pk = pk;
+        self.provider_missing = pk.is_none();
+        self.proxy_provider = true;
+        Ok(Ok(wit_ak::ProxyProvider {
+            name,
+            external_host: spec.external_host,
+        }))
+    }
+
+    async fn attach_to_embedded_outpost(&mut self) -> wasmtime::Result<Result<String, FlowError>> {
+        self.charge()?;
+        if !self.proxy_provider {
+            return Ok(Err(FlowError::Invalid(
+                "call ensure-proxy-provider before attach-to-embedded-outpost".into(),
+            )));
+        }
+        let pk = self.provider_pk;
+        Ok(proxy::attach_to_embedded_outpost(self, pk).await)
     }
 
     async fn ensure_scope_mapping(

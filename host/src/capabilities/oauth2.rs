@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use super::objects::{Diff, lookup_err, provider_flows, settle, updated};
 use super::{FlowError, Mode, RunState};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
@@ -14,8 +15,6 @@ use crate::runtime::bindings::sso::flow::authentik::{
 };
 use crate::runtime::bindings::sso::flow::types::MatchMode;
 
-const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
-const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
 pub struct ProviderOutcome {
@@ -29,23 +28,6 @@ pub struct ProviderOutcome {
 struct Uri {
     regex: bool,
     url: String,
-}
-
-/// A field that differs: the value to PATCH and how to describe the drift.
-struct Diff {
-    field: &'static str,
-    value: Value,
-    kind: &'static str,
-    message: String,
-}
-
-fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
-    state
-        .service
-        .settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Escapes a URL so that a server matching redirect URIs as regular expressions (before
@@ -113,47 +95,13 @@ fn show_uris(uris: &BTreeSet<Uri>) -> String {
         .join(", ")
 }
 
-/// Maps lookup failures to errors that tell the operator what to change.
-fn lookup_err(state: &RunState, what: &str, setting_key: &str, e: AkError) -> FlowError {
-    match e {
-        AkError::NotFound { .. } => FlowError::NotFound(format!(
-            "{what} not found in Authentik; create it or set sso.{setting_key} in {}",
-            state.service.manifest_path.display()
-        )),
-        other => state.upstream(other),
-    }
-}
-
 pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) -> Result<ProviderOutcome, FlowError> {
     let ak = state.ctx.authentik.clone();
     let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
     let name = state.service.slug.clone();
 
     // Desired state, in this server's shapes.
-    let auth_slug = setting(state, "authorization_flow")
-        .unwrap_or(DEFAULT_AUTHORIZATION_FLOW)
-        .to_string();
-    let auth_flow = ak.flow(&auth_slug).await.map_err(|e| {
-        lookup_err(
-            state,
-            &format!("authorization flow `{auth_slug}`"),
-            "authorization_flow",
-            e,
-        )
-    })?;
-    let invalidation_flow = if caps.invalidation_flow {
-        let slug = setting(state, "invalidation_flow")
-            .unwrap_or(DEFAULT_INVALIDATION_FLOW)
-            .to_string();
-        Some(
-            ak.flow(&slug)
-                .await
-                .map_err(|e| lookup_err(state, &format!("invalidation flow `{slug}`"), "invalidation_flow", e))?
-                .pk,
-        )
-    } else {
-        None
-    };
+    let (auth_slug, auth_flow_pk, invalidation_flow) = provider_flows(state).await?;
     let all_mappings = ak.scope_mappings().await.map_err(|e| state.upstream(e))?;
     let mut mapping_pks = BTreeSet::new();
     for scope in &spec.scopes {
@@ -276,7 +224,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             Mode::Apply => {
                 let mut body = Map::new();
                 body.insert("name".into(), json!(name));
-                body.insert("authorization_flow".into(), json!(auth_flow.pk));
+                body.insert("authorization_flow".into(), json!(auth_flow_pk));
                 if let Some(f) = &invalidation_flow {
                     body.insert("invalidation_flow".into(), json!(f));
                 }
@@ -343,10 +291,10 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             ),
         });
     }
-    if current.authorization_flow.as_deref() != Some(auth_flow.pk.as_str()) {
+    if current.authorization_flow.as_deref() != Some(auth_flow_pk.as_str()) {
         diffs.push(Diff {
             field: "authorization_flow",
-            value: json!(auth_flow.pk),
+            value: json!(auth_flow_pk),
             kind: "authorization-flow-mismatch",
             message: format!("authorization flow is not `{auth_slug}`"),
         });
@@ -469,32 +417,20 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
         });
     }
 
-    let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
     let mut client_id = current.client_id.clone();
     let mut client_secret = current.client_secret.clone();
-    match state.mode {
-        Mode::Check => {
-            for d in diffs {
-                state.finding(d.kind, d.message);
-            }
-        }
-        Mode::Plan => {
-            if !diffs.is_empty() {
-                state.change(format!("update OAuth2 provider `{name}`: {}", fields.join(", ")));
-            }
-        }
-        Mode::Apply => {
-            if !diffs.is_empty() {
-                let body: Map<String, Value> = diffs.into_iter().map(|d| (d.field.to_string(), d.value)).collect();
-                let updated: OAuth2Provider = ak
-                    .patch(&format!("providers/oauth2/{}/", current.pk), &Value::Object(body))
-                    .await
-                    .map_err(|e| state.upstream(e))?;
-                client_id = updated.client_id;
-                client_secret = updated.client_secret;
-                state.change(format!("updated OAuth2 provider `{name}`: {}", fields.join(", ")));
-            }
-        }
+    let what = format!("OAuth2 provider `{name}`");
+    if let Some(body) = settle(state, &what, diffs) {
+        let updated_provider: OAuth2Provider = ak
+            .patch(
+                &format!("providers/oauth2/{}/", current.pk),
+                &Value::Object(body.clone()),
+            )
+            .await
+            .map_err(|e| state.upstream(e))?;
+        client_id = updated_provider.client_id;
+        client_secret = updated_provider.client_secret;
+        updated(state, &what, &body);
     }
     Ok(ProviderOutcome {
         pk: Some(current.pk),
@@ -545,7 +481,7 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
             value: json!(provider),
             kind: "application-provider-mismatch",
             message: format!(
-                "application `{slug}` is not linked to its OAuth2 provider `{}`",
+                "application `{slug}` is not linked to its provider `{}`",
                 state.service.slug
             ),
         });
@@ -580,27 +516,12 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
             message: format!("open_in_new_tab should be {}", spec.open_in_new_tab),
         });
     }
-    let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
-    match state.mode {
-        Mode::Check => {
-            for d in diffs {
-                state.finding(d.kind, d.message);
-            }
-        }
-        Mode::Plan => {
-            if !diffs.is_empty() {
-                state.change(format!("update application `{slug}`: {}", fields.join(", ")));
-            }
-        }
-        Mode::Apply => {
-            if !diffs.is_empty() {
-                let body: Map<String, Value> = diffs.into_iter().map(|d| (d.field.to_string(), d.value)).collect();
-                ak.patch::<Application>(&path, &Value::Object(body))
-                    .await
-                    .map_err(|e| state.upstream(e))?;
-                state.change(format!("updated application `{slug}`: {}", fields.join(", ")));
-            }
-        }
+    let what = format!("application `{slug}`");
+    if let Some(body) = settle(state, &what, diffs) {
+        ak.patch::<Application>(&path, &Value::Object(body.clone()))
+            .await
+            .map_err(|e| state.upstream(e))?;
+        updated(state, &what, &body);
     }
     Ok(())
 }
@@ -645,34 +566,26 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
             }
         },
         Some(current) => {
-            let mut body = Map::new();
-            if current.scope_name != scope {
-                body.insert("scope_name".into(), json!(scope));
-            }
-            if current.expression != spec.expression {
-                body.insert("expression".into(), json!(spec.expression));
-            }
-            if current.description != spec.description {
-                body.insert("description".into(), json!(spec.description));
-            }
-            if !body.is_empty() {
-                let fields: Vec<String> = body.keys().cloned().collect();
-                match state.mode {
-                    Mode::Check => state.finding(
-                        "scope-mapping-mismatch",
-                        format!(
-                            "scope mapping `{name}` differs from the manifest: {}",
-                            fields.join(", ")
-                        ),
-                    ),
-                    Mode::Plan => state.change(format!("update scope mapping `{name}`: {}", fields.join(", "))),
-                    Mode::Apply => {
-                        ak.patch::<ScopeMapping>(&format!("{path}{}/", current.pk), &Value::Object(body))
-                            .await
-                            .map_err(|e| state.upstream(e))?;
-                        state.change(format!("updated scope mapping `{name}`: {}", fields.join(", ")));
-                    }
+            let mut diffs = Vec::new();
+            let mut differs = |field: &'static str, have: &str, want: &str| {
+                if have != want {
+                    diffs.push(Diff {
+                        field,
+                        value: json!(want),
+                        kind: "scope-mapping-mismatch",
+                        message: format!("scope mapping `{name}`: {field} differs from the manifest"),
+                    });
                 }
+            };
+            differs("scope_name", &current.scope_name, scope);
+            differs("expression", &current.expression, &spec.expression);
+            differs("description", &current.description, &spec.description);
+            let what = format!("scope mapping `{name}`");
+            if let Some(body) = settle(state, &what, diffs) {
+                ak.patch::<ScopeMapping>(&format!("{path}{}/", current.pk), &Value::Object(body.clone()))
+                    .await
+                    .map_err(|e| state.upstream(e))?;
+                updated(state, &what, &body);
             }
             Some(current.pk)
         }

@@ -28,6 +28,14 @@ pub const OAUTH_SERVICES: [&str; 7] = [
     "linkding",
 ];
 
+/// The sample stack's proxy (forward-auth) services.
+pub const PROXY_SERVICES: [&str; 2] = ["adminer", "uptime-kuma"];
+
+/// Every sample service whose flow is implemented.
+pub fn implemented() -> Vec<&'static str> {
+    OAUTH_SERVICES.iter().chain(PROXY_SERVICES.iter()).copied().collect()
+}
+
 pub struct Harness {
     pub sim: Sim,
     pub dir: tempfile::TempDir,

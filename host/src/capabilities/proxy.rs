@@ -1,0 +1,257 @@
+//! `ensure-proxy-provider` and `attach-to-embedded-outpost`: forward-auth providers and their
+//! membership in the embedded outpost, whose `providers` list Authentik replaces on every PATCH.
+
+use serde_json::{Map, Value, json};
+
+use super::objects::{Diff, provider_flows, settle, updated};
+use super::{FlowError, Mode, RunState};
+use crate::authentik::AkError;
+use crate::authentik::models::{Outpost, ProxyProvider};
+use crate::runtime::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
+
+/// `managed` id of the outpost Authentik runs inside its own server.
+pub const EMBEDDED_OUTPOST: &str = "goauthentik.io/outposts/embedded";
+
+fn mode_name(mode: ProxyMode) -> &'static str {
+    match mode {
+        ProxyMode::ForwardSingle => "forward_single",
+        ProxyMode::ForwardDomain => "forward_domain",
+        ProxyMode::Proxy => "proxy",
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), FlowError> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(FlowError::Invalid(format!("{field} `{url}` is not an http(s) URL"))),
+    }
+}
+
+pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> Result<Option<u64>, FlowError> {
+    let mode = mode_name(spec.mode);
+    check_url("external host", &spec.external_host)?;
+    let internal_host = match (spec.mode, &spec.internal_host) {
+        (ProxyMode::Proxy, Some(h)) => {
+            check_url("internal host", h)?;
+            Some(h.clone())
+        }
+        (ProxyMode::Proxy, None) => {
+            return Err(FlowError::Invalid(
+                "mode `proxy` needs an internal host (sso.internal_host)".into(),
+            ));
+        }
+        _ => None,
+    };
+    let cookie_domain = match (spec.mode, &spec.cookie_domain) {
+        (ProxyMode::ForwardDomain, None) => {
+            return Err(FlowError::Invalid(
+                "mode `forward_domain` needs sso.cookie_domain".into(),
+            ));
+        }
+        (ProxyMode::ForwardDomain, Some(d)) => Some(d.clone()),
+        _ => None,
+    };
+    let ak = state.ctx.authentik.clone();
+    let name = state.service.slug.clone();
+    let (auth_slug, auth_flow, invalidation_flow) = provider_flows(state).await?;
+
+    let existing = ak
+        .list::<ProxyProvider>("providers/proxy/", &[("name__iexact", name.clone())])
+        .await
+        .map_err(|e| state.upstream(e))?
+        .into_iter()
+        .find(|p| p.name == name);
+    let Some(current) = existing else {
+        match state.mode {
+            Mode::Check => state.finding("provider-missing", format!("no proxy provider `{name}` in Authentik")),
+            Mode::Plan => state.change(format!("create proxy provider `{name}` ({mode})")),
+            Mode::Apply => {
+                let mut body = Map::new();
+                body.insert("name".into(), json!(name));
+                body.insert("authorization_flow".into(), json!(auth_flow));
+                if let Some(f) = &invalidation_flow {
+                    body.insert("invalidation_flow".into(), json!(f));
+                }
+                body.insert("mode".into(), json!(mode));
+                body.insert("external_host".into(), json!(spec.external_host));
+                if let Some(h) = &internal_host {
+                    body.insert("internal_host".into(), json!(h));
+                }
+                if let Some(d) = &cookie_domain {
+                    body.insert("cookie_domain".into(), json!(d));
+                }
+                if let Some(r) = &spec.skip_path_regex {
+                    body.insert("skip_path_regex".into(), json!(r));
+                }
+                if let Some(v) = &spec.access_token_validity {
+                    body.insert("access_token_validity".into(), json!(v));
+                }
+                let created: ProxyProvider = match ak.post("providers/proxy/", &Value::Object(body)).await {
+                    Ok(p) => p,
+                    Err(e @ AkError::MaybeApplied { .. }) => ak
+                        .list::<ProxyProvider>("providers/proxy/", &[("name__iexact", name.clone())])
+                        .await
+                        .ok()
+                        .and_then(|l| l.into_iter().find(|p| p.name == name))
+                        .ok_or_else(|| state.upstream(e))?,
+                    Err(e) => return Err(state.upstream(e)),
+                };
+                state.change(format!("created proxy provider `{name}` ({mode})"));
+                return Ok(Some(created.pk));
+            }
+        }
+        return Ok(None);
+    };
+
+    if let Some(app) = &current.assigned_application_slug
+        && app != &state.service.slug
+    {
+        return Err(FlowError::Denied(format!(
+            "proxy provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
+            state.service.slug
+        )));
+    }
+    let mut diffs = Vec::new();
+    let mut differs = |field: &'static str, kind: &'static str, have: Option<&str>, want: Option<&str>| {
+        if let Some(want) = want
+            && have.unwrap_or("") != want
+        {
+            diffs.push(Diff {
+                field,
+                value: json!(want),
+                kind,
+                message: format!(
+                    "{} is `{}`, manifest wants `{want}`",
+                    field.replace('_', " "),
+                    have.unwrap_or("")
+                ),
+            });
+        }
+    };
+    differs("mode", "proxy-mode-mismatch", current.mode.as_deref(), Some(mode));
+    differs(
+        "external_host",
+        "external-host-mismatch",
+        Some(&current.external_host),
+        Some(&spec.external_host),
+    );
+    differs(
+        "internal_host",
+        "provider-field-mismatch",
+        current.internal_host.as_deref(),
+        internal_host.as_deref(),
+    );
+    differs(
+        "cookie_domain",
+        "provider-field-mismatch",
+        current.cookie_domain.as_deref(),
+        cookie_domain.as_deref(),
+    );
+    differs(
+        "skip_path_regex",
+        "provider-field-mismatch",
+        current.skip_path_regex.as_deref(),
+        spec.skip_path_regex.as_deref(),
+    );
+    differs(
+        "access_token_validity",
+        "provider-field-mismatch",
+        current.access_token_validity.as_deref(),
+        spec.access_token_validity.as_deref(),
+    );
+    if current.authorization_flow.as_deref() != Some(auth_flow.as_str()) {
+        diffs.push(Diff {
+            field: "authorization_flow",
+            value: json!(auth_flow),
+            kind: "authorization-flow-mismatch",
+            message: format!("authorization flow is not `{auth_slug}`"),
+        });
+    }
+    if let Some(f) = &invalidation_flow
+        && current.invalidation_flow.as_deref() != Some(f.as_str())
+    {
+        diffs.push(Diff {
+            field: "invalidation_flow",
+            value: json!(f),
+            kind: "invalidation-flow-mismatch",
+            message: "invalidation flow differs from the manifest's".into(),
+        });
+    }
+    let what = format!("proxy provider `{name}`");
+    if let Some(mut body) = settle(state, &what, diffs) {
+        // Authentik validates the body alone and assumes mode `proxy` without one.
+        body.insert("mode".into(), json!(mode));
+        if let Some(h) = &internal_host {
+            body.insert("internal_host".into(), json!(h));
+        }
+        ak.patch::<ProxyProvider>(
+            &format!("providers/proxy/{}/", current.pk),
+            &Value::Object(body.clone()),
+        )
+        .await
+        .map_err(|e| state.upstream(e))?;
+        updated(state, &what, &body);
+    }
+    Ok(Some(current.pk))
+}
+
+/// The embedded outpost, found by `managed` (the list filter is re-checked client-side).
+async fn embedded_outpost(state: &mut RunState) -> Result<Outpost, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    ak.list::<Outpost>(
+        "outposts/instances/",
+        &[("managed__iexact", EMBEDDED_OUTPOST.to_string())],
+    )
+    .await
+    .map_err(|e| state.upstream(e))?
+    .into_iter()
+    .find(|o| o.managed.as_deref() == Some(EMBEDDED_OUTPOST))
+    .ok_or_else(|| FlowError::NotFound(format!("no outpost with managed = {EMBEDDED_OUTPOST} in Authentik")))
+}
+
+pub async fn attach_to_embedded_outpost(state: &mut RunState, provider: Option<u64>) -> Result<String, FlowError> {
+    let ctx = state.ctx.clone();
+    // One read-modify-write at a time: Authentik replaces the whole `providers` list.
+    let _guard = ctx.outpost_lock.lock().await;
+    let outpost = embedded_outpost(state).await?;
+    let name = state.service.slug.clone();
+    let Some(pk) = provider else {
+        // Check/plan with no provider yet: its creation already says it all.
+        if state.mode == Mode::Plan {
+            state.change(format!("attach proxy provider `{name}` to {}", outpost.name));
+        }
+        return Ok(outpost.name);
+    };
+    if outpost.providers.contains(&pk) {
+        return Ok(outpost.name);
+    }
+    match state.mode {
+        Mode::Check => state.finding(
+            "outpost-detached",
+            format!(
+                "proxy provider `{name}` is not attached to {} (forward auth answers 404)",
+                outpost.name
+            ),
+        ),
+        Mode::Plan => state.change(format!("attach proxy provider `{name}` to {}", outpost.name)),
+        Mode::Apply => {
+            let mut providers = outpost.providers.clone();
+            providers.push(pk);
+            let path = format!("outposts/instances/{}/", outpost.pk);
+            ctx.authentik
+                .patch::<Outpost>(&path, &json!({ "providers": providers }))
+                .await
+                .map_err(|e| state.upstream(e))?;
+            // Re-read: a writer outside ssoctl may have replaced the list in between.
+            let after = embedded_outpost(state).await?;
+            if !after.providers.contains(&pk) {
+                return Err(FlowError::Upstream(format!(
+                    "{} lost proxy provider `{name}` right after it was attached (another writer?); run fix again",
+                    outpost.name
+                )));
+            }
+            state.change(format!("attached proxy provider `{name}` to {}", outpost.name));
+        }
+    }
+    Ok(outpost.name)
+}
