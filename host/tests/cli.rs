@@ -45,14 +45,14 @@ async fn check_exit_codes_lines_and_json() {
     assert_eq!(
         out.status.code(),
         Some(2),
-        "saml/proxy/wikijs/frappe are not implemented yet: {stdout}{stderr}"
+        "wikijs/frappe are not implemented yet: {stdout}{stderr}"
     );
     assert!(
         stdout.contains(&format!("[redmine sso] registered OAuth app in {}", h.sim.url())),
         "{stdout}"
     );
     assert!(
-        stdout.contains("❌ zammad (saml) — flow `saml` is not implemented yet"),
+        stdout.contains("❌ wikijs (wikijs) — flow `wikijs` is not implemented yet"),
         "{stdout}"
     );
 

@@ -36,7 +36,7 @@ per_version! {
             assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
         }
         // Flows not implemented yet say so, as errors.
-        for (name, ty) in [("zammad", "saml"), ("wikijs", "wikijs"), ("erpnext", "frappe")] {
+        for (name, ty) in [("wikijs", "wikijs"), ("erpnext", "frappe")] {
             let r = report(&reports, name);
             assert_eq!(r.status, Status::Error);
             assert_eq!(r.error.as_deref(), Some(format!("flow `{ty}` is not implemented yet").as_str()));
@@ -58,7 +58,7 @@ per_version! {
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].1.trim_start().starts_with("configured: true   "), "comment kept: {changed:?}");
         // Unimplemented flows are not marked configured.
-        assert!(h.manifest("zammad").contains("configured: false"));
+        assert!(h.manifest("wikijs").contains("configured: false"));
         assert_all_ok(&h.check(&OAUTH_SERVICES).await);
     };
 
@@ -146,7 +146,7 @@ per_version! {
             assert_eq!(r.changes, vec!["marked sso.configured: true"], "{name}");
         }
         let fixed = h.fix(&implemented()).await;
-        assert_eq!(fixed.len(), 9);
+        assert_eq!(fixed.len(), 10);
         assert!(fixed.iter().all(|r| r.changes.is_empty()), "{fixed:?}");
         assert_eq!(h.sim.writes(), 0, "write requests on a converged stack: {:?}", h.sim.counts());
         assert!(h.sim.requests() > 0);
@@ -270,6 +270,47 @@ per_version! {
         assert_all_ok(&h.fix(&PROXY_SERVICES).await);
         assert_all_ok(&h.check(&PROXY_SERVICES).await);
         assert!(h.sim.with_world(|w| w.outposts[0].providers.contains(&foreign)), "never removes others' providers");
+    };
+
+    saml_provider_and_the_certificate_the_service_trusts => |version| async move {
+        let h = Harness::new(version).await;
+        assert_all_ok(&h.fix(&["zammad"]).await);
+        let (provider, keypair) = h.sim.with_world(|w| (w.saml.values().next().unwrap().clone(), w.keypairs[0].clone()));
+        assert_eq!(provider.acs_url, "https://zammad.example.org/auth/saml/callback");
+        assert_eq!(provider.audience, "https://zammad.example.org/auth/saml/metadata");
+        assert_eq!(provider.issuer, format!("{}/application/saml/zammad/metadata/", h.sim.url()), "issuer set explicitly on every version");
+        assert_eq!(provider.sp_binding, "post");
+        assert_eq!(provider.signing_kp.as_deref(), Some(keypair.pk.as_str()));
+        assert_eq!(provider.property_mappings.len(), 3);
+        assert!(provider.name_id_mapping.is_some());
+        assert_eq!(h.env_value("ZAMMAD_SAML_IDP_CERT_FINGERPRINT").as_deref(), Some(keypair.fingerprint_sha256.as_str()));
+        assert_eq!(
+            h.env_value("ZAMMAD_SAML_IDP_SSO_TARGET_URL").unwrap(),
+            format!("{}/application/saml/zammad/sso/binding/redirect/", h.sim.url())
+        );
+        let green = h.check(&["zammad"]).await;
+        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ zammad (saml) — Authentik app present, signing cert matches"]);
+
+        // Key rotation: Authentik signs with a new certificate; Zammad still trusts the old one.
+        h.sim.with_world(|w| {
+            let fresh = ssoctl_sim::world::Keypair::generate("authentik Self-signed Certificate", None);
+            w.keypairs[0].fingerprint_sha256 = fresh.fingerprint_sha256;
+        });
+        let rotated = h.check(&["zammad"]).await;
+        assert_eq!(kinds(&rotated[0]), ["signing-cert-mismatch"]);
+        assert!(rotated[0].findings[0].message.starts_with("signing cert mismatch: ZAMMAD_SAML_IDP_CERT_FINGERPRINT"));
+        // Someone points the provider at another keypair.
+        let jwt = h.sim.with_world(|w| {
+            let jwt = w.keypairs[1].pk.clone();
+            w.saml.values_mut().next().unwrap().signing_kp = Some(jwt.clone());
+            jwt
+        });
+        assert!(kinds(&h.check(&["zammad"]).await[0]).contains(&"signing-key-mismatch"));
+        assert_all_ok(&h.fix(&["zammad"]).await);
+        assert_all_ok(&h.check(&["zammad"]).await);
+        let (kp, fingerprint) = h.sim.with_world(|w| (w.saml.values().next().unwrap().signing_kp.clone(), w.keypairs[0].fingerprint_sha256.clone()));
+        assert_ne!(kp.as_deref(), Some(jwt.as_str()));
+        assert_eq!(h.env_value("ZAMMAD_SAML_IDP_CERT_FINGERPRINT"), Some(fingerprint));
     };
 
     regex_redirect_uris_from_the_manifest => |version| async move {

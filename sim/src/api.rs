@@ -5,7 +5,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::schema::Operation;
-use crate::world::{Application, OAuth2Provider, ProxyProvider, RedirectUri, ScopeMapping, World, random_token, uuid};
+use crate::world::{
+    Application, OAuth2Provider, ProxyProvider, RedirectUri, SamlProvider, ScopeMapping, World, random_token, uuid,
+};
 
 /// A handler's answer before validation.
 pub struct Reply {
@@ -283,6 +285,86 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
                     w.outposts[i].name = name.to_string();
                 }
                 Reply::ok(w.render_outpost(&w.outposts[i]))
+            }
+            None => Reply::not_found(),
+        },
+        ("GET", t) if t == w.shapes.saml_mapping_path => {
+            let managed = q.all("managed");
+            let items = w
+                .saml_mappings
+                .iter()
+                .filter(|m| {
+                    (managed.is_empty() || m.managed.as_deref().is_some_and(|x| managed.contains(&x)))
+                        && q.exact("name", Some(&m.name))
+                })
+                .map(|m| w.render_saml_mapping(m))
+                .collect();
+            list(w, q, items)
+        }
+        ("GET", "/providers/saml/") => {
+            let items = w
+                .saml
+                .values()
+                .filter(|p| q.exact("name", Some(&p.name)))
+                .map(|p| w.render_saml(p))
+                .collect();
+            list(w, q, items)
+        }
+        ("POST", "/providers/saml/") => {
+            let pk = w.next_provider_pk();
+            let issuer = if w.shapes.saml_issuer_override {
+                String::new()
+            } else {
+                "authentik".to_string()
+            };
+            let mut p = SamlProvider {
+                pk,
+                name: String::new(),
+                authorization_flow: String::new(),
+                authentication_flow: None,
+                invalidation_flow: None,
+                property_mappings: Vec::new(),
+                acs_url: String::new(),
+                audience: String::new(),
+                issuer,
+                sp_binding: "redirect".into(),
+                signing_kp: None,
+                name_id_mapping: None,
+                sign_assertion: true,
+                sign_response: false,
+            };
+            match apply_saml_fields(w, &mut p, &body) {
+                Ok(()) => {
+                    let reply = Reply::created(w.render_saml(&p));
+                    w.saml.insert(pk, p);
+                    reply
+                }
+                Err(reply) => reply,
+            }
+        }
+        ("GET", "/providers/saml/{id}/") => match saml_pk(w, id) {
+            Some(pk) => Reply::ok(w.render_saml(&w.saml[&pk])),
+            None => Reply::not_found(),
+        },
+        ("PATCH" | "PUT", "/providers/saml/{id}/") => match saml_pk(w, id) {
+            Some(pk) => {
+                let mut p = w.saml[&pk].clone();
+                match apply_saml_fields(w, &mut p, &body) {
+                    Ok(()) => {
+                        let reply = Reply::ok(w.render_saml(&p));
+                        w.saml.insert(pk, p);
+                        reply
+                    }
+                    Err(reply) => reply,
+                }
+            }
+            None => Reply::not_found(),
+        },
+        ("DELETE", "/providers/saml/{id}/") => match saml_pk(w, id) {
+            Some(pk) => {
+                w.saml.remove(&pk);
+                w.forget_provider(pk);
+                Reply::no_content()
             }
             None => Reply::not_found(),
         },
@@ -749,6 +831,91 @@ fn apply_proxy_fields(w: &World, p: &mut ProxyProvider, body: &Value) -> Result<
         ("intercept_header_auth", &mut p.intercept_header_auth),
         ("internal_host_ssl_validation", &mut p.internal_host_ssl_validation),
         ("basic_auth_enabled", &mut p.basic_auth_enabled),
+    ] {
+        if let Some(v) = obj.get(field).and_then(Value::as_bool) {
+            *slot = v;
+        }
+    }
+    Ok(())
+}
+
+fn saml_pk(w: &World, id: &str) -> Option<u64> {
+    id.parse().ok().filter(|pk| w.saml.contains_key(pk))
+}
+
+fn apply_saml_fields(w: &World, p: &mut SamlProvider, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(name) = s("name") {
+        let taken = w.saml.values().any(|o| o.name == name && o.pk != p.pk);
+        if taken {
+            return Err(Reply::field_error("name", "provider with this name already exists."));
+        }
+        p.name = name;
+    }
+    if let Some(flow) = s("authorization_flow") {
+        p.authorization_flow = existing_flow(w, "authorization_flow", &flow)?;
+    }
+    if let Some(flow) = obj.get("invalidation_flow") {
+        p.invalidation_flow = match flow.as_str() {
+            Some(f) => Some(existing_flow(w, "invalidation_flow", f)?),
+            None => None,
+        };
+    }
+    if let Some(mappings) = obj.get("property_mappings").and_then(Value::as_array) {
+        let mut pks = Vec::new();
+        for m in mappings.iter().filter_map(Value::as_str) {
+            if !w.saml_mappings.iter().any(|x| x.pk == m) {
+                return Err(Reply::field_error(
+                    "property_mappings",
+                    format!("Invalid pk \"{m}\" - object does not exist."),
+                ));
+            }
+            pks.push(m.to_string());
+        }
+        p.property_mappings = pks;
+    }
+    if let Some(v) = obj.get("name_id_mapping") {
+        p.name_id_mapping = match v.as_str() {
+            Some(m) if w.saml_mappings.iter().any(|x| x.pk == m) => Some(m.to_string()),
+            Some(m) => {
+                return Err(Reply::field_error(
+                    "name_id_mapping",
+                    format!("Invalid pk \"{m}\" - object does not exist."),
+                ));
+            }
+            None => None,
+        };
+    }
+    if let Some(v) = obj.get("signing_kp") {
+        p.signing_kp = match v.as_str() {
+            Some(kp) if w.keypairs.iter().any(|k| k.pk == kp) => Some(kp.to_string()),
+            Some(kp) => {
+                return Err(Reply::field_error(
+                    "signing_kp",
+                    format!("Invalid pk \"{kp}\" - object does not exist."),
+                ));
+            }
+            None => None,
+        };
+    }
+    // `issuer` (before 2026.5) and `issuer_override` (after) are the same setting; the schema
+    // check already refused the one this version does not have.
+    if let Some(v) = s("issuer").or_else(|| s("issuer_override")) {
+        p.issuer = v;
+    }
+    for (field, slot) in [
+        ("acs_url", &mut p.acs_url),
+        ("audience", &mut p.audience),
+        ("sp_binding", &mut p.sp_binding),
+    ] {
+        if let Some(v) = s(field) {
+            *slot = v;
+        }
+    }
+    for (field, slot) in [
+        ("sign_assertion", &mut p.sign_assertion),
+        ("sign_response", &mut p.sign_response),
     ] {
         if let Some(v) = obj.get(field).and_then(Value::as_bool) {
             *slot = v;

@@ -29,6 +29,10 @@ pub struct Shapes {
     pub grant_types: bool,
     /// Path of the OAuth2 scope mappings (moved in 2024.8).
     pub scope_mapping_path: &'static str,
+    /// Path of the SAML property mappings (moved in 2024.8).
+    pub saml_mapping_path: &'static str,
+    /// SAML issuer is `issuer_override` with a generated default (2026.5), not `issuer`.
+    pub saml_issuer_override: bool,
 }
 
 impl Shapes {
@@ -44,6 +48,14 @@ impl Shapes {
             } else {
                 "/propertymappings/scope/"
             },
+            saml_mapping_path: if schema.route("GET", "/propertymappings/provider/saml/").is_ok() {
+                "/propertymappings/provider/saml/"
+            } else {
+                "/propertymappings/saml/"
+            },
+            saml_issuer_override: schema
+                .properties("SAMLProviderRequest")
+                .is_some_and(|p| p.contains_key("issuer_override")),
         }
     }
 }
@@ -127,6 +139,34 @@ pub struct ProxyProvider {
     pub refresh_token_validity: String,
 }
 
+#[derive(Clone, Debug)]
+pub struct SamlMapping {
+    pub pk: String,
+    pub managed: Option<String>,
+    pub name: String,
+    pub saml_name: String,
+    pub friendly_name: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SamlProvider {
+    pub pk: u64,
+    pub name: String,
+    pub authorization_flow: String,
+    pub authentication_flow: Option<String>,
+    pub invalidation_flow: Option<String>,
+    pub property_mappings: Vec<String>,
+    pub acs_url: String,
+    pub audience: String,
+    /// `issuer` before 2026.5 (default `authentik`), `issuer_override` after (default empty).
+    pub issuer: String,
+    pub sp_binding: String,
+    pub signing_kp: Option<String>,
+    pub name_id_mapping: Option<String>,
+    pub sign_assertion: bool,
+    pub sign_response: bool,
+}
+
 /// The fields every provider type shares (Authentik's `Provider` model).
 struct ProviderBase<'a> {
     pk: u64,
@@ -174,6 +214,8 @@ pub struct World {
     pub scope_mappings: Vec<ScopeMapping>,
     pub oauth2: BTreeMap<u64, OAuth2Provider>,
     pub proxy: BTreeMap<u64, ProxyProvider>,
+    pub saml: BTreeMap<u64, SamlProvider>,
+    pub saml_mappings: Vec<SamlMapping>,
     pub applications: BTreeMap<String, Application>,
     pub outposts: Vec<Outpost>,
     next_provider_pk: u64,
@@ -290,6 +332,24 @@ impl World {
                 description: String::new(),
             }))
             .collect();
+        let saml_mappings = [
+            "upn",
+            "name",
+            "email",
+            "username",
+            "uid",
+            "groups",
+            "ms-windowsaccountname",
+        ]
+        .iter()
+        .map(|m| SamlMapping {
+            pk: uuid(),
+            managed: Some(format!("goauthentik.io/providers/saml/{m}")),
+            name: format!("authentik default SAML Mapping: {m}"),
+            saml_name: format!("http://schemas.xmlsoap.org/claims/{m}"),
+            friendly_name: None,
+        })
+        .collect();
         let outposts = vec![Outpost {
             pk: uuid(),
             name: "authentik Embedded Outpost".to_string(),
@@ -305,6 +365,8 @@ impl World {
             scope_mappings,
             oauth2: BTreeMap::new(),
             proxy: BTreeMap::new(),
+            saml: BTreeMap::new(),
+            saml_mappings,
             applications: BTreeMap::new(),
             outposts,
             next_provider_pk: 1,
@@ -438,9 +500,65 @@ impl World {
         }
     }
 
+    fn saml_base(p: &SamlProvider) -> ProviderBase<'_> {
+        ProviderBase {
+            pk: p.pk,
+            name: &p.name,
+            authorization_flow: &p.authorization_flow,
+            authentication_flow: &p.authentication_flow,
+            invalidation_flow: &p.invalidation_flow,
+            property_mappings: &p.property_mappings,
+            component: "ak-provider-saml-form",
+            verbose_name: "SAML Provider",
+            meta_model_name: "authentik_providers_saml.samlprovider",
+        }
+    }
+
     /// Whether any provider type has `pk`.
     pub fn provider_exists(&self, pk: u64) -> bool {
-        self.oauth2.contains_key(&pk) || self.proxy.contains_key(&pk)
+        self.oauth2.contains_key(&pk) || self.proxy.contains_key(&pk) || self.saml.contains_key(&pk)
+    }
+
+    pub fn render_saml(&self, p: &SamlProvider) -> Value {
+        let mut m = self.provider_common(&Self::saml_base(p));
+        let slug = self.app_of_provider(p.pk).map(|a| a.slug.clone()).unwrap_or_default();
+        let base = format!("{}/application/saml/{slug}", self.base_url);
+        let generated = format!("{base}/metadata/");
+        let extra = json!({
+            "acs_url": p.acs_url, "audience": p.audience,
+            "issuer": p.issuer, "issuer_override": p.issuer,
+            "url_issuer": if p.issuer.is_empty() { generated } else { p.issuer.clone() },
+            "assertion_valid_not_before": "minutes=-5", "assertion_valid_not_on_or_after": "minutes=5",
+            "session_valid_not_on_or_after": "minutes=86400",
+            "name_id_mapping": p.name_id_mapping, "authn_context_class_ref_mapping": null,
+            "digest_algorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
+            "signature_algorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "signing_kp": p.signing_kp, "verification_kp": null, "encryption_kp": null,
+            "sign_assertion": p.sign_assertion, "sign_response": p.sign_response,
+            "sign_logout_request": false, "sign_logout_response": false,
+            "sp_binding": p.sp_binding, "sls_binding": "redirect", "logout_method": "frontchannel_iframe",
+            "default_relay_state": "", "default_name_id_policy": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+            "url_download_metadata": format!("{base}/metadata/?download"),
+            "url_unified": format!("{base}/"), "url_unified_init": format!("{base}/init/"),
+            "url_sso_post": format!("{base}/sso/binding/post/"),
+            "url_sso_redirect": format!("{base}/sso/binding/redirect/"),
+            "url_sso_init": format!("{base}/sso/binding/init/"),
+            "url_slo_post": format!("{base}/slo/binding/post/"),
+            "url_slo_redirect": format!("{base}/slo/binding/redirect/"),
+        });
+        m.extend(into_map(extra));
+        self.shape("SAMLProvider", m)
+    }
+
+    pub fn render_saml_mapping(&self, s: &SamlMapping) -> Value {
+        let m = json!({
+            "pk": s.pk, "managed": s.managed, "name": s.name, "expression": "return None",
+            "component": "ak-property-mapping-provider-saml-form", "verbose_name": "SAML Provider Property Mapping",
+            "verbose_name_plural": "SAML Provider Property Mappings",
+            "meta_model_name": "authentik_providers_saml.samlpropertymapping",
+            "saml_name": s.saml_name, "friendly_name": s.friendly_name,
+        });
+        self.shape("SAMLPropertyMapping", into_map(m))
     }
 
     pub fn render_proxy(&self, p: &ProxyProvider) -> Value {
@@ -537,10 +655,14 @@ impl World {
 
     /// The generic `Provider` serializer (as in `Application.provider_obj`), for any type.
     pub fn render_provider(&self, pk: u64) -> Option<Value> {
-        let base = match (self.oauth2.get(&pk), self.proxy.get(&pk)) {
-            (Some(p), _) => Self::oauth2_base(p),
-            (_, Some(p)) => Self::proxy_base(p),
-            _ => return None,
+        let base = if let Some(p) = self.oauth2.get(&pk) {
+            Self::oauth2_base(p)
+        } else if let Some(p) = self.proxy.get(&pk) {
+            Self::proxy_base(p)
+        } else if let Some(p) = self.saml.get(&pk) {
+            Self::saml_base(p)
+        } else {
+            return None;
         };
         Some(self.shape("Provider", self.provider_common(&base)))
     }

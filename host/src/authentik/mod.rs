@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use models::{Flow, Keypair, Page, ScopeMapping, VersionInfo};
+use models::{Flow, Keypair, Page, SamlMapping, ScopeMapping, VersionInfo};
 pub use version::{Capabilities, Version};
 
 /// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
@@ -122,6 +122,7 @@ pub struct Authentik {
     flows: Mutex<HashMap<String, Arc<OnceCell<Flow>>>>,
     signing_keypair: OnceCell<Keypair>,
     scope_mappings: OnceCell<Vec<ScopeMapping>>,
+    saml_mappings: OnceCell<Vec<SamlMapping>>,
 }
 
 impl Authentik {
@@ -145,6 +146,7 @@ impl Authentik {
             flows: Mutex::new(HashMap::new()),
             signing_keypair: OnceCell::new(),
             scope_mappings: OnceCell::new(),
+            saml_mappings: OnceCell::new(),
         })
     }
 
@@ -253,6 +255,15 @@ impl Authentik {
         let path = self.capabilities().await?.scope_mapping_path;
         self.scope_mappings
             .get_or_try_init(|| async { self.list::<ScopeMapping>(path, &[]).await })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// Every SAML property mapping, fetched once per run.
+    pub async fn saml_mappings(&self) -> Result<&[SamlMapping], AkError> {
+        let path = self.capabilities().await?.saml_mapping_path;
+        self.saml_mappings
+            .get_or_try_init(|| async { self.list::<SamlMapping>(path, &[]).await })
             .await
             .map(Vec::as_slice)
     }

@@ -135,3 +135,46 @@ pub struct Outpost {
     #[serde(default)]
     pub providers: Vec<u64>,
 }
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SamlMapping {
+    pub pk: String,
+    #[serde(default)]
+    pub managed: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SamlProvider {
+    pub pk: u64,
+    pub name: String,
+    #[serde(default)]
+    pub authorization_flow: Option<String>,
+    #[serde(default)]
+    pub invalidation_flow: Option<String>,
+    #[serde(default)]
+    pub property_mappings: Vec<String>,
+    #[serde(default)]
+    pub acs_url: String,
+    #[serde(default)]
+    pub audience: String,
+    /// Before 2026.5.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// From 2026.5.
+    #[serde(default)]
+    pub issuer_override: Option<String>,
+    #[serde(default)]
+    pub url_issuer: Option<String>,
+    #[serde(default)]
+    pub sp_binding: Option<String>,
+    #[serde(default)]
+    pub signing_kp: Option<String>,
+    #[serde(default)]
+    pub name_id_mapping: Option<String>,
+    #[serde(default)]
+    pub sign_assertion: Option<bool>,
+    #[serde(default)]
+    pub sign_response: Option<bool>,
+    #[serde(default)]
+    pub assigned_application_slug: Option<String>,
+}

@@ -43,6 +43,13 @@ pub struct Capabilities {
     pub grant_types: bool,
     /// Where OAuth2 scope mappings live (moved in 2024.8; the old path was removed).
     pub scope_mapping_path: &'static str,
+    /// Where SAML property mappings live (moved in 2024.8 too).
+    pub saml_mapping_path: &'static str,
+    /// SAML providers take `issuer_override` (2026.5); before, `issuer`. Sending the wrong one is
+    /// silently ignored by the server.
+    pub saml_issuer_override: bool,
+    /// SAML providers have `sign_assertion` / `sign_response` (2024.8).
+    pub saml_sign_switches: bool,
 }
 
 impl Capabilities {
@@ -62,6 +69,13 @@ impl Capabilities {
             } else {
                 "propertymappings/scope/"
             },
+            saml_mapping_path: if version >= Version::v(2024, 8, 0) {
+                "propertymappings/provider/saml/"
+            } else {
+                "propertymappings/saml/"
+            },
+            saml_issuer_override: version >= Version::v(2026, 5, 0),
+            saml_sign_switches: version >= Version::v(2024, 8, 0),
         }
     }
 }
@@ -94,6 +108,8 @@ mod tests {
         assert!(new.invalidation_flow && new.grant_types);
         assert_eq!(new.scope_mapping_path, "propertymappings/provider/scope/");
         assert!(!caps("2026.2.0").grant_types);
+        assert!(!caps("2026.2.0").saml_issuer_override && caps("2026.5.6").saml_issuer_override);
+        assert!(!caps("2024.6.0").saml_sign_switches && caps("2024.8.0").saml_sign_switches);
         assert_eq!(Version::parse("2025.10.4-rc1").unwrap().to_string(), "2025.10.4");
     }
 }

@@ -7,6 +7,7 @@ mod files;
 mod oauth2;
 mod objects;
 mod proxy;
+mod saml;
 
 pub use files::commit as commit_files;
 
@@ -297,6 +298,38 @@ impl wit_ak::Host for RunState {
             jwks_url: format!("{base}/application/o/{slug}/jwks/"),
             end_session_url: format!("{base}/application/o/{slug}/end-session/"),
             discovery_url: format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
+        }))
+    }
+
+    async fn ensure_saml_provider(
+        &mut self,
+        name: String,
+        spec: wit_ak::SamlProviderSpec,
+    ) -> wasmtime::Result<Result<wit_ak::SamlProvider, FlowError>> {
+        self.charge()?;
+        if name != self.service.slug {
+            return Ok(Err(FlowError::Denied(format!(
+                "SAML provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
+                self.service.name, self.service.slug
+            ))));
+        }
+        let outcome = match saml::ensure_provider(self, &spec).await {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.provider_ensured = true;
+        self.provider_pk = outcome.pk;
+        self.provider_missing = outcome.pk.is_none();
+        let base = self.ctx.authentik.public_url();
+        let slug = &self.service.slug;
+        Ok(Ok(wit_ak::SamlProvider {
+            name,
+            issuer: outcome.issuer,
+            metadata_url: format!("{base}/application/saml/{slug}/metadata/"),
+            sso_redirect_url: format!("{base}/application/saml/{slug}/sso/binding/redirect/"),
+            sso_post_url: format!("{base}/application/saml/{slug}/sso/binding/post/"),
+            slo_redirect_url: format!("{base}/application/saml/{slug}/slo/binding/redirect/"),
+            signing_fingerprint: outcome.fingerprint,
         }))
     }
 

@@ -33,7 +33,12 @@ pub const PROXY_SERVICES: [&str; 2] = ["adminer", "uptime-kuma"];
 
 /// Every sample service whose flow is implemented.
 pub fn implemented() -> Vec<&'static str> {
-    OAUTH_SERVICES.iter().chain(PROXY_SERVICES.iter()).copied().collect()
+    OAUTH_SERVICES
+        .iter()
+        .chain(PROXY_SERVICES.iter())
+        .chain(["zammad"].iter())
+        .copied()
+        .collect()
 }
 
 pub struct Harness {

@@ -1,10 +1,26 @@
-//! Flow `saml`: SAML service provider (Zammad).
-//!
-//! Not implemented yet: the component builds and loads, and every run answers
-//! `unsupported`, so the host reports "flow `saml` is not implemented yet" as an error instead
-//! of a silent success.
+//! Flow `saml`: a SAML service provider such as Zammad. The SAML provider in Authentik (ACS URL
+//! and audience from the service's public URL, signing keypair, property and NameID mappings,
+//! issuer set explicitly so it does not change with the 2026.5 default), the application, and the
+//! IdP details the service needs in `.env`: metadata, SSO/SLO URLs, entity id and the signing
+//! certificate's fingerprint. `check` compares the fingerprint the service trusts with the
+//! certificate Authentik signs with, which is what breaks after a key rotation.
 
-use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, SamlProviderSpec};
+use ssoctl_flow_sdk::sso::flow::service_config;
+use ssoctl_flow_sdk::template;
+use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, Service, Settings};
+
+const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// `.env` keys written when the manifest has no `sso.env` map (after the service's prefix).
+const DEFAULT_ENV: &[(&str, &str)] = &[
+    ("SAML_IDP_METADATA_URL", "{metadata_url}"),
+    ("SAML_IDP_ENTITY_ID", "{issuer}"),
+    ("SAML_IDP_SSO_TARGET_URL", "{sso_redirect_url}"),
+    ("SAML_IDP_SLO_SERVICE_URL", "{slo_redirect_url}"),
+    ("SAML_IDP_CERT_FINGERPRINT", "{signing_fingerprint}"),
+    ("SAML_NAME_IDENTIFIER_FORMAT", EMAIL_NAME_ID),
+];
 
 struct SamlFlow;
 
@@ -13,12 +29,106 @@ impl Guest for SamlFlow {
         FlowInfo {
             sso_type: "saml".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "SAML service provider (Zammad) (not implemented yet)".to_string(),
+            description: "SAML service provider (Zammad and others), signing certificate checked".to_string(),
         }
     }
 
-    fn run(_service: Service, _mode: Mode) -> Result<Outcome, FlowError> {
-        Err(FlowError::Unsupported("flow `saml` is not implemented yet".to_string()))
+    fn run(service: Service, mode: Mode) -> Result<Outcome, FlowError> {
+        ssoctl_flow_sdk::install_panic_hook();
+        let settings = Settings::new(&service.settings);
+        let server = authentik::server_info();
+        let acs_url = service
+            .redirect_uris
+            .iter()
+            .find(|r| r.matching == MatchMode::Strict)
+            .map(|r| r.url.clone())
+            .ok_or_else(|| {
+                FlowError::Invalid("set sso.redirect_path to the service's ACS path, e.g. /auth/saml/callback".into())
+            })?;
+        let audience = match settings.get("audience") {
+            Some(a) => a.to_string(),
+            None => format!(
+                "{}{}",
+                service.public_url,
+                settings.get("entity_id_path").unwrap_or("/auth/saml/metadata")
+            ),
+        };
+        let issuer = settings
+            .get("issuer")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}/application/saml/{}/metadata/", server.url, service.slug));
+        let mappings: Vec<String> = settings
+            .list("mappings")
+            .map(|m| m.into_iter().map(str::to_string).collect())
+            .unwrap_or_else(|| vec!["username".into(), "email".into(), "name".into()]);
+        let binding = settings.get("sp_binding").unwrap_or("post");
+        if !matches!(binding, "post" | "redirect") {
+            return Err(FlowError::Invalid(format!(
+                "sso.sp_binding must be post or redirect, not `{binding}`"
+            )));
+        }
+        let provider = authentik::ensure_saml_provider(
+            &service.slug,
+            &SamlProviderSpec {
+                acs_url,
+                audience,
+                issuer: Some(issuer),
+                sp_binding_post: binding == "post",
+                mappings,
+                name_id_mapping: Some(settings.get("name_id_mapping").unwrap_or("email").to_string()),
+                sign_assertion: settings.bool("sign_assertion", true)?,
+                sign_response: settings.bool("sign_response", true)?,
+            },
+        )?;
+        authentik::ensure_application(&ApplicationSpec {
+            slug: service.slug.clone(),
+            name: service.display_name.clone(),
+            launch_url: Some(format!("{}/", service.public_url)),
+            open_in_new_tab: settings.bool("open_in_new_tab", false)?,
+        })?;
+
+        let values = [
+            ("metadata_url", provider.metadata_url.as_str()),
+            ("issuer", provider.issuer.as_str()),
+            ("sso_redirect_url", provider.sso_redirect_url.as_str()),
+            ("sso_post_url", provider.sso_post_url.as_str()),
+            ("slo_redirect_url", provider.slo_redirect_url.as_str()),
+            ("signing_fingerprint", provider.signing_fingerprint.as_str()),
+            ("public_url", service.public_url.as_str()),
+            ("authentik_url", server.url.as_str()),
+            ("slug", service.slug.as_str()),
+        ];
+        let entries: Vec<(String, &str)> = match settings.map("env") {
+            Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
+            None => DEFAULT_ENV
+                .iter()
+                .map(|(s, t)| (format!("{}{s}", service.env_prefix), *t))
+                .collect(),
+        };
+        let mut findings = Vec::new();
+        for (key, tpl) in entries {
+            let value = template::expand(&key, tpl, &values)?;
+            if tpl == "{signing_fingerprint}" && mode == Mode::Check {
+                // The drift that matters after a key rotation, said in its own words.
+                if !value.is_empty() && service_config::get_env(&key)?.as_deref() != Some(value.as_str()) {
+                    findings.push(Finding {
+                        kind: "signing-cert-mismatch".into(),
+                        message: format!(
+                            "signing cert mismatch: {key} is not the fingerprint of the certificate Authentik signs with ({value})"
+                        ),
+                    });
+                }
+                continue;
+            }
+            service_config::set_env(&key, &value)?;
+        }
+        if mode == Mode::Apply {
+            ssoctl_flow_sdk::event(&format!("registered SAML app in {}", server.url));
+        }
+        Ok(Outcome {
+            summary: "Authentik app present, signing cert matches".to_string(),
+            findings,
+        })
     }
 }
 

@@ -1,0 +1,279 @@
+//! `ensure-saml-provider`: a SAML provider in the request shape of the server's version (issuer
+//! vs issuer_override, signing switches, invalidation flow, mapping paths), signed with the
+//! server's self-signed keypair.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::objects::{Diff, lookup_err, provider_flows, settle, updated};
+use super::{FlowError, Mode, RunState};
+use crate::authentik::models::SamlProvider;
+use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
+use crate::runtime::bindings::sso::flow::authentik::SamlProviderSpec;
+
+pub struct SamlOutcome {
+    pub pk: Option<u64>,
+    pub issuer: String,
+    pub fingerprint: String,
+}
+
+fn saml_mapping(
+    state: &RunState,
+    all: &[crate::authentik::models::SamlMapping],
+    suffix: &str,
+) -> Result<String, FlowError> {
+    let managed = format!("goauthentik.io/providers/saml/{suffix}");
+    all.iter()
+        .find(|m| m.managed.as_deref() == Some(&managed))
+        .map(|m| m.pk.clone())
+        .ok_or_else(|| {
+            FlowError::NotFound(format!(
+                "SAML property mapping `{managed}` not found in Authentik (sso.mappings in {})",
+                state.service.manifest_path.display()
+            ))
+        })
+}
+
+pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> Result<SamlOutcome, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
+    let name = state.service.slug.clone();
+    match url::Url::parse(&spec.acs_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => {
+            return Err(FlowError::Invalid(format!(
+                "ACS URL `{}` is not an http(s) URL",
+                spec.acs_url
+            )));
+        }
+    }
+    if !caps.saml_sign_switches && spec.acs_url.len() > 200 {
+        return Err(FlowError::Invalid(format!(
+            "Authentik {} limits the ACS URL to 200 characters",
+            caps.version
+        )));
+    }
+    let (auth_slug, auth_flow, invalidation_flow) = provider_flows(state).await?;
+    let keypair = ak
+        .signing_keypair()
+        .await
+        .map_err(|e| lookup_err(state, &format!("keypair `{SELF_SIGNED_KEYPAIR}`"), "signing_key", e))?;
+    let all = ak.saml_mappings().await.map_err(|e| state.upstream(e))?;
+    let mut mappings = BTreeSet::new();
+    for m in &spec.mappings {
+        mappings.insert(saml_mapping(state, all, m)?);
+    }
+    let name_id = match &spec.name_id_mapping {
+        Some(m) => Some(saml_mapping(state, all, m)?),
+        None => None,
+    };
+    let binding = if spec.sp_binding_post { "post" } else { "redirect" };
+    let issuer_field = if caps.saml_issuer_override {
+        "issuer_override"
+    } else {
+        "issuer"
+    };
+    let base = ak.public_url().to_string();
+    let generated_issuer = if caps.saml_issuer_override {
+        format!("{base}/application/saml/{name}/metadata/")
+    } else {
+        "authentik".to_string()
+    };
+    let issuer = spec.issuer.clone().unwrap_or(generated_issuer);
+    let fingerprint = keypair.fingerprint_sha256.clone().unwrap_or_default();
+
+    let existing = ak
+        .list::<SamlProvider>("providers/saml/", &[("name", name.clone())])
+        .await
+        .map_err(|e| state.upstream(e))?
+        .into_iter()
+        .find(|p| p.name == name);
+    let Some(current) = existing else {
+        match state.mode {
+            Mode::Check => state.finding("provider-missing", format!("no SAML provider `{name}` in Authentik")),
+            Mode::Plan => state.change(format!("create SAML provider `{name}`")),
+            Mode::Apply => {
+                let mut body = Map::new();
+                body.insert("name".into(), json!(name));
+                body.insert("authorization_flow".into(), json!(auth_flow));
+                if let Some(f) = &invalidation_flow {
+                    body.insert("invalidation_flow".into(), json!(f));
+                }
+                body.insert("acs_url".into(), json!(spec.acs_url));
+                body.insert("audience".into(), json!(spec.audience));
+                if let Some(i) = &spec.issuer {
+                    body.insert(issuer_field.into(), json!(i));
+                }
+                body.insert("sp_binding".into(), json!(binding));
+                body.insert("signing_kp".into(), json!(keypair.pk));
+                body.insert("property_mappings".into(), json!(mappings));
+                body.insert("name_id_mapping".into(), json!(name_id));
+                if caps.saml_sign_switches {
+                    body.insert("sign_assertion".into(), json!(spec.sign_assertion));
+                    body.insert("sign_response".into(), json!(spec.sign_response));
+                }
+                let created: SamlProvider = match ak.post("providers/saml/", &Value::Object(body)).await {
+                    Ok(p) => p,
+                    Err(e @ AkError::MaybeApplied { .. }) => ak
+                        .list::<SamlProvider>("providers/saml/", &[("name", name.clone())])
+                        .await
+                        .ok()
+                        .and_then(|l| l.into_iter().find(|p| p.name == name))
+                        .ok_or_else(|| state.upstream(e))?,
+                    Err(e) => return Err(state.upstream(e)),
+                };
+                state.change(format!("created SAML provider `{name}`"));
+                return Ok(SamlOutcome {
+                    pk: Some(created.pk),
+                    issuer,
+                    fingerprint,
+                });
+            }
+        }
+        return Ok(SamlOutcome {
+            pk: None,
+            issuer,
+            fingerprint: String::new(),
+        });
+    };
+
+    if let Some(app) = &current.assigned_application_slug
+        && app != &state.service.slug
+    {
+        return Err(FlowError::Denied(format!(
+            "SAML provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
+            state.service.slug
+        )));
+    }
+    let mut diffs = Vec::new();
+    let mut push = |field: &'static str, kind: &'static str, value: Value, message: String| {
+        diffs.push(Diff {
+            field,
+            value,
+            kind,
+            message,
+        });
+    };
+    if current.acs_url != spec.acs_url {
+        push(
+            "acs_url",
+            "acs-url-mismatch",
+            json!(spec.acs_url),
+            format!("ACS URL is `{}`, manifest wants `{}`", current.acs_url, spec.acs_url),
+        );
+    }
+    if current.audience != spec.audience {
+        push(
+            "audience",
+            "audience-mismatch",
+            json!(spec.audience),
+            format!("audience is `{}`, manifest wants `{}`", current.audience, spec.audience),
+        );
+    }
+    let have_issuer = if caps.saml_issuer_override {
+        &current.issuer_override
+    } else {
+        &current.issuer
+    };
+    if let Some(want) = &spec.issuer
+        && have_issuer.as_deref() != Some(want.as_str())
+    {
+        push(
+            issuer_field,
+            "issuer-mismatch",
+            json!(want),
+            format!(
+                "issuer is `{}`, manifest wants `{want}`",
+                have_issuer.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    if current.sp_binding.as_deref() != Some(binding) {
+        push(
+            "sp_binding",
+            "provider-field-mismatch",
+            json!(binding),
+            format!("SP binding should be `{binding}`"),
+        );
+    }
+    if current.signing_kp.as_deref() != Some(keypair.pk.as_str()) {
+        push(
+            "signing_kp",
+            "signing-key-mismatch",
+            json!(keypair.pk),
+            format!("signing key mismatch: assertions are not signed with `{SELF_SIGNED_KEYPAIR}`"),
+        );
+    }
+    let have: BTreeSet<String> = current.property_mappings.iter().cloned().collect();
+    if have != mappings {
+        push(
+            "property_mappings",
+            "property-mappings-mismatch",
+            json!(mappings),
+            "SAML property mappings differ from the manifest's".into(),
+        );
+    }
+    if current.name_id_mapping != name_id {
+        push(
+            "name_id_mapping",
+            "provider-field-mismatch",
+            json!(name_id),
+            "NameID mapping differs from the manifest's".into(),
+        );
+    }
+    if caps.saml_sign_switches {
+        if current.sign_assertion != Some(spec.sign_assertion) {
+            push(
+                "sign_assertion",
+                "provider-field-mismatch",
+                json!(spec.sign_assertion),
+                format!("sign_assertion should be {}", spec.sign_assertion),
+            );
+        }
+        if current.sign_response != Some(spec.sign_response) {
+            push(
+                "sign_response",
+                "provider-field-mismatch",
+                json!(spec.sign_response),
+                format!("sign_response should be {}", spec.sign_response),
+            );
+        }
+    }
+    if current.authorization_flow.as_deref() != Some(auth_flow.as_str()) {
+        push(
+            "authorization_flow",
+            "authorization-flow-mismatch",
+            json!(auth_flow),
+            format!("authorization flow is not `{auth_slug}`"),
+        );
+    }
+    if let Some(f) = &invalidation_flow
+        && current.invalidation_flow.as_deref() != Some(f.as_str())
+    {
+        push(
+            "invalidation_flow",
+            "invalidation-flow-mismatch",
+            json!(f),
+            "invalidation flow differs from the manifest's".into(),
+        );
+    }
+    let what = format!("SAML provider `{name}`");
+    if let Some(body) = settle(state, &what, diffs) {
+        ak.patch::<SamlProvider>(&format!("providers/saml/{}/", current.pk), &Value::Object(body.clone()))
+            .await
+            .map_err(|e| state.upstream(e))?;
+        updated(state, &what, &body);
+    }
+    // What the service must trust: the keypair the provider signs with (after apply, ours).
+    let issuer = current
+        .url_issuer
+        .clone()
+        .filter(|_| spec.issuer.is_none())
+        .unwrap_or(issuer);
+    Ok(SamlOutcome {
+        pk: Some(current.pk),
+        issuer,
+        fingerprint,
+    })
+}
