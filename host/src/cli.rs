@@ -235,18 +235,23 @@ async fn run_sim(listen: SocketAddr, version: &str, token: &str) -> u8 {
             return 2;
         }
     };
-    println!(
+    // A closed stdout (piped into `head`, a test that stopped reading) must not stop the server.
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "Authentik simulator {} listening on {} (stop with Ctrl-C)",
         sim.version(),
         sim.url()
     );
-    println!("  AUTHENTIK_URL={}", sim.url());
-    println!("  token: the value of --token (or SSOCTL_SIM_TOKEN)");
-    println!(
-        "  counters: {}/-/sim/counters   schema violations: {}/-/sim/violations",
-        sim.url(),
+    let _ = writeln!(out, "  AUTHENTIK_URL={}", sim.url());
+    let _ = writeln!(out, "  token: the value of --token (or SSOCTL_SIM_TOKEN)");
+    let _ = writeln!(
+        out,
+        "  counters: {0}/-/sim/counters   schema violations: {0}/-/sim/violations",
         sim.url()
     );
+    let _ = out.flush();
     let _ = tokio::signal::ctrl_c().await;
     let violations = sim.violations();
     if !violations.is_empty() {

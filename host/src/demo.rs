@@ -17,8 +17,13 @@ use crate::{cli, report};
 
 include!(concat!(env!("OUT_DIR"), "/sample_stack.rs"));
 
-/// Writes the sample stack into `dir`, pointing it at Authentik `url` with `token`.
-pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str) -> std::io::Result<()> {
+/// API credentials the demo's Frappe fake accepts.
+pub const FRAPPE_KEY: &str = "demo-frappe-key";
+pub const FRAPPE_SECRET: &str = "demo-frappe-secret-0123456789";
+
+/// Writes the sample stack into `dir`, pointing it at Authentik `url` with `token`, and at the
+/// Frappe fake `frappe_url` (ERPNext's API) with [`FRAPPE_KEY`] / [`FRAPPE_SECRET`].
+pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str, frappe_url: &str) -> std::io::Result<()> {
     for (path, text) in SAMPLE_STACK {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -33,6 +38,9 @@ pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str) -> std:
             Some(("AUTHENTIK_URL", _)) => format!("AUTHENTIK_URL={url}"),
             Some(("AUTHENTIK_ADMIN_TOKEN", _)) => format!("AUTHENTIK_ADMIN_TOKEN={token}"),
             Some(("AUTHENTIK_BOOTSTRAP_SKIP", _)) => "AUTHENTIK_BOOTSTRAP_SKIP=true".to_string(),
+            Some(("ERPNEXT_API_URL", _)) => format!("ERPNEXT_API_URL={frappe_url}"),
+            Some(("ERPNEXT_API_KEY", _)) => format!("ERPNEXT_API_KEY={FRAPPE_KEY}"),
+            Some(("ERPNEXT_API_SECRET", _)) => format!("ERPNEXT_API_SECRET={FRAPPE_SECRET}"),
             _ => l.to_string(),
         })
         .collect::<Vec<_>>()
@@ -71,15 +79,17 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
         ..Default::default()
     })
     .await?;
+    let frappe = ssoctl_sim::frappe::FrappeFake::start(FRAPPE_KEY, FRAPPE_SECRET).await?;
     let dir = tempfile::Builder::new()
         .prefix("ssoctl-demo-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    write_sample_stack(dir.path(), &sim.url(), &token).map_err(|e| e.to_string())?;
+    write_sample_stack(dir.path(), &sim.url(), &token, &frappe.url()).map_err(|e| e.to_string())?;
     println!(
-        "Authentik simulator {} at {} · sample stack in {}",
+        "Authentik simulator {} at {} · Frappe API fake at {} · sample stack in {}",
         sim.version(),
         sim.url(),
+        frappe.url(),
         dir.path().display()
     );
     let options = Options::new(dir.path());

@@ -62,6 +62,26 @@ fn required(stack: &Stack, key: &str, what: &str) -> Result<String> {
 impl Session {
     /// Loads the stack and checks Authentik. Nothing is written by this.
     pub async fn open(options: &Options, runtime: Arc<FlowRuntime>) -> Result<Self> {
+        // Authentik's settings are checked before the manifests, so a stack without them says so first.
+        let env = crate::stack::EnvFile::load(&options.root.join(".env"))?;
+        for (key, what) in [
+            (
+                "AUTHENTIK_URL",
+                "the public URL of Authentik, e.g. https://auth.example.org",
+            ),
+            ("AUTHENTIK_ADMIN_TOKEN", "an Authentik API token with intent \"API\""),
+        ] {
+            let set = std::env::var(key)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| env.get(key).map(str::to_string));
+            if set.is_none_or(|v| v.is_empty()) {
+                return Err(Error::Config(format!(
+                    "{key} is not set: add it to {} ({what})",
+                    env.path().display()
+                )));
+            }
+        }
         let stack = Stack::load(&options.root)?;
         let public_url = required(
             &stack,
@@ -104,6 +124,12 @@ impl Session {
             stack: stack.clone(),
             redactor,
             outpost_lock: Default::default(),
+            service_http: reqwest::Client::builder()
+                .timeout(options.request_timeout)
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
         });
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self { stack, runner })

@@ -35,12 +35,10 @@ per_version! {
             assert_eq!(r.status, Status::Ok, "{version} {name}: {:?}", r.error);
             assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
         }
-        // Flows not implemented yet say so, as errors.
-        for (name, ty) in [("wikijs", "wikijs"), ("erpnext", "frappe")] {
-            let r = report(&reports, name);
-            assert_eq!(r.status, Status::Error);
-            assert_eq!(r.error.as_deref(), Some(format!("flow `{ty}` is not implemented yet").as_str()));
-        }
+        // The one flow not implemented yet says so, as an error.
+        let r = report(&reports, "wikijs");
+        assert_eq!(r.status, Status::Error);
+        assert_eq!(r.error.as_deref(), Some("flow `wikijs` is not implemented yet"));
         // Authentik holds the provider the service's .env points at.
         let p = h.provider("grafana").await.expect("grafana provider");
         assert_eq!(h.env_value("GF_AUTH_GENERIC_OAUTH_CLIENT_ID").as_deref(), Some(p.client_id.as_str()));
@@ -146,7 +144,7 @@ per_version! {
             assert_eq!(r.changes, vec!["marked sso.configured: true"], "{name}");
         }
         let fixed = h.fix(&implemented()).await;
-        assert_eq!(fixed.len(), 10);
+        assert_eq!(fixed.len(), 11);
         assert!(fixed.iter().all(|r| r.changes.is_empty()), "{fixed:?}");
         assert_eq!(h.sim.writes(), 0, "write requests on a converged stack: {:?}", h.sim.counts());
         assert!(h.sim.requests() > 0);
@@ -311,6 +309,44 @@ per_version! {
         let (kp, fingerprint) = h.sim.with_world(|w| (w.saml.values().next().unwrap().signing_kp.clone(), w.keypairs[0].fingerprint_sha256.clone()));
         assert_ne!(kp.as_deref(), Some(jwt.as_str()));
         assert_eq!(h.env_value("ZAMMAD_SAML_IDP_CERT_FINGERPRINT"), Some(fingerprint));
+    };
+
+    frappe_social_login_key_follows_authentik => |version| async move {
+        let h = Harness::new(version).await;
+        let r = h.fix(&["erpnext"]).await;
+        assert_all_ok(&r);
+        assert!(r[0].changes.iter().any(|c| c.starts_with("POST /api/resource/Social%20Login%20Key on ")), "{:?}", r[0].changes);
+        let p = h.provider("erpnext").await.unwrap();
+        let doc = h.frappe.doc("authentik").expect("Social Login Key created");
+        assert_eq!(doc["client_id"], p.client_id.as_str());
+        assert_eq!(doc["authorize_url"], format!("{}/application/o/authorize/", h.sim.url()));
+        assert_eq!(doc["redirect_url"], "/api/method/frappe.integrations.oauth2_logins.custom/authentik");
+        assert_eq!(doc["enable_social_login"], 1);
+        assert_eq!(h.frappe.secret("authentik"), p.client_secret, "the secret reached Frappe");
+        let green = h.check(&["erpnext"]).await;
+        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ erpnext (frappe) — Authentik app present, client secret matches"]);
+
+        // Drift on both sides: Authentik's secret rotated, Frappe's authorize URL edited.
+        let session = h.session().await;
+        session.authentik().patch::<serde_json::Value>(&format!("providers/oauth2/{}/", p.pk), &json!({"client_secret": "rotated-by-hand-000000"})).await.unwrap();
+        h.frappe.edit("authentik", "authorize_url", json!("https://old-idp.example.org/authorize"));
+        let checked = h.check(&["erpnext"]).await;
+        assert_eq!(kinds(&checked[0]), ["social-login-key-mismatch", "client-secret-mismatch"]);
+        assert!(!format!("{checked:?}").contains("rotated-by-hand-000000"));
+        assert_all_ok(&h.fix(&["erpnext"]).await);
+        assert_all_ok(&h.check(&["erpnext"]).await);
+        assert_eq!(h.frappe.secret("authentik").as_deref(), Some("rotated-by-hand-000000"));
+
+        // Converged: reads only.
+        let before = h.frappe.requests().len();
+        let r = h.fix(&["erpnext"]).await;
+        assert!(r[0].changes.is_empty(), "{:?}", r[0].changes);
+        assert!(h.frappe.requests()[before..].iter().all(|r| r.starts_with("GET ")), "{:?}", h.frappe.requests());
+
+        // Wrong API credentials: one clear error.
+        std::fs::write(h.root().join(".env"), h.env().replace(ssoctl::demo::FRAPPE_SECRET, "wrong")).unwrap();
+        let r = h.check(&["erpnext"]).await;
+        assert_eq!(r[0].error.as_deref(), Some("Frappe refused the API credentials (401): check the keys named by sso.http in the manifest"));
     };
 
     regex_redirect_uris_from_the_manifest => |version| async move {

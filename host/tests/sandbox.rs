@@ -48,6 +48,10 @@ async fn reaching_into_another_service_is_denied() {
                 "escape-file",
                 "denied: `../grafana/manifest.yaml` is outside packages/evil/",
             ),
+            (
+                "foreign-http",
+                "denied: `//evil.example.net/steal` is not a path on evil's API",
+            ),
         ];
         for (behaviour, expected) in cases {
             let (error, _) = run_with_victim(&h, behaviour).await;

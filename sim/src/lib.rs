@@ -12,6 +12,7 @@
 //! Requests are counted per method and path template ([`Sim::counts`], [`Sim::writes`]).
 
 pub mod api;
+pub mod frappe;
 pub mod schema;
 pub mod world;
 

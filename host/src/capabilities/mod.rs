@@ -4,6 +4,7 @@
 //! run's [`RunRecord`] and land only after the whole run succeeded.
 
 mod files;
+mod http;
 mod oauth2;
 mod objects;
 mod proxy;
@@ -29,6 +30,8 @@ pub struct RunContext {
     pub redactor: Redactor,
     /// Serialises read-modify-writes of the embedded outpost's provider list.
     pub outpost_lock: tokio::sync::Mutex<()>,
+    /// Client for `service-http` (services' own APIs).
+    pub service_http: reqwest::Client,
 }
 
 /// Replaces every secret the host knows (admin token, client secrets) with `***` in text that
@@ -50,10 +53,15 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
+        self.replace_with(text, "***")
+    }
+
+    /// Replaces every known secret in `text` with `placeholder`.
+    pub fn replace_with(&self, text: &str, placeholder: &str) -> String {
         let mut out = text.to_string();
         for s in self.secrets.lock().expect("redactor").iter() {
             if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
+                out = out.replace(s.as_str(), placeholder);
             }
         }
         out
@@ -165,7 +173,7 @@ impl RunState {
     }
 
     /// Whether this service may touch `.env` key `key`.
-    fn check_env_key(&self, key: &str) -> Result<(), FlowError> {
+    pub(crate) fn check_env_key(&self, key: &str) -> Result<(), FlowError> {
         if !valid_env_key(key) {
             return Err(FlowError::Invalid(format!(
                 "`{key}` is not a valid .env key (A-Z, 0-9, _)"
@@ -189,7 +197,7 @@ impl RunState {
         }
     }
 
-    fn current_env(&self, key: &str) -> Option<String> {
+    pub(crate) fn current_env(&self, key: &str) -> Option<String> {
         self.ctx.stack.env.get(key).map(str::to_string)
     }
 
@@ -456,6 +464,20 @@ impl service_config::Host for RunState {
             None => {}
         }
         Ok(Ok(()))
+    }
+
+    async fn service_http(
+        &mut self,
+        request: service_config::HttpRequest,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        self.charge()?;
+        let secret = match &request.secret {
+            Some(handle) => Some(self.table.get(handle)?.value.clone()),
+            None => None,
+        };
+        Ok(http::send(self, &request.method, &request.path, request.body, secret)
+            .await
+            .map(|(status, body)| service_config::HttpResponse { status, body }))
     }
 
     async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {

@@ -305,7 +305,18 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         redirect_uris,
         env_prefix: format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
         declared_env,
-        settings: manifest::flatten(sso),
+        settings: manifest::flatten(sso)
+            .into_iter()
+            .map(|(k, v)| {
+                // `${VAR}` from .env in any setting, e.g. `http.base_url: ${ERPNEXT_API_URL}`.
+                let v = if v.contains("${") {
+                    interpolate(path, &format!("sso.{k}"), &v, env)?
+                } else {
+                    v
+                };
+                Ok((k, v))
+            })
+            .collect::<Result<Vec<_>>>()?,
         manifest_path: path.to_path_buf(),
         configured,
     }))

