@@ -124,12 +124,8 @@ impl Session {
             stack: stack.clone(),
             redactor,
             outpost_lock: Default::default(),
-            service_http: reqwest::Client::builder()
-                .timeout(options.request_timeout)
-                .connect_timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+            service_http: Default::default(),
+            request_timeout: options.request_timeout,
         });
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self { stack, runner })

@@ -100,7 +100,7 @@ pub async fn send(
         (b, _) => b,
     };
     let url = format!("{}{path}", target.origin);
-    let mut req = state.ctx.service_http.request(reqwest_method, &url);
+    let mut req = state.ctx.service_http()?.request(reqwest_method, &url);
     if let Some(auth) = &target.auth {
         req = req.header(reqwest::header::AUTHORIZATION, auth);
     }

@@ -30,8 +30,27 @@ pub struct RunContext {
     pub redactor: Redactor,
     /// Serialises read-modify-writes of the embedded outpost's provider list.
     pub outpost_lock: tokio::sync::Mutex<()>,
-    /// Client for `service-http` (services' own APIs).
-    pub service_http: reqwest::Client,
+    /// Client for `service-http` (services' own APIs), built on first use: loading the
+    /// system's root certificates costs milliseconds most runs do not need to pay.
+    pub service_http: std::sync::OnceLock<reqwest::Client>,
+    pub request_timeout: std::time::Duration,
+}
+
+impl RunContext {
+    /// The client for services' own APIs; redirects are not followed, so injected credentials
+    /// never travel to another origin.
+    pub fn service_http(&self) -> Result<&reqwest::Client, FlowError> {
+        if let Some(c) = self.service_http.get() {
+            return Ok(c);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.request_timeout)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| FlowError::Upstream(format!("HTTP client: {e}")))?;
+        Ok(self.service_http.get_or_init(|| client))
+    }
 }
 
 /// Replaces every secret the host knows (admin token, client secrets) with `***` in text that
