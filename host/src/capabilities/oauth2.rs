@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, lookup_err, provider_flows, settle, updated};
+use super::objects::{Diff, check_owner, create_provider, find_provider, lookup_err, provider_flows, settle, updated};
 use super::{FlowError, Mode, RunState};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
@@ -196,12 +196,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
     };
 
     // Find the existing provider by exact name (filters are re-checked client-side).
-    let existing: Option<OAuth2Provider> = ak
-        .list::<OAuth2Provider>("providers/oauth2/", &[("name", name.clone())])
-        .await
-        .map_err(|e| state.upstream(e))?
-        .into_iter()
-        .find(|p| p.name == name);
+    let existing: Option<OAuth2Provider> = find_provider(state, &name).await?;
 
     let Some(current) = existing else {
         return match state.mode {
@@ -246,17 +241,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
                 if let Some(v) = &spec.access_token_validity {
                     body.insert("access_token_validity".into(), json!(v));
                 }
-                let created: OAuth2Provider = match ak.post("providers/oauth2/", &Value::Object(body)).await {
-                    Ok(p) => p,
-                    // The create may have landed: look it up instead of creating a duplicate.
-                    Err(e @ AkError::MaybeApplied { .. }) => ak
-                        .list::<OAuth2Provider>("providers/oauth2/", &[("name", name.clone())])
-                        .await
-                        .ok()
-                        .and_then(|l| l.into_iter().find(|p| p.name == name))
-                        .ok_or_else(|| state.upstream(e))?,
-                    Err(e) => return Err(state.upstream(e)),
-                };
+                let created: OAuth2Provider = create_provider(state, &name, body).await?;
                 state.change(format!("created OAuth2 provider `{name}`"));
                 Ok(ProviderOutcome {
                     pk: Some(created.pk),
@@ -267,15 +252,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
         };
     };
 
-    // Ownership: a provider of that name serving another application is not ours.
-    if let Some(app) = &current.assigned_application_slug
-        && app != &state.service.slug
-    {
-        return Err(FlowError::Denied(format!(
-            "OAuth2 provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
-            state.service.slug
-        )));
-    }
+    check_owner(state, &current)?;
 
     let mut diffs: Vec<Diff> = Vec::new();
     let (have_uris, keep_uris) = registered_uris(&current);

@@ -1,10 +1,12 @@
 //! Pieces every `ensure-*` capability shares: manifest settings, the default flows, and what to
 //! do with the fields that differ in each mode (findings, a planned change, or one PATCH).
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{FlowError, Mode, RunState};
 use crate::authentik::AkError;
+use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
 
 const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
 const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
@@ -96,4 +98,93 @@ pub fn settle(state: &mut RunState, what: &str, diffs: Vec<Diff>) -> Option<Map<
 pub fn updated(state: &mut RunState, what: &str, body: &Map<String, Value>) {
     let fields: Vec<&str> = body.keys().map(String::as_str).collect();
     state.change(format!("updated {what}: {}", fields.join(", ")));
+}
+
+/// A provider ssoctl finds by its exact name and owns only while it serves the service's application.
+pub trait Provider: DeserializeOwned {
+    /// e.g. `OAuth2 provider`, for messages.
+    const KIND: &'static str;
+    /// List endpoint, e.g. `providers/oauth2/`.
+    const PATH: &'static str;
+    /// The list filter for an exact name (the proxy list only has `name__iexact`).
+    const NAME_FILTER: &'static str;
+    fn name(&self) -> &str;
+    fn assigned_application(&self) -> Option<&str>;
+}
+
+impl Provider for OAuth2Provider {
+    const KIND: &'static str = "OAuth2 provider";
+    const PATH: &'static str = "providers/oauth2/";
+    const NAME_FILTER: &'static str = "name";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn assigned_application(&self) -> Option<&str> {
+        self.assigned_application_slug.as_deref()
+    }
+}
+
+impl Provider for ProxyProvider {
+    const KIND: &'static str = "proxy provider";
+    const PATH: &'static str = "providers/proxy/";
+    const NAME_FILTER: &'static str = "name__iexact";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn assigned_application(&self) -> Option<&str> {
+        self.assigned_application_slug.as_deref()
+    }
+}
+
+impl Provider for SamlProvider {
+    const KIND: &'static str = "SAML provider";
+    const PATH: &'static str = "providers/saml/";
+    const NAME_FILTER: &'static str = "name";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn assigned_application(&self) -> Option<&str> {
+        self.assigned_application_slug.as_deref()
+    }
+}
+
+/// The provider named `name`, if any. The name filter is re-checked client-side: Authentik
+/// ignores filters it does not know and answers with the whole list.
+pub async fn find_provider<P: Provider>(state: &mut RunState, name: &str) -> Result<Option<P>, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    match ak.list::<P>(P::PATH, &[(P::NAME_FILTER, name.to_string())]).await {
+        Ok(list) => Ok(list.into_iter().find(|p| p.name() == name)),
+        Err(e) => Err(state.upstream(e)),
+    }
+}
+
+/// Creates the provider `name` with `body`. When the answer was lost on the way back (the create
+/// may have landed), looks it up instead of creating a duplicate.
+pub async fn create_provider<P: Provider>(
+    state: &mut RunState,
+    name: &str,
+    body: Map<String, Value>,
+) -> Result<P, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    match ak.post::<P>(P::PATH, &Value::Object(body)).await {
+        Ok(p) => Ok(p),
+        Err(e @ AkError::MaybeApplied { .. }) => match find_provider::<P>(state, name).await {
+            Ok(Some(p)) => Ok(p),
+            _ => Err(state.upstream(e)),
+        },
+        Err(e) => Err(state.upstream(e)),
+    }
+}
+
+/// A provider with the service's name that serves another application is not ssoctl's to change.
+pub fn check_owner<P: Provider>(state: &RunState, provider: &P) -> Result<(), FlowError> {
+    match provider.assigned_application() {
+        Some(app) if app != state.service.slug => Err(FlowError::Denied(format!(
+            "{} `{}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
+            P::KIND,
+            provider.name(),
+            state.service.slug
+        ))),
+        _ => Ok(()),
+    }
 }

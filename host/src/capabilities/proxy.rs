@@ -3,9 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, provider_flows, settle, updated};
+use super::objects::{Diff, check_owner, create_provider, find_provider, provider_flows, settle, updated};
 use super::{FlowError, Mode, RunState};
-use crate::authentik::AkError;
 use crate::authentik::models::{Outpost, ProxyProvider};
 use crate::runtime::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
 
@@ -55,12 +54,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
     let name = state.service.slug.clone();
     let (auth_slug, auth_flow, invalidation_flow) = provider_flows(state).await?;
 
-    let existing = ak
-        .list::<ProxyProvider>("providers/proxy/", &[("name__iexact", name.clone())])
-        .await
-        .map_err(|e| state.upstream(e))?
-        .into_iter()
-        .find(|p| p.name == name);
+    let existing: Option<ProxyProvider> = find_provider(state, &name).await?;
     let Some(current) = existing else {
         match state.mode {
             Mode::Check => state.finding("provider-missing", format!("no proxy provider `{name}` in Authentik")),
@@ -86,16 +80,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
                 if let Some(v) = &spec.access_token_validity {
                     body.insert("access_token_validity".into(), json!(v));
                 }
-                let created: ProxyProvider = match ak.post("providers/proxy/", &Value::Object(body)).await {
-                    Ok(p) => p,
-                    Err(e @ AkError::MaybeApplied { .. }) => ak
-                        .list::<ProxyProvider>("providers/proxy/", &[("name__iexact", name.clone())])
-                        .await
-                        .ok()
-                        .and_then(|l| l.into_iter().find(|p| p.name == name))
-                        .ok_or_else(|| state.upstream(e))?,
-                    Err(e) => return Err(state.upstream(e)),
-                };
+                let created: ProxyProvider = create_provider(state, &name, body).await?;
                 state.change(format!("created proxy provider `{name}` ({mode})"));
                 return Ok(Some(created.pk));
             }
@@ -103,14 +88,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
         return Ok(None);
     };
 
-    if let Some(app) = &current.assigned_application_slug
-        && app != &state.service.slug
-    {
-        return Err(FlowError::Denied(format!(
-            "proxy provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
-            state.service.slug
-        )));
-    }
+    check_owner(state, &current)?;
     let mut diffs = Vec::new();
     let mut differs = |field: &'static str, kind: &'static str, have: Option<&str>, want: Option<&str>| {
         if let Some(want) = want

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, lookup_err, provider_flows, settle, updated};
+use super::objects::{Diff, check_owner, create_provider, find_provider, lookup_err, provider_flows, settle, updated};
 use super::{FlowError, Mode, RunState};
+use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
-use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
 use crate::runtime::bindings::sso::flow::authentik::SamlProviderSpec;
 
 pub struct SamlOutcome {
@@ -83,12 +83,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
     let issuer = spec.issuer.clone().unwrap_or(generated_issuer);
     let fingerprint = keypair.fingerprint_sha256.clone().unwrap_or_default();
 
-    let existing = ak
-        .list::<SamlProvider>("providers/saml/", &[("name", name.clone())])
-        .await
-        .map_err(|e| state.upstream(e))?
-        .into_iter()
-        .find(|p| p.name == name);
+    let existing: Option<SamlProvider> = find_provider(state, &name).await?;
     let Some(current) = existing else {
         match state.mode {
             Mode::Check => state.finding("provider-missing", format!("no SAML provider `{name}` in Authentik")),
@@ -113,16 +108,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
                     body.insert("sign_assertion".into(), json!(spec.sign_assertion));
                     body.insert("sign_response".into(), json!(spec.sign_response));
                 }
-                let created: SamlProvider = match ak.post("providers/saml/", &Value::Object(body)).await {
-                    Ok(p) => p,
-                    Err(e @ AkError::MaybeApplied { .. }) => ak
-                        .list::<SamlProvider>("providers/saml/", &[("name", name.clone())])
-                        .await
-                        .ok()
-                        .and_then(|l| l.into_iter().find(|p| p.name == name))
-                        .ok_or_else(|| state.upstream(e))?,
-                    Err(e) => return Err(state.upstream(e)),
-                };
+                let created: SamlProvider = create_provider(state, &name, body).await?;
                 state.change(format!("created SAML provider `{name}`"));
                 return Ok(SamlOutcome {
                     pk: Some(created.pk),
@@ -138,14 +124,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         });
     };
 
-    if let Some(app) = &current.assigned_application_slug
-        && app != &state.service.slug
-    {
-        return Err(FlowError::Denied(format!(
-            "SAML provider `{name}` in Authentik serves application `{app}`, not `{}`; ssoctl will not modify it",
-            state.service.slug
-        )));
-    }
+    check_owner(state, &current)?;
     let mut diffs = Vec::new();
     let mut push = |field: &'static str, kind: &'static str, value: Value, message: String| {
         diffs.push(Diff {
