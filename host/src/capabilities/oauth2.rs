@@ -101,7 +101,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
     let name = state.service.slug.clone();
 
     // Desired state, in this server's shapes.
-    let (auth_slug, auth_flow_pk, invalidation_flow) = provider_flows(state).await?;
+    let flows = provider_flows(state).await?;
     let all_mappings = ak.scope_mappings().await.map_err(|e| state.upstream(e))?;
     let mut mapping_pks = BTreeSet::new();
     for scope in &spec.scopes {
@@ -219,10 +219,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             Mode::Apply => {
                 let mut body = Map::new();
                 body.insert("name".into(), json!(name));
-                body.insert("authorization_flow".into(), json!(auth_flow_pk));
-                if let Some(f) = &invalidation_flow {
-                    body.insert("invalidation_flow".into(), json!(f));
-                }
+                flows.insert_into(&mut body);
                 body.insert("client_type".into(), json!(client_type));
                 body.insert("redirect_uris".into(), uris_json(&wanted_uris, &[]));
                 body.insert("property_mappings".into(), json!(mapping_pks));
@@ -268,24 +265,10 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             ),
         });
     }
-    if current.authorization_flow.as_deref() != Some(auth_flow_pk.as_str()) {
-        diffs.push(Diff {
-            field: "authorization_flow",
-            value: json!(auth_flow_pk),
-            kind: "authorization-flow-mismatch",
-            message: format!("authorization flow is not `{auth_slug}`"),
-        });
-    }
-    if let Some(f) = &invalidation_flow
-        && current.invalidation_flow.as_deref() != Some(f.as_str())
-    {
-        diffs.push(Diff {
-            field: "invalidation_flow",
-            value: json!(f),
-            kind: "invalidation-flow-mismatch",
-            message: "invalidation flow differs from the manifest's".into(),
-        });
-    }
+    diffs.extend(flows.diffs(
+        current.authorization_flow.as_deref(),
+        current.invalidation_flow.as_deref(),
+    ));
     let have_mappings: BTreeSet<String> = current.property_mappings.iter().cloned().collect();
     if have_mappings != mapping_pks {
         let label = |pk: &String| {

@@ -40,18 +40,59 @@ pub fn lookup_err(state: &RunState, what: &str, setting_key: &str, e: AkError) -
     }
 }
 
-/// The flows a provider uses: (authorization flow slug, its pk, the invalidation flow's pk on
-/// servers that have one). Slugs come from `sso.authorization_flow` / `sso.invalidation_flow`.
-pub async fn provider_flows(state: &mut RunState) -> Result<(String, String, Option<String>), FlowError> {
+/// The flows a provider uses, from `sso.authorization_flow` / `sso.invalidation_flow` or the defaults.
+pub struct ProviderFlows {
+    pub authorization_slug: String,
+    pub authorization: String,
+    /// Only on servers that have invalidation flows (2024.10 and later).
+    pub invalidation: Option<String>,
+}
+
+impl ProviderFlows {
+    /// The flow fields of a create request.
+    pub fn insert_into(&self, body: &mut Map<String, Value>) {
+        body.insert("authorization_flow".into(), Value::String(self.authorization.clone()));
+        if let Some(f) = &self.invalidation {
+            body.insert("invalidation_flow".into(), Value::String(f.clone()));
+        }
+    }
+
+    /// Differences between these flows and a provider's.
+    pub fn diffs(&self, authorization: Option<&str>, invalidation: Option<&str>) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        if authorization != Some(self.authorization.as_str()) {
+            diffs.push(Diff {
+                field: "authorization_flow",
+                value: Value::String(self.authorization.clone()),
+                kind: "authorization-flow-mismatch",
+                message: format!("authorization flow is not `{}`", self.authorization_slug),
+            });
+        }
+        if let Some(f) = &self.invalidation
+            && invalidation != Some(f.as_str())
+        {
+            diffs.push(Diff {
+                field: "invalidation_flow",
+                value: Value::String(f.clone()),
+                kind: "invalidation-flow-mismatch",
+                message: "invalidation flow differs from the manifest's".into(),
+            });
+        }
+        diffs
+    }
+}
+
+/// Looks the provider flows up (cached for the run).
+pub async fn provider_flows(state: &mut RunState) -> Result<ProviderFlows, FlowError> {
     let ak = state.ctx.authentik.clone();
     let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
-    let auth_slug = setting(state, "authorization_flow")
+    let authorization_slug = setting(state, "authorization_flow")
         .unwrap_or(DEFAULT_AUTHORIZATION_FLOW)
         .to_string();
-    let auth = ak.flow(&auth_slug).await.map_err(|e| {
+    let auth = ak.flow(&authorization_slug).await.map_err(|e| {
         lookup_err(
             state,
-            &format!("authorization flow `{auth_slug}`"),
+            &format!("authorization flow `{authorization_slug}`"),
             "authorization_flow",
             e,
         )
@@ -68,7 +109,11 @@ pub async fn provider_flows(state: &mut RunState) -> Result<(String, String, Opt
     } else {
         None
     };
-    Ok((auth_slug, auth.pk, invalidation))
+    Ok(ProviderFlows {
+        authorization_slug,
+        authorization: auth.pk,
+        invalidation,
+    })
 }
 
 /// Settles the differences of an existing object per mode: check records each as a finding, plan

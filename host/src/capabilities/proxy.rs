@@ -52,7 +52,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
     };
     let ak = state.ctx.authentik.clone();
     let name = state.service.slug.clone();
-    let (auth_slug, auth_flow, invalidation_flow) = provider_flows(state).await?;
+    let flows = provider_flows(state).await?;
 
     let existing: Option<ProxyProvider> = find_provider(state, &name).await?;
     let Some(current) = existing else {
@@ -62,10 +62,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
             Mode::Apply => {
                 let mut body = Map::new();
                 body.insert("name".into(), json!(name));
-                body.insert("authorization_flow".into(), json!(auth_flow));
-                if let Some(f) = &invalidation_flow {
-                    body.insert("invalidation_flow".into(), json!(f));
-                }
+                flows.insert_into(&mut body);
                 body.insert("mode".into(), json!(mode));
                 body.insert("external_host".into(), json!(spec.external_host));
                 if let Some(h) = &internal_host {
@@ -137,24 +134,10 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
         current.access_token_validity.as_deref(),
         spec.access_token_validity.as_deref(),
     );
-    if current.authorization_flow.as_deref() != Some(auth_flow.as_str()) {
-        diffs.push(Diff {
-            field: "authorization_flow",
-            value: json!(auth_flow),
-            kind: "authorization-flow-mismatch",
-            message: format!("authorization flow is not `{auth_slug}`"),
-        });
-    }
-    if let Some(f) = &invalidation_flow
-        && current.invalidation_flow.as_deref() != Some(f.as_str())
-    {
-        diffs.push(Diff {
-            field: "invalidation_flow",
-            value: json!(f),
-            kind: "invalidation-flow-mismatch",
-            message: "invalidation flow differs from the manifest's".into(),
-        });
-    }
+    diffs.extend(flows.diffs(
+        current.authorization_flow.as_deref(),
+        current.invalidation_flow.as_deref(),
+    ));
     let what = format!("proxy provider `{name}`");
     if let Some(mut body) = settle(state, &what, diffs) {
         // Authentik validates the body alone and assumes mode `proxy` without one.

@@ -54,7 +54,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             caps.version
         )));
     }
-    let (auth_slug, auth_flow, invalidation_flow) = provider_flows(state).await?;
+    let flows = provider_flows(state).await?;
     let keypair = ak
         .signing_keypair()
         .await
@@ -91,10 +91,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             Mode::Apply => {
                 let mut body = Map::new();
                 body.insert("name".into(), json!(name));
-                body.insert("authorization_flow".into(), json!(auth_flow));
-                if let Some(f) = &invalidation_flow {
-                    body.insert("invalidation_flow".into(), json!(f));
-                }
+                flows.insert_into(&mut body);
                 body.insert("acs_url".into(), json!(spec.acs_url));
                 body.insert("audience".into(), json!(spec.audience));
                 if let Some(i) = &spec.issuer {
@@ -219,24 +216,10 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             );
         }
     }
-    if current.authorization_flow.as_deref() != Some(auth_flow.as_str()) {
-        push(
-            "authorization_flow",
-            "authorization-flow-mismatch",
-            json!(auth_flow),
-            format!("authorization flow is not `{auth_slug}`"),
-        );
-    }
-    if let Some(f) = &invalidation_flow
-        && current.invalidation_flow.as_deref() != Some(f.as_str())
-    {
-        push(
-            "invalidation_flow",
-            "invalidation-flow-mismatch",
-            json!(f),
-            "invalidation flow differs from the manifest's".into(),
-        );
-    }
+    diffs.extend(flows.diffs(
+        current.authorization_flow.as_deref(),
+        current.invalidation_flow.as_deref(),
+    ));
     let what = format!("SAML provider `{name}`");
     if let Some(body) = settle(state, &what, diffs) {
         ak.patch::<SamlProvider>(&format!("providers/saml/{}/", current.pk), &Value::Object(body.clone()))
