@@ -152,7 +152,7 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             None => Reply::not_found(),
         },
         ("POST", t) if t == scope_list => {
-            let mut mapping = ScopeMapping {
+            let mapping = ScopeMapping {
                 pk: uuid(),
                 managed: None,
                 name: String::new(),
@@ -160,26 +160,28 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
                 expression: String::new(),
                 description: String::new(),
             };
-            match apply_scope_mapping_fields(w, &mut mapping, &body) {
-                Ok(()) => {
-                    let reply = Reply::created(w.render_scope_mapping(&mapping));
-                    w.scope_mappings.push(mapping);
-                    reply
-                }
-                Err(reply) => reply,
-            }
+            save(
+                w,
+                mapping,
+                &body,
+                true,
+                apply_scope_mapping_fields,
+                World::render_scope_mapping,
+                |w, m| w.scope_mappings.push(m),
+            )
         }
         ("PATCH" | "PUT", t) if t == scope_item => match w.scope_mappings.iter().position(|s| s.pk == id) {
             Some(i) => {
-                let mut mapping = w.scope_mappings[i].clone();
-                match apply_scope_mapping_fields(w, &mut mapping, &body) {
-                    Ok(()) => {
-                        let reply = Reply::ok(w.render_scope_mapping(&mapping));
-                        w.scope_mappings[i] = mapping;
-                        reply
-                    }
-                    Err(reply) => reply,
-                }
+                let mapping = w.scope_mappings[i].clone();
+                save(
+                    w,
+                    mapping,
+                    &body,
+                    false,
+                    apply_scope_mapping_fields,
+                    World::render_scope_mapping,
+                    store_scope_mapping,
+                )
             }
             None => Reply::not_found(),
         },
@@ -317,7 +319,7 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             } else {
                 "authentik".to_string()
             };
-            let mut p = SamlProvider {
+            let p = SamlProvider {
                 pk,
                 name: String::new(),
                 authorization_flow: String::new(),
@@ -333,14 +335,9 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
                 sign_assertion: true,
                 sign_response: false,
             };
-            match apply_saml_fields(w, &mut p, &body) {
-                Ok(()) => {
-                    let reply = Reply::created(w.render_saml(&p));
-                    w.saml.insert(pk, p);
-                    reply
-                }
-                Err(reply) => reply,
-            }
+            save(w, p, &body, true, apply_saml_fields, World::render_saml, |w, p| {
+                w.saml.insert(p.pk, p);
+            })
         }
         ("GET", "/providers/saml/{id}/") => match saml_pk(w, id) {
             Some(pk) => Reply::ok(w.render_saml(&w.saml[&pk])),
@@ -348,15 +345,10 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         },
         ("PATCH" | "PUT", "/providers/saml/{id}/") => match saml_pk(w, id) {
             Some(pk) => {
-                let mut p = w.saml[&pk].clone();
-                match apply_saml_fields(w, &mut p, &body) {
-                    Ok(()) => {
-                        let reply = Reply::ok(w.render_saml(&p));
-                        w.saml.insert(pk, p);
-                        reply
-                    }
-                    Err(reply) => reply,
-                }
+                let p = w.saml[&pk].clone();
+                save(w, p, &body, false, apply_saml_fields, World::render_saml, |w, p| {
+                    w.saml.insert(p.pk, p);
+                })
             }
             None => Reply::not_found(),
         },
@@ -381,15 +373,10 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         }
         ("POST", "/providers/proxy/") => {
             let pk = w.next_provider_pk();
-            let mut p = blank_proxy(pk);
-            match apply_proxy_fields(w, &mut p, &body) {
-                Ok(()) => {
-                    let reply = Reply::created(w.render_proxy(&p));
-                    w.proxy.insert(pk, p);
-                    reply
-                }
-                Err(reply) => reply,
-            }
+            let p = blank_proxy(pk);
+            save(w, p, &body, true, apply_proxy_fields, World::render_proxy, |w, p| {
+                w.proxy.insert(p.pk, p);
+            })
         }
         ("GET", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
             Some(pk) => Reply::ok(w.render_proxy(&w.proxy[&pk])),
@@ -397,15 +384,10 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         },
         ("PATCH" | "PUT", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
             Some(pk) => {
-                let mut p = w.proxy[&pk].clone();
-                match apply_proxy_fields(w, &mut p, &body) {
-                    Ok(()) => {
-                        let reply = Reply::ok(w.render_proxy(&p));
-                        w.proxy.insert(pk, p);
-                        reply
-                    }
-                    Err(reply) => reply,
-                }
+                let p = w.proxy[&pk].clone();
+                save(w, p, &body, false, apply_proxy_fields, World::render_proxy, |w, p| {
+                    w.proxy.insert(p.pk, p);
+                })
             }
             None => Reply::not_found(),
         },
@@ -485,23 +467,55 @@ fn blank_oauth2(pk: u64) -> OAuth2Provider {
 
 fn create_oauth2(w: &mut World, body: &Value) -> Reply {
     let pk = w.next_provider_pk();
-    let mut p = blank_oauth2(pk);
-    if let Err(reply) = apply_oauth2_fields(w, &mut p, body) {
-        return reply;
-    }
-    let reply = Reply::created(w.render_oauth2(&p));
-    w.oauth2.insert(pk, p);
-    reply
+    save(
+        w,
+        blank_oauth2(pk),
+        body,
+        true,
+        apply_oauth2_fields,
+        World::render_oauth2,
+        |w, p| {
+            w.oauth2.insert(p.pk, p);
+        },
+    )
 }
 
 fn update_oauth2(w: &mut World, pk: u64, body: &Value) -> Reply {
-    let mut p = w.oauth2[&pk].clone();
-    if let Err(reply) = apply_oauth2_fields(w, &mut p, body) {
+    let p = w.oauth2[&pk].clone();
+    save(w, p, body, false, apply_oauth2_fields, World::render_oauth2, |w, p| {
+        w.oauth2.insert(p.pk, p);
+    })
+}
+
+/// Validates `body` into `object` with `apply` (Authentik's serializer), then stores it with
+/// `store` and answers with `render`: 201 on create, 200 on update. Nothing is stored when the
+/// body is refused.
+fn save<T>(
+    w: &mut World,
+    mut object: T,
+    body: &Value,
+    created: bool,
+    apply: fn(&World, &mut T, &Value) -> Result<(), Reply>,
+    render: fn(&World, &T) -> Value,
+    store: fn(&mut World, T),
+) -> Reply {
+    if let Err(reply) = apply(w, &mut object, body) {
         return reply;
     }
-    let reply = Reply::ok(w.render_oauth2(&p));
-    w.oauth2.insert(pk, p);
-    reply
+    let value = render(w, &object);
+    store(w, object);
+    if created {
+        Reply::created(value)
+    } else {
+        Reply::ok(value)
+    }
+}
+
+fn store_scope_mapping(w: &mut World, m: ScopeMapping) {
+    match w.scope_mappings.iter().position(|x| x.pk == m.pk) {
+        Some(i) => w.scope_mappings[i] = m,
+        None => w.scope_mappings.push(m),
+    }
 }
 
 /// Copies the fields present in `body` into `p`, checking references and uniqueness as
@@ -643,7 +657,7 @@ fn existing_flow(w: &World, field: &str, pk: &str) -> Result<String, Reply> {
 }
 
 fn create_application(w: &mut World, body: &Value) -> Reply {
-    let mut app = Application {
+    let app = Application {
         pk: uuid(),
         pbm_uuid: uuid(),
         slug: String::new(),
@@ -656,23 +670,34 @@ fn create_application(w: &mut World, body: &Value) -> Reply {
         policy_engine_mode: "any".into(),
         group: String::new(),
     };
-    if let Err(reply) = apply_application_fields(w, &mut app, body) {
-        return reply;
-    }
-    let reply = Reply::created(w.render_application(&app));
-    w.applications.insert(app.slug.clone(), app);
-    reply
+    save(
+        w,
+        app,
+        body,
+        true,
+        apply_application_fields,
+        World::render_application,
+        store_application,
+    )
 }
 
 fn update_application(w: &mut World, slug: &str, body: &Value) -> Reply {
-    let mut app = w.applications[slug].clone();
-    if let Err(reply) = apply_application_fields(w, &mut app, body) {
-        return reply;
-    }
-    let reply = Reply::ok(w.render_application(&app));
-    w.applications.remove(slug);
+    let app = w.applications[slug].clone();
+    save(
+        w,
+        app,
+        body,
+        false,
+        apply_application_fields,
+        World::render_application,
+        store_application,
+    )
+}
+
+/// Stores an application under its (possibly new) slug.
+fn store_application(w: &mut World, app: Application) {
+    w.applications.retain(|_, a| a.pk != app.pk);
     w.applications.insert(app.slug.clone(), app);
-    reply
 }
 
 fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> Result<(), Reply> {
