@@ -88,15 +88,23 @@ impl Runner {
             .map(|service| {
                 let runner = self.clone();
                 let permits = permits.clone();
-                tokio::spawn(async move {
+                let spec = service.clone();
+                let handle = tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("semaphore open");
                     runner.run_one(service, mode, mark_configured).await
-                })
+                });
+                (spec, handle)
             })
             .collect();
         let mut reports = Vec::with_capacity(handles.len());
-        for h in handles {
-            reports.push(h.await.expect("service run task panicked"));
+        for (spec, handle) in handles {
+            // A bug in the host for one service must not take the other services' reports with it.
+            reports.push(handle.await.unwrap_or_else(|e| {
+                ServiceReport::error(
+                    &spec,
+                    format!("internal error in ssoctl while running this service: {e}"),
+                )
+            }));
         }
         reports
     }
