@@ -59,18 +59,10 @@ impl FrappeFake {
             let expected = expected.clone();
             async move { handle(&state, &expected, method, uri, headers, body) }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(Self {
             addr,
             state,
-            shutdown: Some(tx),
+            shutdown: Some(crate::serve(listener, app)),
         })
     }
 

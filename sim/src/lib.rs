@@ -138,18 +138,10 @@ impl Sim {
                 handle(state, method, uri, headers, body)
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(Sim {
             addr,
             inner,
-            shutdown: Some(tx),
+            shutdown: Some(serve(listener, app)),
             version,
         })
     }
@@ -239,6 +231,19 @@ impl Drop for Sim {
             let _ = tx.send(());
         }
     }
+}
+
+/// Serves `app` on `listener` in the background until the returned sender is used or dropped.
+pub(crate) fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
 }
 
 fn json_response(status: u16, body: Option<Value>) -> Response {

@@ -6,7 +6,7 @@
 //! without ever seeing either.
 
 use serde_json::{Map, Value, json};
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, ClientType, Oauth2ProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, ClientType, Oauth2ProviderSpec};
 use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, RedirectUri, Service, Settings};
 
@@ -94,12 +94,7 @@ impl Guest for FrappeFlow {
                 access_token_validity: None,
             },
         )?;
-        authentik::ensure_application(&ApplicationSpec {
-            slug: service.slug.clone(),
-            name: service.display_name.clone(),
-            launch_url: Some(format!("{}/", service.public_url)),
-            open_in_new_tab: settings.bool("open_in_new_tab", false)?,
-        })?;
+        ssoctl_flow_sdk::ensure_application(&service, &settings)?;
         let server = authentik::server_info();
         let mut findings = Vec::new();
         if provider.client_id.is_empty() {

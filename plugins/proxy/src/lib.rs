@@ -4,7 +4,7 @@
 //! Traefik dynamic configuration (forwardAuth middleware + routers) written under
 //! `packages/<svc>/`.
 
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, ProxyMode, ProxyProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, ProxyMode, ProxyProviderSpec};
 use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
@@ -69,12 +69,7 @@ impl Guest for ProxyFlow {
                 access_token_validity: settings.get("access_token_validity").map(str::to_string),
             },
         )?;
-        authentik::ensure_application(&ApplicationSpec {
-            slug: service.slug.clone(),
-            name: service.display_name.clone(),
-            launch_url: Some(format!("{}/", service.public_url)),
-            open_in_new_tab: settings.bool("open_in_new_tab", false)?,
-        })?;
+        ssoctl_flow_sdk::ensure_application(&service, &settings)?;
         let outpost = authentik::attach_to_embedded_outpost()?;
         if proxy_mode != ProxyMode::Proxy {
             let file = settings.get("traefik_file").unwrap_or("traefik/sso.yml");

@@ -5,7 +5,7 @@
 //! certificate's fingerprint. `check` compares the fingerprint the service trusts with the
 //! certificate Authentik signs with, which is what breaks after a key rotation.
 
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, SamlProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, SamlProviderSpec};
 use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::template;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, Service, Settings};
@@ -80,12 +80,7 @@ impl Guest for SamlFlow {
                 sign_response: settings.bool("sign_response", true)?,
             },
         )?;
-        authentik::ensure_application(&ApplicationSpec {
-            slug: service.slug.clone(),
-            name: service.display_name.clone(),
-            launch_url: Some(format!("{}/", service.public_url)),
-            open_in_new_tab: settings.bool("open_in_new_tab", false)?,
-        })?;
+        ssoctl_flow_sdk::ensure_application(&service, &settings)?;
 
         let values = [
             ("metadata_url", provider.metadata_url.as_str()),

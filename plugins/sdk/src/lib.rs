@@ -52,6 +52,22 @@ pub fn install_panic_hook() {
     });
 }
 
+/// Ensures the service's application: its slug and display name, the launch URL from
+/// `sso.launch_url` (default: the public URL), and `sso.open_in_new_tab`.
+pub fn ensure_application(service: &Service, settings: &Settings) -> Result<(), FlowError> {
+    let launch_url = match settings.get("launch_url") {
+        Some(url) => url.to_string(),
+        None => format!("{}/", service.public_url),
+    };
+    sso::flow::authentik::ensure_application(&sso::flow::authentik::ApplicationSpec {
+        slug: service.slug.clone(),
+        name: service.display_name.clone(),
+        launch_url: Some(launch_url),
+        open_in_new_tab: settings.bool("open_in_new_tab", false)?,
+    })?;
+    Ok(())
+}
+
 /// Operator-facing event line (`[<service> sso] <message>`).
 pub fn event(message: &str) {
     sso::flow::log::event(message);

@@ -5,9 +5,7 @@
 //! [`Flavor`]. The manifest can override scopes, client type and the exact `.env` keys
 //! (`sso.env: {KEY: "{placeholder}"}`) so a service such as Grafana gets `GF_AUTH_GENERIC_OAUTH_*`.
 
-use crate::sso::flow::authentik::{
-    self, ApplicationSpec, ClientType, Oauth2Provider, Oauth2ProviderSpec, ScopeMappingSpec,
-};
+use crate::sso::flow::authentik::{self, ClientType, Oauth2Provider, Oauth2ProviderSpec, ScopeMappingSpec};
 use crate::sso::flow::service_config;
 use crate::template::{self, SECRET_PLACEHOLDER};
 use crate::{FlowError, Mode, Outcome, Service, Settings};
@@ -43,16 +41,7 @@ pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, Fl
         spec.custom_scopes.push(name);
     }
     let provider = authentik::ensure_oauth2_provider(&service.slug, &spec)?;
-    let launch_url = match settings.get("launch_url") {
-        Some(url) => url.to_string(),
-        None => format!("{}/", service.public_url),
-    };
-    authentik::ensure_application(&ApplicationSpec {
-        slug: service.slug.clone(),
-        name: service.display_name.clone(),
-        launch_url: Some(launch_url),
-        open_in_new_tab: settings.bool("open_in_new_tab", false)?,
-    })?;
+    crate::ensure_application(service, &settings)?;
     let server = authentik::server_info();
     write_env(flavor, service, &settings, &provider, &server.url)?;
     if mode == Mode::Apply {
