@@ -22,9 +22,6 @@ pub enum Error {
 
     #[error(transparent)]
     Authentik(#[from] crate::authentik::AkError),
-
-    #[error("{0}")]
-    Plugin(String),
 }
 
 impl Error {

@@ -128,9 +128,6 @@ pub struct RunState {
     provider_pk: Option<u64>,
     /// Whether a provider was ensured at all (it may not exist yet in check/plan mode).
     provider_ensured: bool,
-    /// Check mode found no provider: `.env` values derived from it are unknown, so comparing
-    /// them would only repeat the root cause as noise.
-    provider_missing: bool,
     /// Scope mappings ensured in this run: (name, pk when it exists).
     custom_mappings: Vec<(String, Option<String>)>,
     /// The provider ensured in this run is a proxy provider.
@@ -148,10 +145,32 @@ impl RunState {
             table: ResourceTable::new(),
             provider_pk: None,
             provider_ensured: false,
-            provider_missing: false,
             custom_mappings: Vec::new(),
             proxy_provider: false,
         }
+    }
+
+    /// Providers are named after the service: any other name is another service's.
+    fn own_provider_name(&self, kind: &str, name: &str) -> Result<(), FlowError> {
+        if name == self.service.slug {
+            return Ok(());
+        }
+        Err(FlowError::Denied(format!(
+            "{kind} `{name}` is not `{}`'s: this run may only touch provider `{}`",
+            self.service.name, self.service.slug
+        )))
+    }
+
+    /// Remembers the provider ensured in this run (`None`: it does not exist yet, check/plan).
+    fn record_provider(&mut self, pk: Option<u64>) {
+        self.provider_ensured = true;
+        self.provider_pk = pk;
+    }
+
+    /// Check mode found no provider: `.env` values derived from it are unknown, so comparing
+    /// them would only repeat the root cause as noise.
+    fn provider_missing(&self) -> bool {
+        self.provider_ensured && self.provider_pk.is_none()
     }
 
     /// Counts a host call; past the quota the run is ended (a trap, not an error the flow can
@@ -241,7 +260,7 @@ impl RunState {
                 }
             }
             Mode::Check => {
-                if !differs || self.provider_missing {
+                if !differs || self.provider_missing() {
                     return;
                 }
                 match (secret, current) {
@@ -293,19 +312,14 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::Oauth2ProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::Oauth2Provider, FlowError>> {
         self.charge()?;
-        if name != self.service.slug {
-            return Ok(Err(FlowError::Denied(format!(
-                "OAuth2 provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
-                self.service.name, self.service.slug
-            ))));
+        if let Err(e) = self.own_provider_name("OAuth2 provider", &name) {
+            return Ok(Err(e));
         }
         let outcome = match oauth2::ensure_provider(self, &spec).await {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         };
-        self.provider_ensured = true;
-        self.provider_pk = outcome.pk;
-        self.provider_missing = outcome.pk.is_none();
+        self.record_provider(outcome.pk);
         let client_secret = self.new_secret(outcome.client_secret)?;
         let base = self.ctx.authentik.public_url();
         let slug = &self.service.slug;
@@ -334,19 +348,14 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::SamlProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::SamlProvider, FlowError>> {
         self.charge()?;
-        if name != self.service.slug {
-            return Ok(Err(FlowError::Denied(format!(
-                "SAML provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
-                self.service.name, self.service.slug
-            ))));
+        if let Err(e) = self.own_provider_name("SAML provider", &name) {
+            return Ok(Err(e));
         }
         let outcome = match saml::ensure_provider(self, &spec).await {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         };
-        self.provider_ensured = true;
-        self.provider_pk = outcome.pk;
-        self.provider_missing = outcome.pk.is_none();
+        self.record_provider(outcome.pk);
         let base = self.ctx.authentik.public_url();
         let slug = &self.service.slug;
         Ok(Ok(wit_ak::SamlProvider {
@@ -366,19 +375,14 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::ProxyProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::ProxyProvider, FlowError>> {
         self.charge()?;
-        if name != self.service.slug {
-            return Ok(Err(FlowError::Denied(format!(
-                "proxy provider `{name}` is not `{}`'s: this run may only touch provider `{}`",
-                self.service.name, self.service.slug
-            ))));
+        if let Err(e) = self.own_provider_name("proxy provider", &name) {
+            return Ok(Err(e));
         }
         let pk = match proxy::ensure_provider(self, &spec).await {
             Ok(pk) => pk,
             Err(e) => return Ok(Err(e)),
         };
-        self.provider_ensured = true;
-        self.provider_pk = pk;
-        self.provider_missing = pk.is_none();
+        self.record_provider(pk);
         self.proxy_provider = true;
         Ok(Ok(wit_ak::ProxyProvider {
             name,

@@ -120,10 +120,6 @@ impl FlowRuntime {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Makes `bytes` serve `sso_type` (replacing a stock flow of that type).
     pub fn register(&self, sso_type: &str, bytes: Vec<u8>, source: Source) {
         self.loaded.lock().expect("loaded").remove(sso_type);
