@@ -87,7 +87,7 @@ fn main() {
             for _ in 0..iterations {
                 let sim = Sim::start(SimConfig { version: version.into(), token: TOKEN.into(), ..Default::default() }).await.unwrap();
                 let dir = tempfile::tempdir().unwrap();
-                ssoctl::demo::write_sample_stack(dir.path(), &sim.url(), TOKEN, "http://127.0.0.1:9").unwrap();
+                ssoctl::demo::write_sample_stack(dir.path(), &sim.url(), TOKEN, None).unwrap();
                 let options = Options::new(dir.path());
 
                 let t = Instant::now();

@@ -1,8 +1,8 @@
 //! `ssoctl demo`: the embedded default. Starts the Authentik simulator on a free loopback port,
 //! copies the sample stack (embedded in the binary) to a temp folder, and runs what an operator
 //! would: bootstrap → check → (drift: a changed redirect URI, a rotated secret, a deleted
-//! application) → check → fix --all → check. Every line printed is the line an operator sees.
-//! Exit 0 only if each step behaved as it must.
+//! application, a revoked Wiki.js API key) → check → fix --all → check. Every line printed is
+//! the line an operator sees. Exit 0 only if each step behaved as it must.
 
 use std::sync::Arc;
 
@@ -20,10 +20,33 @@ include!(concat!(env!("OUT_DIR"), "/sample_stack.rs"));
 /// API credentials the demo's Frappe fake accepts.
 pub const FRAPPE_KEY: &str = "demo-frappe-key";
 pub const FRAPPE_SECRET: &str = "demo-frappe-secret-0123456789";
+/// The local admin of the demo's Wiki.js fake (ssoctl logs in once to mint its API key).
+pub const WIKIJS_ADMIN_EMAIL: &str = "admin@example.org";
+pub const WIKIJS_ADMIN_PASSWORD: &str = "demo-wiki-admin-Passw0rd";
+
+/// Fakes of the service APIs the sample stack's flows drive (ERPNext's REST, Wiki.js's GraphQL).
+pub struct ServiceFakes {
+    pub frappe: ssoctl_sim::frappe::FrappeFake,
+    pub wikijs: ssoctl_sim::wikijs::WikiFake,
+}
+
+impl ServiceFakes {
+    pub async fn start() -> Result<Self, String> {
+        Ok(Self {
+            frappe: ssoctl_sim::frappe::FrappeFake::start(FRAPPE_KEY, FRAPPE_SECRET).await?,
+            wikijs: ssoctl_sim::wikijs::WikiFake::start(WIKIJS_ADMIN_EMAIL, WIKIJS_ADMIN_PASSWORD).await?,
+        })
+    }
+}
 
 /// Writes the sample stack into `dir`, pointing it at Authentik `url` with `token`, and at the
-/// Frappe fake `frappe_url` (ERPNext's API) with [`FRAPPE_KEY`] / [`FRAPPE_SECRET`].
-pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str, frappe_url: &str) -> std::io::Result<()> {
+/// service fakes with their credentials (`None`: an address nothing listens on).
+pub fn write_sample_stack(
+    dir: &std::path::Path,
+    url: &str,
+    token: &str,
+    fakes: Option<&ServiceFakes>,
+) -> std::io::Result<()> {
     for (path, text) in SAMPLE_STACK {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -31,6 +54,9 @@ pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str, frappe_
         }
         std::fs::write(target, text)?;
     }
+    let nowhere = "http://127.0.0.1:9".to_string();
+    let frappe_url = fakes.map_or(nowhere.clone(), |f| f.frappe.url());
+    let wikijs_url = fakes.map_or(nowhere, |f| f.wikijs.url());
     let example = std::fs::read_to_string(dir.join(".env.example"))?;
     let env: String = example
         .lines()
@@ -41,6 +67,9 @@ pub fn write_sample_stack(dir: &std::path::Path, url: &str, token: &str, frappe_
             Some(("ERPNEXT_API_URL", _)) => format!("ERPNEXT_API_URL={frappe_url}"),
             Some(("ERPNEXT_API_KEY", _)) => format!("ERPNEXT_API_KEY={FRAPPE_KEY}"),
             Some(("ERPNEXT_API_SECRET", _)) => format!("ERPNEXT_API_SECRET={FRAPPE_SECRET}"),
+            Some(("WIKIJS_API_URL", _)) => format!("WIKIJS_API_URL={wikijs_url}"),
+            Some(("WIKIJS_ADMIN_EMAIL", _)) => format!("WIKIJS_ADMIN_EMAIL={WIKIJS_ADMIN_EMAIL}"),
+            Some(("WIKIJS_ADMIN_PASSWORD", _)) => format!("WIKIJS_ADMIN_PASSWORD={WIKIJS_ADMIN_PASSWORD}"),
             _ => l.to_string(),
         })
         .collect::<Vec<_>>()
@@ -79,17 +108,18 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
         ..Default::default()
     })
     .await?;
-    let frappe = ssoctl_sim::frappe::FrappeFake::start(FRAPPE_KEY, FRAPPE_SECRET).await?;
+    let fakes = ServiceFakes::start().await?;
     let dir = tempfile::Builder::new()
         .prefix("ssoctl-demo-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    write_sample_stack(dir.path(), &sim.url(), &token, &frappe.url()).map_err(|e| e.to_string())?;
+    write_sample_stack(dir.path(), &sim.url(), &token, Some(&fakes)).map_err(|e| e.to_string())?;
     println!(
-        "Authentik simulator {} at {} · Frappe API fake at {} · sample stack in {}",
+        "Authentik simulator {} at {} · Frappe API fake at {} · Wiki.js API fake at {} · sample stack in {}",
         sim.version(),
         sim.url(),
-        frappe.url(),
+        fakes.frappe.url(),
+        fakes.wikijs.url(),
         dir.path().display()
     );
     let options = Options::new(dir.path());
@@ -135,7 +165,7 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     }
 
     step("drift, as an admin clicking around Authentik would cause it");
-    let expected = introduce_drift(&open().await?, &services).await?;
+    let expected = introduce_drift(&open().await?, &services, &fakes).await?;
 
     step("ssoctl check");
     let drifted = open().await?.check(&services, None).await.map_err(|e| e.to_string())?;
@@ -182,9 +212,13 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     Ok(())
 }
 
-/// Changes a redirect URI, rotates a client secret and deletes an application, through the API.
-/// Returns (service, finding kind check must report).
-async fn introduce_drift(session: &Session, services: &[String]) -> Result<Vec<(String, &'static str)>, String> {
+/// Changes a redirect URI, rotates a client secret and deletes an application, through the API,
+/// and revokes Wiki.js's API key. Returns (service, finding kind check must report).
+async fn introduce_drift(
+    session: &Session,
+    services: &[String],
+    fakes: &ServiceFakes,
+) -> Result<Vec<(String, &'static str)>, String> {
     let ak = session.authentik();
     let caps = ak.capabilities().await.map_err(|e| e.to_string())?.clone();
     let pick = |i: usize| services.get(i % services.len()).cloned().unwrap_or_default();
@@ -235,11 +269,17 @@ async fn introduce_drift(session: &Session, services: &[String]) -> Result<Vec<(
         .await
         .map_err(|e| e.to_string())?;
     println!("deleted the Authentik application of {c}");
-    Ok(vec![
+    let mut expected = vec![
         (a, "redirect-uri-mismatch"),
         (b, "client-secret-mismatch"),
         (c, "application-missing"),
-    ])
+    ];
+    if services.iter().any(|s| s == "wikijs") {
+        fakes.wikijs.revoke_all_keys();
+        println!("revoked ssoctl's API key in Wiki.js");
+        expected.push(("wikijs".to_string(), "api-key-invalid"));
+    }
+    Ok(expected)
 }
 
 fn uuid_like() -> String {

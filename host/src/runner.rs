@@ -151,7 +151,10 @@ impl Runner {
             report.error = Some(self.ctx.redactor.redact(&result.err().unwrap_or_default()));
             return report;
         };
-        report.events = std::mem::take(&mut record.events);
+        // Events announce changes ("registered …"); a run that changed nothing has none to announce.
+        if !record.changes.is_empty() {
+            report.events = std::mem::take(&mut record.events);
+        }
         report.changes = std::mem::take(&mut record.changes);
         match result {
             Err(message) => {

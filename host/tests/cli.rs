@@ -42,17 +42,17 @@ async fn check_exit_codes_lines_and_json() {
 
     let out = ssoctl(root, &["bootstrap"]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "wikijs/frappe are not implemented yet: {stdout}{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(0), "the whole sample stack: {stdout}{stderr}");
     assert!(
         stdout.contains(&format!("[redmine sso] registered OAuth app in {}", h.sim.url())),
         "{stdout}"
     );
     assert!(
-        stdout.contains("❌ wikijs (wikijs) — flow `wikijs` is not implemented yet"),
+        stdout.contains("[wikijs sso] created Wiki.js API key `ssoctl` and stored it in WIKIJS_API_KEY"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ wikijs (wikijs) — Authentik app present, API key valid, strategy matches"),
         "{stdout}"
     );
 
@@ -82,7 +82,13 @@ async fn secrets_never_reach_the_output() {
     let (stdout, stderr) = text(&out);
     let all = format!("{stdout}{stderr}");
     assert!(!all.contains(TOKEN), "admin token leaked");
+    assert!(
+        !all.contains(ssoctl::demo::WIKIJS_ADMIN_PASSWORD),
+        "Wiki.js admin password leaked"
+    );
+    assert!(!all.contains(ssoctl::demo::FRAPPE_SECRET), "Frappe API secret leaked");
     for key in [
+        "WIKIJS_API_KEY",
         "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET",
         "REDMINE_OAUTH_CLIENT_SECRET",
         "OIDC_RP_CLIENT_SECRET",

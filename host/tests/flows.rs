@@ -35,10 +35,9 @@ per_version! {
             assert_eq!(r.status, Status::Ok, "{version} {name}: {:?}", r.error);
             assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
         }
-        // The one flow not implemented yet says so, as an error.
-        let r = report(&reports, "wikijs");
-        assert_eq!(r.status, Status::Error);
-        assert_eq!(r.error.as_deref(), Some("flow `wikijs` is not implemented yet"));
+        // All six types, the whole sample stack.
+        assert_all_ok(&reports);
+        assert_eq!(reports.len(), implemented().len());
         // Authentik holds the provider the service's .env points at.
         let p = h.provider("grafana").await.expect("grafana provider");
         assert_eq!(h.env_value("GF_AUTH_GENERIC_OAUTH_CLIENT_ID").as_deref(), Some(p.client_id.as_str()));
@@ -55,8 +54,7 @@ per_version! {
         let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].1.trim_start().starts_with("configured: true   "), "comment kept: {changed:?}");
-        // Unimplemented flows are not marked configured.
-        assert!(h.manifest("wikijs").contains("configured: false"));
+        assert!(h.manifest("wikijs").contains("configured: true"));
         assert_all_ok(&h.check(&OAUTH_SERVICES).await);
     };
 
@@ -144,7 +142,7 @@ per_version! {
             assert_eq!(r.changes, vec!["marked sso.configured: true"], "{name}");
         }
         let fixed = h.fix(&implemented()).await;
-        assert_eq!(fixed.len(), 11);
+        assert_eq!(fixed.len(), 12);
         assert!(fixed.iter().all(|r| r.changes.is_empty()), "{fixed:?}");
         assert_eq!(h.sim.writes(), 0, "write requests on a converged stack: {:?}", h.sim.counts());
         assert!(h.sim.requests() > 0);
@@ -317,36 +315,128 @@ per_version! {
         assert_all_ok(&r);
         assert!(r[0].changes.iter().any(|c| c.starts_with("POST /api/resource/Social%20Login%20Key on ")), "{:?}", r[0].changes);
         let p = h.provider("erpnext").await.unwrap();
-        let doc = h.frappe.doc("authentik").expect("Social Login Key created");
+        let doc = h.fakes.frappe.doc("authentik").expect("Social Login Key created");
         assert_eq!(doc["client_id"], p.client_id.as_str());
         assert_eq!(doc["authorize_url"], format!("{}/application/o/authorize/", h.sim.url()));
         assert_eq!(doc["redirect_url"], "/api/method/frappe.integrations.oauth2_logins.custom/authentik");
         assert_eq!(doc["enable_social_login"], 1);
-        assert_eq!(h.frappe.secret("authentik"), p.client_secret, "the secret reached Frappe");
+        assert_eq!(h.fakes.frappe.secret("authentik"), p.client_secret, "the secret reached Frappe");
         let green = h.check(&["erpnext"]).await;
         assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ erpnext (frappe) — Authentik app present, client secret matches"]);
 
         // Drift on both sides: Authentik's secret rotated, Frappe's authorize URL edited.
         let session = h.session().await;
         session.authentik().patch::<serde_json::Value>(&format!("providers/oauth2/{}/", p.pk), &json!({"client_secret": "rotated-by-hand-000000"})).await.unwrap();
-        h.frappe.edit("authentik", "authorize_url", json!("https://old-idp.example.org/authorize"));
+        h.fakes.frappe.edit("authentik", "authorize_url", json!("https://old-idp.example.org/authorize"));
         let checked = h.check(&["erpnext"]).await;
         assert_eq!(kinds(&checked[0]), ["social-login-key-mismatch", "client-secret-mismatch"]);
         assert!(!format!("{checked:?}").contains("rotated-by-hand-000000"));
         assert_all_ok(&h.fix(&["erpnext"]).await);
         assert_all_ok(&h.check(&["erpnext"]).await);
-        assert_eq!(h.frappe.secret("authentik").as_deref(), Some("rotated-by-hand-000000"));
+        assert_eq!(h.fakes.frappe.secret("authentik").as_deref(), Some("rotated-by-hand-000000"));
 
         // Converged: reads only.
-        let before = h.frappe.requests().len();
+        let before = h.fakes.frappe.requests().len();
         let r = h.fix(&["erpnext"]).await;
         assert!(r[0].changes.is_empty(), "{:?}", r[0].changes);
-        assert!(h.frappe.requests()[before..].iter().all(|r| r.starts_with("GET ")), "{:?}", h.frappe.requests());
+        assert!(h.fakes.frappe.requests()[before..].iter().all(|r| r.starts_with("GET ")), "{:?}", h.fakes.frappe.requests());
 
         // Wrong API credentials: one clear error.
         std::fs::write(h.root().join(".env"), h.env().replace(ssoctl::demo::FRAPPE_SECRET, "wrong")).unwrap();
         let r = h.check(&["erpnext"]).await;
         assert_eq!(r[0].error.as_deref(), Some("Frappe refused the API credentials (401): check the keys named by sso.http in the manifest"));
+    };
+
+    wikijs_strategy_and_api_key => |version| async move {
+        use ssoctl_sim::wikijs::Strategy;
+        let h = Harness::new(version).await;
+        let wiki = &h.fakes.wikijs;
+        // A Wiki.js configured by hand before: GitHub logins that people use.
+        let github = Strategy {
+            key: "0b6c1c36-github".into(),
+            strategy_key: "github".into(),
+            display_name: "GitHub".into(),
+            order: 1,
+            is_enabled: true,
+            config: json!({"clientId": "gh-client", "clientSecret": "gh-secret-value", "useEnterprise": false}).as_object().unwrap().clone(),
+            self_registration: true,
+            domain_whitelist: vec!["example.org".into()],
+            auto_enroll_groups: vec![2],
+        };
+        wiki.put_strategy(github.clone());
+        wiki.set_users("local", 1);
+        wiki.set_users(&github.key, 3);
+        assert!(!wiki.api_enabled());
+
+        let r = h.fix(&["wikijs"]).await;
+        assert_all_ok(&r);
+        assert!(wiki.api_enabled(), "the API was switched on");
+        assert_eq!(wiki.api_keys(), [("ssoctl".to_string(), false)]);
+        let api_key = h.env_value("WIKIJS_API_KEY").expect("API key stored in .env");
+        assert!(!format!("{r:?}").contains(&api_key), "the minted key never shows");
+        let key = h.env_value("WIKIJS_OIDC_STRATEGY_KEY").expect("strategy key persisted");
+        assert!(key.len() == 36 && key.matches('-').count() == 4, "a UUID: {key}");
+        let p = h.provider("wikijs").await.unwrap();
+        assert!(format!("{:?}", p.redirect_uris).replace('\\', "").contains(&format!("https://wiki.example.org/login/{key}/callback")), "{:?}", p.redirect_uris);
+        let strategies = wiki.strategies();
+        assert_eq!(strategies.len(), 3, "{strategies:?}");
+        assert_eq!(strategies.iter().find(|s| s.key == "local"), Some(&Strategy::local()), "local survives the full replace");
+        assert_eq!(strategies.iter().find(|s| s.key == github.key), Some(&github), "GitHub survives, config intact");
+        let ours = strategies.iter().find(|s| s.key == key).expect("our strategy");
+        assert_eq!(ours.strategy_key, "oidc");
+        assert_eq!(ours.config["clientId"], p.client_id.as_str());
+        assert_eq!(ours.config["clientSecret"], p.client_secret.clone().unwrap().as_str());
+        assert_eq!(ours.config["issuer"], format!("{}/application/o/wikijs/", h.sim.url()));
+        assert_eq!(ours.config["authorizationURL"], format!("{}/application/o/authorize/", h.sim.url()));
+        let green = h.check(&["wikijs"]).await;
+        assert_eq!(
+            ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check),
+            ["✓ wikijs (wikijs) — Authentik app present, API key valid, strategy matches"]
+        );
+        let again = h.fix(&["wikijs"]).await;
+        assert!(again[0].changes.is_empty(), "converged: {:?}", again[0].changes);
+
+        // The key is revoked in Wiki.js: check says so, fix mints a new one and green again.
+        wiki.revoke_all_keys();
+        let revoked = h.check(&["wikijs"]).await;
+        assert_eq!(kinds(&revoked[0]), ["api-key-invalid"]);
+        assert!(revoked[0].findings[0].message.contains(ssoctl_sim::wikijs::KEY_REVOKED), "{:?}", revoked[0].findings);
+        assert_all_ok(&h.fix(&["wikijs"]).await);
+        assert_all_ok(&h.check(&["wikijs"]).await);
+        assert_eq!(wiki.api_keys(), [("ssoctl".to_string(), true), ("ssoctl".to_string(), false)]);
+        assert_ne!(h.env_value("WIKIJS_API_KEY"), Some(api_key));
+
+        // The API switched off: switched on again, the key kept.
+        wiki.set_api_enabled(false);
+        let off = h.check(&["wikijs"]).await;
+        assert!(off[0].findings[0].message.contains(ssoctl_sim::wikijs::API_DISABLED), "{:?}", off[0].findings);
+        assert_all_ok(&h.fix(&["wikijs"]).await);
+        assert_eq!(wiki.api_keys().len(), 2, "no new key minted");
+
+        // Someone edits the secret and disables the strategy in Wiki.js's admin area.
+        wiki.edit_config(&key, "clientSecret", json!("stale-secret"));
+        wiki.edit_config(&key, "issuer", json!("https://old-idp.example.org/"));
+        let drifted = h.check(&["wikijs"]).await;
+        assert_eq!(kinds(&drifted[0]), ["client-secret-mismatch", "strategy-mismatch"]);
+        assert!(!format!("{drifted:?}").contains(p.client_secret.as_deref().unwrap()));
+        assert_all_ok(&h.fix(&["wikijs"]).await);
+        assert_all_ok(&h.check(&["wikijs"]).await);
+        assert_eq!(wiki.strategies().iter().find(|s| s.key == github.key), Some(&github));
+
+        // The strategy deleted by hand: recreated under the same key, so Authentik's callback holds.
+        wiki.delete_strategy(&key);
+        assert_eq!(kinds(&h.check(&["wikijs"]).await[0]), ["strategy-missing"]);
+        assert_all_ok(&h.fix(&["wikijs"]).await);
+        assert!(wiki.strategies().iter().any(|s| s.key == key));
+
+        // A wrong admin password is a clear error once the key is gone, and names no secret.
+        wiki.revoke_all_keys();
+        std::fs::write(h.root().join(".env"), h.env().replace(ssoctl::demo::WIKIJS_ADMIN_PASSWORD, "wrong-password")).unwrap();
+        let r = h.fix(&["wikijs"]).await;
+        assert_eq!(
+            r[0].error.as_deref(),
+            Some("Wiki.js refused the local admin login (WIKIJS_ADMIN_EMAIL): Invalid email / username or password.")
+        );
     };
 
     regex_redirect_uris_from_the_manifest => |version| async move {

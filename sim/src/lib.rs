@@ -14,6 +14,7 @@
 pub mod api;
 pub mod frappe;
 pub mod schema;
+pub mod wikijs;
 pub mod world;
 
 use std::collections::BTreeMap;

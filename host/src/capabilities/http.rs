@@ -1,6 +1,6 @@
 //! `service-http`: requests to the service's own API origin only, with credentials the host takes
 //! from `.env` (keys the service owns) and injects; secrets routed into bodies without the flow
-//! reading them, and scrubbed from answers.
+//! reading them, scrubbed from answers, and credentials the service mints captured unseen.
 
 use super::{FlowError, Mode, RunState};
 
@@ -20,7 +20,8 @@ fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
 }
 
 /// Origin and `Authorization` header from `sso.http.*`; credential keys must be the service's own.
-fn target(state: &RunState) -> Result<Target, FlowError> {
+/// `bearer` (a secret the flow routed) replaces the configured credentials.
+fn target(state: &RunState, bearer: Option<&str>) -> Result<Target, FlowError> {
     let base = setting(state, "http.base_url")
         .unwrap_or(&state.service.public_url)
         .trim_end_matches('/');
@@ -43,6 +44,7 @@ fn target(state: &RunState) -> Result<Target, FlowError> {
         })
     };
     let auth = match setting(state, "http.auth").unwrap_or("none") {
+        _ if bearer.is_some() => bearer.map(|b| format!("Bearer {b}")),
         "none" => None,
         "token" => Some(format!("token {}:{}", env("key_env")?, env("secret_env")?)),
         "bearer" => Some(format!("Bearer {}", env("key_env")?)),
@@ -55,13 +57,83 @@ fn target(state: &RunState) -> Result<Target, FlowError> {
     Ok(Target { origin, auth })
 }
 
-pub async fn send(
-    state: &mut RunState,
-    method: &str,
-    path: &str,
-    body: Option<String>,
-    secret: Option<Option<String>>,
-) -> Result<(u16, String), FlowError> {
+/// One request as the flow asked for it, with the secrets its handles stand for.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    /// Replaces `{client_secret}` in the body (`Some(None)`: a secret not known yet).
+    pub secret: Option<Option<String>>,
+    pub bearer: Option<Option<String>>,
+    /// JSON pointer to a credential in the answer.
+    pub capture: Option<String>,
+}
+
+/// Status, scrubbed body, and the captured credential.
+pub type Response = (u16, String, Option<String>);
+
+/// Whether `body` is a GraphQL document that only reads: JSON with a `query` string whose
+/// operations are all queries. Conservative: the word `mutation` or `subscription` anywhere
+/// outside a comment makes it a write.
+fn is_graphql_read(body: Option<&str>) -> bool {
+    let Some(document) = body
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("query").and_then(|q| q.as_str()).map(str::to_string))
+    else {
+        return false;
+    };
+    let code: String = document
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let words: Vec<&str> = code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let starts_as_query = code.trim_start().starts_with('{') || words.first() == Some(&"query");
+    starts_as_query && !words.iter().any(|w| matches!(*w, "mutation" | "subscription"))
+}
+
+/// How a request is named in change lines: `POST /graphql (setApiState)` for GraphQL mutations
+/// (the fields called with arguments), `METHOD path` otherwise.
+fn describe(method: &str, path: &str, body: Option<&str>) -> String {
+    let document = body
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("query").and_then(|q| q.as_str()).map(str::to_string));
+    let Some(document) = document else {
+        return format!("{method} {path}");
+    };
+    let mut fields: Vec<&str> = Vec::new();
+    let mut rest = document.as_str();
+    while let Some(i) = rest.find('(') {
+        let name = rest[..i]
+            .trim_end()
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if !name.is_empty() && !matches!(name, "mutation" | "query") && !fields.contains(&name) {
+            fields.push(name);
+        }
+        rest = &rest[i + 1..];
+    }
+    if fields.is_empty() {
+        format!("{method} {path}")
+    } else {
+        format!("{method} {path} ({})", fields.join(", "))
+    }
+}
+
+pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
+    let Request {
+        method,
+        path,
+        body,
+        secret,
+        bearer,
+        capture,
+    } = request;
+    let path = path.as_str();
     let method = method.to_ascii_uppercase();
     let reqwest_method = match method.as_str() {
         "GET" => reqwest::Method::GET,
@@ -77,15 +149,29 @@ pub async fn send(
             state.service.name
         )));
     }
-    let target = target(state)?;
+    let bearer = match bearer {
+        Some(Some(token)) => Some(token),
+        Some(None) => {
+            return Err(FlowError::Unsupported(
+                "the bearer credential is not known (not set in .env or not captured)".into(),
+            ));
+        }
+        None => None,
+    };
+    let target = target(state, bearer.as_deref())?;
     if let Some(auth) = &target.auth {
         state.ctx.redactor.add(auth.rsplit([' ', ':']).next().unwrap_or(""));
     }
-    if method != "GET" && state.mode != Mode::Apply {
+    let graphql_read = method == "POST"
+        && setting(state, "http.graphql_path").is_some_and(|p| p == path)
+        && is_graphql_read(body.as_deref());
+    let read = method == "GET" || graphql_read;
+    let what = describe(&method, path, body.as_deref());
+    if !read && state.mode != Mode::Apply {
         if state.mode == Mode::Plan {
-            state.change(format!("{method} {path} on {}", target.origin));
+            state.change(format!("{what} on {}", target.origin));
         }
-        return Ok((204, String::new()));
+        return Ok((204, String::new(), None));
     }
     let body = match (body, secret) {
         (Some(b), Some(Some(value))) => {
@@ -116,8 +202,8 @@ pub async fn send(
         ))
     })?;
     let status = response.status().as_u16();
-    if method != "GET" && (200..300).contains(&status) {
-        state.change(format!("{method} {path} on {}", target.origin));
+    if !read && (200..300).contains(&status) {
+        state.change(format!("{what} on {}", target.origin));
     }
     let bytes = response
         .bytes()
@@ -131,5 +217,48 @@ pub async fn send(
         )));
     }
     let text = String::from_utf8_lossy(&bytes);
-    Ok((status, state.ctx.redactor.replace_with(&text, SECRET_PLACEHOLDER)))
+    let captured = capture.and_then(|pointer| {
+        let answer: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let value = answer.pointer(&pointer)?.as_str()?.to_string();
+        (!value.is_empty()).then_some(value)
+    });
+    if let Some(value) = &captured {
+        state.ctx.redactor.add(value);
+    }
+    Ok((
+        status,
+        state.ctx.redactor.replace_with(&text, SECRET_PLACEHOLDER),
+        captured,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_graphql_read;
+
+    fn body(query: &str) -> String {
+        serde_json::json!({ "query": query }).to_string()
+    }
+
+    #[test]
+    fn graphql_mutations_are_named_by_their_fields() {
+        let m = body("mutation ($u: String!) { authentication { login(username: $u) { jwt } } }");
+        assert_eq!(super::describe("POST", "/graphql", Some(&m)), "POST /graphql (login)");
+        assert_eq!(super::describe("PUT", "/api/x", Some("{\"a\": 1}")), "PUT /api/x");
+    }
+
+    #[test]
+    fn only_query_documents_count_as_reads() {
+        assert!(is_graphql_read(Some(&body("{ authentication { apiState } }"))));
+        assert!(is_graphql_read(Some(&body("query Q { a }"))));
+        assert!(is_graphql_read(Some(&body("# mutation in a comment\n{ a }"))));
+        assert!(!is_graphql_read(Some(&body(
+            "mutation { authentication { setApiState(enabled: true) { a } } }"
+        ))));
+        assert!(!is_graphql_read(Some(&body("query A { a } mutation B { b }"))));
+        assert!(!is_graphql_read(Some(&body("subscription { a }"))));
+        assert!(!is_graphql_read(Some(&body("fragment F on X { a }"))));
+        assert!(!is_graphql_read(Some("not json")));
+        assert!(!is_graphql_read(None));
+    }
 }

@@ -463,6 +463,17 @@ impl service_config::Host for RunState {
         Ok(Ok(()))
     }
 
+    async fn env_secret(&mut self, key: String) -> wasmtime::Result<Result<Option<Resource<SecretValue>>, FlowError>> {
+        self.charge()?;
+        if let Err(e) = self.check_env_key(&key) {
+            return Ok(Err(e));
+        }
+        match self.current_env(&key).filter(|v| !v.is_empty()) {
+            Some(value) => Ok(Ok(Some(self.new_secret(Some(value))?))),
+            None => Ok(Ok(None)),
+        }
+    }
+
     async fn set_env_secret(
         &mut self,
         key: String,
@@ -494,13 +505,30 @@ impl service_config::Host for RunState {
         request: service_config::HttpRequest,
     ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
         self.charge()?;
-        let secret = match &request.secret {
-            Some(handle) => Some(self.table.get(handle)?.value.clone()),
-            None => None,
+        let resolve = |state: &Self, handle: &Option<Resource<SecretValue>>| -> wasmtime::Result<_> {
+            Ok(match handle {
+                Some(handle) => Some(state.table.get(handle)?.value.clone()),
+                None => None,
+            })
         };
-        Ok(http::send(self, &request.method, &request.path, request.body, secret)
-            .await
-            .map(|(status, body)| service_config::HttpResponse { status, body }))
+        let request = http::Request {
+            secret: resolve(self, &request.secret)?,
+            bearer: resolve(self, &request.bearer)?,
+            method: request.method,
+            path: request.path,
+            body: request.body,
+            capture: request.capture,
+        };
+        match http::send(self, request).await {
+            Ok((status, body, captured)) => {
+                let captured = match captured {
+                    Some(value) => Some(self.new_secret(Some(value))?),
+                    None => None,
+                };
+                Ok(Ok(service_config::HttpResponse { status, body, captured }))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {

@@ -36,14 +36,14 @@ pub fn implemented() -> Vec<&'static str> {
     OAUTH_SERVICES
         .iter()
         .chain(PROXY_SERVICES.iter())
-        .chain(["zammad", "erpnext"].iter())
+        .chain(["zammad", "erpnext", "wikijs"].iter())
         .copied()
         .collect()
 }
 
 pub struct Harness {
     pub sim: Sim,
-    pub frappe: ssoctl_sim::frappe::FrappeFake,
+    pub fakes: ssoctl::demo::ServiceFakes,
     pub dir: tempfile::TempDir,
     pub runtime: Arc<FlowRuntime>,
 }
@@ -61,17 +61,15 @@ impl Harness {
         })
         .await
         .expect("start the simulator");
-        let frappe = ssoctl_sim::frappe::FrappeFake::start(ssoctl::demo::FRAPPE_KEY, ssoctl::demo::FRAPPE_SECRET)
-            .await
-            .unwrap();
+        let fakes = ssoctl::demo::ServiceFakes::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        ssoctl::demo::write_sample_stack(dir.path(), &sim.url(), TOKEN, &frappe.url()).unwrap();
+        ssoctl::demo::write_sample_stack(dir.path(), &sim.url(), TOKEN, Some(&fakes)).unwrap();
         let runtime = Arc::new(FlowRuntime::new(limits, Some(shared_cache_dir())).unwrap());
         let misbehave = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).expect("test component built by host/build.rs");
         runtime.register("misbehave", misbehave, Source::File(ssoctl::TEST_MISBEHAVE_WASM.into()));
         Self {
             sim,
-            frappe,
+            fakes,
             dir,
             runtime,
         }

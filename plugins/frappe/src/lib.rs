@@ -32,6 +32,8 @@ fn http(
         path: path.to_string(),
         body: body.map(Value::to_string),
         secret: secret.then_some(provider_secret),
+        bearer: None,
+        capture: None,
     };
     let response = service_config::service_http(&request)?;
     if matches!(response.status, 401 | 403) {

