@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::authentik::models::OAuth2Provider;
 use crate::capabilities::Mode;
-use crate::runner::{ServiceReport, Status};
+use crate::runner::Status;
 use crate::runtime::FlowRuntime;
 use crate::session::{Options, Session};
 use crate::{cli, report};
@@ -23,11 +23,15 @@ pub const FRAPPE_SECRET: &str = "demo-frappe-secret-0123456789";
 /// The local admin of the demo's Wiki.js fake (ssoctl logs in once to mint its API key).
 pub const WIKIJS_ADMIN_EMAIL: &str = "admin@example.org";
 pub const WIKIJS_ADMIN_PASSWORD: &str = "demo-wiki-admin-Passw0rd";
+/// The API token the demo's Zammad fake accepts.
+pub const ZAMMAD_TOKEN: &str = "demo-zammad-token-0123456789abcdef";
 
-/// Fakes of the service APIs the sample stack's flows drive (ERPNext's REST, Wiki.js's GraphQL).
+/// Fakes of the service APIs the sample stack's flows drive (ERPNext's REST, Wiki.js's GraphQL,
+/// Zammad's settings REST).
 pub struct ServiceFakes {
     pub frappe: ssoctl_sim::frappe::FrappeFake,
     pub wikijs: ssoctl_sim::wikijs::WikiFake,
+    pub zammad: ssoctl_sim::zammad::ZammadFake,
 }
 
 impl ServiceFakes {
@@ -35,6 +39,7 @@ impl ServiceFakes {
         Ok(Self {
             frappe: ssoctl_sim::frappe::FrappeFake::start(FRAPPE_KEY, FRAPPE_SECRET).await?,
             wikijs: ssoctl_sim::wikijs::WikiFake::start(WIKIJS_ADMIN_EMAIL, WIKIJS_ADMIN_PASSWORD).await?,
+            zammad: ssoctl_sim::zammad::ZammadFake::start(ZAMMAD_TOKEN).await?,
         })
     }
 }
@@ -56,7 +61,8 @@ pub fn write_sample_stack(
     }
     let nowhere = "http://127.0.0.1:9".to_string();
     let frappe_url = fakes.map_or(nowhere.clone(), |f| f.frappe.url());
-    let wikijs_url = fakes.map_or(nowhere, |f| f.wikijs.url());
+    let wikijs_url = fakes.map_or(nowhere.clone(), |f| f.wikijs.url());
+    let zammad_url = fakes.map_or(nowhere, |f| f.zammad.url());
     let example = std::fs::read_to_string(dir.join(".env.example"))?;
     let env: String = example
         .lines()
@@ -70,6 +76,8 @@ pub fn write_sample_stack(
             Some(("WIKIJS_API_URL", _)) => format!("WIKIJS_API_URL={wikijs_url}"),
             Some(("WIKIJS_ADMIN_EMAIL", _)) => format!("WIKIJS_ADMIN_EMAIL={WIKIJS_ADMIN_EMAIL}"),
             Some(("WIKIJS_ADMIN_PASSWORD", _)) => format!("WIKIJS_ADMIN_PASSWORD={WIKIJS_ADMIN_PASSWORD}"),
+            Some(("ZAMMAD_API_URL", _)) => format!("ZAMMAD_API_URL={zammad_url}"),
+            Some(("ZAMMAD_API_TOKEN", _)) => format!("ZAMMAD_API_TOKEN={ZAMMAD_TOKEN}"),
             _ => l.to_string(),
         })
         .collect::<Vec<_>>()
@@ -77,10 +85,6 @@ pub fn write_sample_stack(
     std::fs::write(dir.join(".env"), env + "\n")?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join(".env"), std::fs::Permissions::from_mode(0o600))
-}
-
-fn not_implemented(r: &ServiceReport) -> bool {
-    r.status == Status::Error && r.error.as_deref().is_some_and(|e| e.contains("is not implemented yet"))
 }
 
 fn step(title: &str) {
@@ -115,11 +119,12 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     write_sample_stack(dir.path(), &sim.url(), &token, Some(&fakes)).map_err(|e| e.to_string())?;
     println!(
-        "Authentik simulator {} at {} · Frappe API fake at {} · Wiki.js API fake at {} · sample stack in {}",
+        "Authentik simulator {} at {} · API fakes: Frappe {}, Wiki.js {}, Zammad {} · sample stack in {}",
         sim.version(),
         sim.url(),
         fakes.frappe.url(),
         fakes.wikijs.url(),
+        fakes.zammad.url(),
         dir.path().display()
     );
     let options = Options::new(dir.path());
@@ -133,28 +138,16 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     let session = open().await?;
     let boot = session.bootstrap(None).await.map_err(|e| e.to_string())?;
     cli::print_reports(&boot, Mode::Apply, false);
-    let pending: Vec<&ServiceReport> = boot.iter().filter(|r| not_implemented(r)).collect();
-    if let Some(bad) = boot.iter().find(|r| r.status != Status::Ok && !not_implemented(r)) {
+    if let Some(bad) = boot.iter().find(|r| r.status != Status::Ok) {
         return Err(format!("bootstrap failed for {}", bad.service));
     }
-    let services: Vec<String> = boot
-        .iter()
-        .filter(|r| r.status == Status::Ok)
-        .map(|r| r.service.clone())
-        .collect();
-    if services.is_empty() {
-        return Err("no service was configured".into());
-    }
-    if !pending.is_empty() {
-        let names: Vec<String> = pending
-            .iter()
-            .map(|r| format!("{} ({})", r.service, r.sso_type))
-            .collect();
-        println!(
-            "({} service(s) left out of the rest of the demo: their flows are not implemented yet: {})",
-            pending.len(),
-            names.join(", ")
-        );
+    let services: Vec<String> = boot.iter().map(|r| r.service.clone()).collect();
+    let types: std::collections::BTreeSet<&str> = boot.iter().map(|r| r.sso_type.as_str()).collect();
+    if types.len() < 6 {
+        return Err(format!(
+            "the sample stack covers {} sso types, not all six: {types:?}",
+            types.len()
+        ));
     }
 
     step("ssoctl check");
@@ -165,7 +158,7 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     }
 
     step("drift, as an admin clicking around Authentik would cause it");
-    let expected = introduce_drift(&open().await?, &services, &fakes).await?;
+    let expected = introduce_drift(&open().await?, &services, &sim, &fakes).await?;
 
     step("ssoctl check");
     let drifted = open().await?.check(&services, None).await.map_err(|e| e.to_string())?;
@@ -212,11 +205,14 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     Ok(())
 }
 
-/// Changes a redirect URI, rotates a client secret and deletes an application, through the API,
-/// and revokes Wiki.js's API key. Returns (service, finding kind check must report).
+/// Changes a redirect URI, rotates a client secret and deletes an application through the API;
+/// rotates the signing certificate and detaches a proxy provider from the outpost in the
+/// simulator; revokes Wiki.js's API key and edits the secret Frappe holds. Returns (service,
+/// finding kind check must report).
 async fn introduce_drift(
     session: &Session,
     services: &[String],
+    sim: &ssoctl_sim::Sim,
     fakes: &ServiceFakes,
 ) -> Result<Vec<(String, &'static str)>, String> {
     let ak = session.authentik();
@@ -274,12 +270,49 @@ async fn introduce_drift(
         (b, "client-secret-mismatch"),
         (c, "application-missing"),
     ];
-    if services.iter().any(|s| s == "wikijs") {
+    let has = |name: &str| services.iter().any(|s| s == name);
+    if has("zammad") {
+        sim.with_world(|w| w.keypairs.iter_mut().for_each(|k| k.rotate()));
+        println!("re-generated Authentik's signing certificate (Zammad still trusts the old one)");
+        expected.push(("zammad".to_string(), "signing-cert-mismatch"));
+    }
+    if has("adminer") {
+        let pk = provider_pk(session, "providers/proxy/", &slug_of("adminer")).await?;
+        sim.with_world(|w| w.outposts.iter_mut().for_each(|o| o.providers.retain(|p| *p != pk)));
+        println!("removed adminer's proxy provider from the embedded outpost");
+        expected.push(("adminer".to_string(), "outpost-detached"));
+    }
+    if has("wikijs") {
         fakes.wikijs.revoke_all_keys();
         println!("revoked ssoctl's API key in Wiki.js");
         expected.push(("wikijs".to_string(), "api-key-invalid"));
     }
+    if has("erpnext") {
+        fakes
+            .frappe
+            .edit("authentik", "client_secret", json!("typed-in-by-hand"));
+        println!("changed the client secret of ERPNext's Social Login Key in Frappe");
+        expected.push(("erpnext".to_string(), "client-secret-mismatch"));
+    }
     Ok(expected)
+}
+
+/// The pk of provider `name` (listed unfiltered: not every provider list takes `name`).
+async fn provider_pk(session: &Session, path: &str, name: &str) -> Result<u64, String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        pk: u64,
+        name: String,
+    }
+    session
+        .authentik()
+        .list::<Named>(path, &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.pk)
+        .ok_or_else(|| format!("provider {name} not found"))
 }
 
 fn uuid_like() -> String {

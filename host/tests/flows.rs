@@ -284,17 +284,39 @@ per_version! {
             h.env_value("ZAMMAD_SAML_IDP_SSO_TARGET_URL").unwrap(),
             format!("{}/application/saml/zammad/sso/binding/redirect/", h.sim.url())
         );
+        // Zammad's own settings, over its REST API.
+        let zammad = &h.fakes.zammad;
+        let pem = h.sim.with_world(|w| w.keypairs[0].certificate_pem.clone());
+        let credentials = zammad.setting("auth_saml_credentials").unwrap();
+        assert_eq!(credentials["idp_cert"], pem.as_str());
+        assert_eq!(credentials["idp_sso_target_url"], format!("{}/application/saml/zammad/sso/binding/redirect/", h.sim.url()));
+        assert_eq!(credentials["idp_slo_service_url"], format!("{}/application/saml/zammad/slo/binding/redirect/", h.sim.url()));
+        assert_eq!(credentials["security"], "off", "keys ssoctl does not own are kept");
+        assert_eq!(zammad.setting("auth_saml"), Some(json!(true)));
+        assert_eq!(zammad.setting("fqdn"), Some(json!("zammad.example.org")));
+        assert_eq!(zammad.setting("http_type"), Some(json!("https")));
         let green = h.check(&["zammad"]).await;
         assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ zammad (saml) — Authentik app present, signing cert matches"]);
+        let before = zammad.requests().len();
+        assert!(h.fix(&["zammad"]).await[0].changes.is_empty());
+        assert!(zammad.requests()[before..].iter().all(|r| r.starts_with("GET ")), "converged: {:?}", zammad.requests());
 
         // Key rotation: Authentik signs with a new certificate; Zammad still trusts the old one.
-        h.sim.with_world(|w| {
-            let fresh = ssoctl_sim::world::Keypair::generate("authentik Self-signed Certificate", None);
-            w.keypairs[0].fingerprint_sha256 = fresh.fingerprint_sha256;
-        });
+        h.sim.with_world(|w| w.keypairs[0].rotate());
         let rotated = h.check(&["zammad"]).await;
-        assert_eq!(kinds(&rotated[0]), ["signing-cert-mismatch"]);
+        assert_eq!(kinds(&rotated[0]), ["signing-cert-mismatch", "signing-cert-mismatch"]);
         assert!(rotated[0].findings[0].message.starts_with("signing cert mismatch: ZAMMAD_SAML_IDP_CERT_FINGERPRINT"));
+        assert_eq!(rotated[0].findings[1].message, "signing cert mismatch: Zammad's idp_cert is not the certificate Authentik signs with");
+        assert_all_ok(&h.fix(&["zammad"]).await);
+        assert_all_ok(&h.check(&["zammad"]).await);
+        let pem = h.sim.with_world(|w| w.keypairs[0].certificate_pem.clone());
+        assert_eq!(zammad.setting("auth_saml_credentials").unwrap()["idp_cert"], pem.as_str());
+        // An admin switches SAML off in Zammad.
+        zammad.edit("auth_saml", None, json!(false));
+        zammad.edit("auth_saml_credentials", Some("idp_sso_target_url"), json!("https://old-idp.example.org/sso"));
+        assert_eq!(kinds(&h.check(&["zammad"]).await[0]), ["zammad-saml-disabled", "zammad-setting-mismatch"]);
+        assert_all_ok(&h.fix(&["zammad"]).await);
+        assert_all_ok(&h.check(&["zammad"]).await);
         // Someone points the provider at another keypair.
         let jwt = h.sim.with_world(|w| {
             let jwt = w.keypairs[1].pk.clone();
@@ -307,6 +329,10 @@ per_version! {
         let (kp, fingerprint) = h.sim.with_world(|w| (w.saml.values().next().unwrap().signing_kp.clone(), w.keypairs[0].fingerprint_sha256.clone()));
         assert_ne!(kp.as_deref(), Some(jwt.as_str()));
         assert_eq!(h.env_value("ZAMMAD_SAML_IDP_CERT_FINGERPRINT"), Some(fingerprint));
+        // A wrong API token: one clear error, no token in it.
+        std::fs::write(h.root().join(".env"), h.env().replace(ssoctl::demo::ZAMMAD_TOKEN, "wrong-token")).unwrap();
+        let r = h.check(&["zammad"]).await;
+        assert_eq!(r[0].error.as_deref(), Some("Zammad refused the API token (401): it needs admin.security, and API token access must be on"));
     };
 
     frappe_social_login_key_follows_authentik => |version| async move {

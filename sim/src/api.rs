@@ -133,6 +133,12 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             Some(k) => Reply::ok(w.render_keypair(k)),
             None => Reply::not_found(),
         },
+        ("GET", "/crypto/certificatekeypairs/{kp_uuid}/view_certificate/") => {
+            match w.keypairs.iter().find(|k| k.pk == id) {
+                Some(k) => Reply::ok(json!({ "data": k.certificate_pem })),
+                None => Reply::not_found(),
+            }
+        }
         ("GET", t) if t == scope_list => {
             let managed = q.all("managed");
             let items = w

@@ -16,6 +16,7 @@ pub mod frappe;
 pub mod schema;
 pub mod wikijs;
 pub mod world;
+pub mod zammad;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

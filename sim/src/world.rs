@@ -75,6 +75,8 @@ pub struct Keypair {
     pub managed: Option<String>,
     pub fingerprint_sha256: String,
     pub fingerprint_sha1: String,
+    /// PEM of a real self-signed certificate; the fingerprints are of its DER.
+    pub certificate_pem: String,
 }
 
 #[derive(Clone, Debug)]
@@ -239,18 +241,29 @@ fn colon_hex(bytes: &[u8]) -> String {
 }
 
 impl Keypair {
-    /// A keypair whose fingerprints are those of some random "certificate" bytes: stable for the
-    /// life of the simulator, different after a rotation, lower-case hex with `:` like Authentik.
+    /// A keypair with a freshly generated self-signed certificate (ECDSA P-256), fingerprints in
+    /// lower-case hex with `:` like Authentik's.
     pub fn generate(name: &str, managed: Option<&str>) -> Self {
-        let cert: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
-        Self {
+        let mut keypair = Self {
             pk: uuid(),
             name: name.to_string(),
             managed: managed.map(str::to_string),
-            fingerprint_sha256: colon_hex(&sha2::Sha256::digest(&cert)),
-            // Shaped like a SHA-1 fingerprint; nothing here reads it (issue 3 brings real certificates).
-            fingerprint_sha1: colon_hex(&sha2::Sha256::digest(&cert)[..20]),
-        }
+            fingerprint_sha256: String::new(),
+            fingerprint_sha1: String::new(),
+            certificate_pem: String::new(),
+        };
+        keypair.rotate();
+        keypair
+    }
+
+    /// A new certificate under the same keypair (what re-generating it in Authentik's UI does).
+    pub fn rotate(&mut self) {
+        let generated = rcgen::generate_simple_self_signed(vec!["authentik.default".to_string()])
+            .expect("generate a self-signed certificate");
+        let der = generated.cert.der();
+        self.fingerprint_sha256 = colon_hex(&sha2::Sha256::digest(der));
+        self.fingerprint_sha1 = colon_hex(&sha1::Sha1::digest(der));
+        self.certificate_pem = generated.cert.pem();
     }
 }
 

@@ -121,6 +121,7 @@ pub struct Authentik {
     capabilities: OnceCell<Capabilities>,
     flows: Mutex<HashMap<String, Arc<OnceCell<Flow>>>>,
     signing_keypair: OnceCell<Keypair>,
+    signing_certificate: OnceCell<String>,
     scope_mappings: OnceCell<Vec<ScopeMapping>>,
     saml_mappings: OnceCell<Vec<SamlMapping>>,
 }
@@ -145,6 +146,7 @@ impl Authentik {
             capabilities: OnceCell::new(),
             flows: Mutex::new(HashMap::new()),
             signing_keypair: OnceCell::new(),
+            signing_certificate: OnceCell::new(),
             scope_mappings: OnceCell::new(),
             saml_mappings: OnceCell::new(),
         })
@@ -245,6 +247,23 @@ impl Authentik {
                         method: "GET".into(),
                         path: format!("crypto/certificatekeypairs/ (keypair `{SELF_SIGNED_KEYPAIR}`)"),
                     })
+            })
+            .await
+            .cloned()
+    }
+
+    /// PEM of the signing keypair's certificate (what a SAML service provider must trust),
+    /// fetched once per run.
+    pub async fn signing_certificate(&self) -> Result<String, AkError> {
+        let keypair = self.signing_keypair().await?;
+        #[derive(serde::Deserialize)]
+        struct CertificateData {
+            data: String,
+        }
+        self.signing_certificate
+            .get_or_try_init(|| async {
+                let path = format!("crypto/certificatekeypairs/{}/view_certificate/", keypair.pk);
+                Ok::<_, AkError>(self.get::<CertificateData>(&path, &[]).await?.data)
             })
             .await
             .cloned()

@@ -48,9 +48,11 @@ fn target(state: &RunState, bearer: Option<&str>) -> Result<Target, FlowError> {
         "none" => None,
         "token" => Some(format!("token {}:{}", env("key_env")?, env("secret_env")?)),
         "bearer" => Some(format!("Bearer {}", env("key_env")?)),
+        // Rails' `authenticate_with_http_token` (Zammad).
+        "http-token" => Some(format!("Token token={}", env("key_env")?)),
         other => {
             return Err(FlowError::Invalid(format!(
-                "sso.http.auth must be none, token or bearer, not `{other}`"
+                "sso.http.auth must be none, token, bearer or http-token, not `{other}`"
             )));
         }
     };
@@ -160,7 +162,10 @@ pub async fn send(state: &mut RunState, request: Request) -> Result<Response, Fl
     };
     let target = target(state, bearer.as_deref())?;
     if let Some(auth) = &target.auth {
-        state.ctx.redactor.add(auth.rsplit([' ', ':']).next().unwrap_or(""));
+        state
+            .ctx
+            .redactor
+            .add(auth.rsplit([' ', ':', '=']).next().unwrap_or(""));
     }
     let graphql_read = method == "POST"
         && setting(state, "http.graphql_path").is_some_and(|p| p == path)

@@ -366,6 +366,7 @@ impl wit_ak::Host for RunState {
             sso_post_url: format!("{base}/application/saml/{slug}/sso/binding/post/"),
             slo_redirect_url: format!("{base}/application/saml/{slug}/slo/binding/redirect/"),
             signing_fingerprint: outcome.fingerprint,
+            signing_certificate: outcome.certificate,
         }))
     }
 

@@ -16,6 +16,8 @@ pub struct SamlOutcome {
     pub pk: Option<u64>,
     pub issuer: String,
     pub fingerprint: String,
+    /// PEM of the signing certificate; empty when the provider does not exist yet.
+    pub certificate: String,
 }
 
 fn saml_mapping(
@@ -107,10 +109,12 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
                 }
                 let created: SamlProvider = create_provider(state, &name, body).await?;
                 state.change(format!("created SAML provider `{name}`"));
+                let certificate = signing_certificate(state).await?;
                 return Ok(SamlOutcome {
                     pk: Some(created.pk),
                     issuer,
                     fingerprint,
+                    certificate,
                 });
             }
         }
@@ -118,6 +122,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             pk: None,
             issuer,
             fingerprint: String::new(),
+            certificate: String::new(),
         });
     };
 
@@ -233,9 +238,24 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         .clone()
         .filter(|_| spec.issuer.is_none())
         .unwrap_or(issuer);
+    let certificate = signing_certificate(state).await?;
     Ok(SamlOutcome {
         pk: Some(current.pk),
         issuer,
         fingerprint,
+        certificate,
     })
+}
+
+async fn signing_certificate(state: &mut RunState) -> Result<String, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    match ak.signing_certificate().await {
+        Ok(pem) => Ok(pem),
+        Err(e) => Err(lookup_err(
+            state,
+            &format!("certificate of keypair `{SELF_SIGNED_KEYPAIR}`"),
+            "signing_key",
+            e,
+        )),
+    }
 }

@@ -10,6 +10,8 @@ use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::template;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, Service, Settings};
 
+mod zammad;
+
 const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// `.env` keys written when the manifest has no `sso.env` map (after the service's prefix).
@@ -61,6 +63,11 @@ impl Guest for SamlFlow {
             .list("mappings")
             .map(|m| m.into_iter().map(str::to_string).collect())
             .unwrap_or_else(|| vec!["username".into(), "email".into(), "name".into()]);
+        if let Some(other) = settings.get("service_api").filter(|a| *a != "zammad") {
+            return Err(FlowError::Invalid(format!(
+                "sso.service_api `{other}` is not known to the saml flow (known: zammad)"
+            )));
+        }
         let binding = settings.get("sp_binding").unwrap_or("post");
         if !matches!(binding, "post" | "redirect") {
             return Err(FlowError::Invalid(format!(
@@ -116,6 +123,12 @@ impl Guest for SamlFlow {
                 continue;
             }
             service_config::set_env(&key, &value)?;
+        }
+        match settings.get("service_api") {
+            None => {}
+            // Check/plan without a provider yet: nothing to compare the service against.
+            Some(_) if provider.signing_certificate.is_empty() => {}
+            Some(_) => findings.extend(zammad::configure(&service, &settings, &provider, EMAIL_NAME_ID, mode)?),
         }
         if mode == Mode::Apply {
             ssoctl_flow_sdk::event(&format!("registered SAML app in {}", server.url));
