@@ -394,6 +394,15 @@ per_version! {
         wiki.set_users(&github.key, 3);
         assert!(!wiki.api_enabled());
 
+        // Plan and check on a fresh stack: Wiki.js sees no write, .env is untouched.
+        let env_before = h.env();
+        let plan = h.plan(&["wikijs"]).await;
+        assert_eq!(plan[0].status, Status::Ok, "{:?}", plan[0].error);
+        assert!(plan[0].changes.iter().any(|c| c.starts_with("POST /graphql (login) on ")), "{:?}", plan[0].changes);
+        assert_eq!(kinds(&h.check(&["wikijs"]).await[0]), ["provider-missing", "application-missing"]);
+        assert!(!wiki.api_enabled() && wiki.api_keys().is_empty() && wiki.strategies().len() == 2);
+        assert_eq!(h.env(), env_before);
+
         let r = h.fix(&["wikijs"]).await;
         assert_all_ok(&r);
         assert!(wiki.api_enabled(), "the API was switched on");
