@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-/// What Zammad shows instead of a secret hash value.
+/// What Zammad shows instead of a secret hash value (the exact mask text is unconfirmed; what
+/// matters to a client is that the value cannot be read back and resubmitted).
 pub const MASK: &str = "*****";
 
 struct Setting {

@@ -122,6 +122,8 @@ pub fn configure(
     let mut differs = Vec::new();
     for (key, value) in [
         ("display_name", display_name),
+        // Unconfirmed which binding Authentik accepts for ruby-saml's GET: ruby-saml sends the
+        // AuthnRequest as HTTP-Redirect, so the redirect endpoint is the one that matches.
         ("idp_sso_target_url", provider.sso_redirect_url.as_str()),
         ("idp_slo_service_url", provider.slo_redirect_url.as_str()),
         ("name_identifier_format", name_id_format),
