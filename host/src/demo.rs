@@ -188,6 +188,23 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
         return Err("check after fix is not green".into());
     }
 
+    step("ssoctl fix --all, again");
+    let writes_before = sim.writes();
+    let again = open().await?.apply(&services, None).await.map_err(|e| e.to_string())?;
+    let changed: Vec<&str> = again
+        .iter()
+        .filter(|r| r.status != Status::Ok || !r.changes.is_empty())
+        .map(|r| r.service.as_str())
+        .collect();
+    if !changed.is_empty() {
+        return Err(format!("a converged stack changed again: {}", changed.join(", ")));
+    }
+    let writes = sim.writes() - writes_before;
+    println!("{} services converged: {writes} write requests", again.len());
+    if writes != 0 {
+        return Err(format!("{writes} write requests on a converged stack"));
+    }
+
     let violations = sim.violations();
     println!(
         "\nsimulator: {} API requests ({} writes), {} schema violation(s) against Authentik {}'s OpenAPI schema",

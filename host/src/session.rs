@@ -116,6 +116,21 @@ impl Session {
         authentik.wait_ready(wait).await?;
         let caps = authentik.capabilities().await?;
         tracing::info!("Authentik {} at {}", caps.version, authentik.public_url());
+        if caps.version > crate::authentik::NEWEST_KNOWN {
+            tracing::warn!(
+                "Authentik {} is newer than the newest release ssoctl is tested against ({}); continuing on a \
+                 best-effort basis with the request shapes its own schema describes",
+                caps.version,
+                crate::authentik::NEWEST_KNOWN
+            );
+        } else if caps.version < crate::authentik::OLDEST_KNOWN {
+            tracing::warn!(
+                "Authentik {} is older than the oldest release ssoctl is tested against ({}); continuing on a \
+                 best-effort basis",
+                caps.version,
+                crate::authentik::OLDEST_KNOWN
+            );
+        }
         let redactor = Redactor::default();
         redactor.add(authentik.token());
         let stack = Arc::new(stack);

@@ -69,7 +69,7 @@ impl Reply {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
     fn all(&self, key: &str) -> Vec<&str> {

@@ -162,6 +162,25 @@ impl Sim {
         &self.version
     }
 
+    /// Reports `version` (in `admin/version/` and the served schema's `info.version`) while
+    /// speaking the API of the version played: a release newer than any ssoctl knows.
+    pub fn report_version(&self, version: &str) {
+        self.inner.world.lock().expect("world").reported_version = Some(version.to_string());
+    }
+
+    /// Upgrades the running server to a later release, migrating its objects as Authentik's
+    /// migrations do ([`world::World::upgrade`]); it then speaks the new version's API.
+    pub fn upgrade(&mut self, version: &str) -> Result<(), String> {
+        let schema = schema::load(version)?;
+        let mut world = self.inner.world.lock().expect("world");
+        if schema::order_key(&schema.version) < schema::order_key(&world.schema.version) {
+            return Err(format!("{} is older than {}", schema.version, world.schema.version));
+        }
+        self.version = schema.version.clone();
+        world.upgrade(schema);
+        Ok(())
+    }
+
     /// Requests per `METHOD /template/`, e.g. `PATCH /providers/oauth2/{id}/`.
     pub fn counts(&self) -> BTreeMap<String, u64> {
         self.inner.counts.lock().expect("counts").clone()
@@ -371,6 +390,28 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         .collect();
     if !unknown.is_empty() {
         record("request", unknown);
+    }
+
+    // The schema itself, served as the server serves it rather than through the object model.
+    if op.template == "/schema/" {
+        let json = query.get("format") == Some("json");
+        let schema = world.schema.clone();
+        let reported = world.reported_version.clone();
+        drop(world);
+        let mut text = schema.served(json);
+        if let Some(version) = reported
+            && json
+            && let Ok(mut doc) = serde_json::from_str::<Value>(&text)
+        {
+            doc["info"]["version"] = json!(version);
+            text = doc.to_string();
+        }
+        let content_type = if json {
+            "application/vnd.oai.openapi+json"
+        } else {
+            "application/vnd.oai.openapi"
+        };
+        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text).into_response();
     }
 
     let body = if body.is_empty() {

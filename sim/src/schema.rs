@@ -43,7 +43,9 @@ const VENDORED: &[Vendored] = vendored![
 
 /// The versions the simulator can play, by the name `--version` accepts.
 pub fn known_versions() -> Vec<&'static str> {
-    VENDORED.iter().map(|v| v.stem).collect()
+    let mut versions: Vec<&'static str> = VENDORED.iter().map(|v| v.stem).collect();
+    versions.sort_by_key(|v| order_key(v));
+    versions
 }
 
 /// Fields where real Authentik sends something its own schema does not allow. Each entry is
@@ -80,6 +82,9 @@ pub struct ApiSchema {
     /// Path templates relative to `/api/v3`, e.g. `/providers/oauth2/{id}/`.
     paths: Vec<PathTemplate>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// The vendored file, for serving the schema itself at `/api/v3/schema/`.
+    gz: &'static [u8],
+    served_json: OnceLock<String>,
 }
 
 struct PathTemplate {
@@ -98,6 +103,16 @@ pub struct Operation {
     pub template: String,
     pub method: String,
     pub params: Vec<String>,
+}
+
+/// `YYYY.M.P` as a sortable tuple (missing parts are 0).
+pub fn order_key(version: &str) -> (u32, u32, u32) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
 }
 
 static CACHE: OnceLock<Mutex<HashMap<String, Arc<ApiSchema>>>> = OnceLock::new();
@@ -133,7 +148,7 @@ pub fn load(version: &str) -> Result<Arc<ApiSchema>, String> {
 }
 
 impl ApiSchema {
-    fn parse(gz: &[u8]) -> Result<Self, String> {
+    fn parse(gz: &'static [u8]) -> Result<Self, String> {
         let mut yaml = String::new();
         flate2::read::GzDecoder::new(gz)
             .read_to_string(&mut yaml)
@@ -157,7 +172,28 @@ impl ApiSchema {
             doc,
             paths,
             validators: Mutex::new(HashMap::new()),
+            gz,
+            served_json: OnceLock::new(),
         })
+    }
+
+    /// The schema as the server serves it (`GET /api/v3/schema/`): the vendored YAML unchanged
+    /// (errata are the simulator's business, not the server's), or as JSON for `format=json`.
+    pub fn served(&self, json: bool) -> String {
+        let mut yaml = String::new();
+        if flate2::read::GzDecoder::new(self.gz).read_to_string(&mut yaml).is_err() {
+            return String::new();
+        }
+        if !json {
+            return yaml;
+        }
+        self.served_json
+            .get_or_init(|| {
+                serde_yaml::from_str::<Value>(&yaml)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     /// Does this version have the component schema `name` (e.g. `RedirectURIRequest`)?

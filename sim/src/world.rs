@@ -33,6 +33,8 @@ pub struct Shapes {
     pub saml_mapping_path: &'static str,
     /// SAML issuer is `issuer_override` with a generated default (2026.5), not `issuer`.
     pub saml_issuer_override: bool,
+    /// SAML providers have `sign_assertion` / `sign_response` (2024.8).
+    pub saml_sign_switches: bool,
 }
 
 impl Shapes {
@@ -56,6 +58,9 @@ impl Shapes {
             saml_issuer_override: schema
                 .properties("SAMLProviderRequest")
                 .is_some_and(|p| p.contains_key("issuer_override")),
+            saml_sign_switches: schema
+                .properties("SAMLProviderRequest")
+                .is_some_and(|p| p.contains_key("sign_assertion")),
         }
     }
 }
@@ -219,6 +224,9 @@ pub struct World {
     pub saml: BTreeMap<u64, SamlProvider>,
     pub saml_mappings: Vec<SamlMapping>,
     pub applications: BTreeMap<String, Application>,
+    /// A version to report instead of the schema's (a release newer than any vendored one,
+    /// speaking the newest known API).
+    pub reported_version: Option<String>,
     pub outposts: Vec<Outpost>,
     next_provider_pk: u64,
 }
@@ -293,7 +301,84 @@ const SCOPES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Every grant type of the 2026.5 enum: what Authentik's migration gave existing providers
+/// (reference/authentik-api.md §2.1, "upgraded providers were migrated to all grant types").
+const ALL_GRANT_TYPES_2026_5: [&str; 7] = [
+    "authorization_code",
+    "implicit",
+    "hybrid",
+    "refresh_token",
+    "client_credentials",
+    "password",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
+
 impl World {
+    /// Moves this server to a newer release the way Authentik's migrations move its data:
+    /// redirect URI strings become one `strict` entry per line (`*` and `.*` stay regex; the
+    /// CVE-2024-52289 migration), providers without grant types get all of them (2026.5), and
+    /// providers get the default provider invalidation flow (2024.10; which flow the migration
+    /// picks is unconfirmed, this is the one the 2024.10 blueprints create). Objects keep their
+    /// pks, client ids and secrets.
+    pub fn upgrade(&mut self, schema: Arc<ApiSchema>) {
+        let before = self.shapes.clone();
+        self.schema = schema;
+        self.shapes = Shapes::of(&self.schema);
+        if !before.redirect_uri_list && self.shapes.redirect_uri_list {
+            for p in self.oauth2.values_mut() {
+                for r in &mut p.redirect_uris {
+                    r.matching_mode = if r.url == "*" || r.url == ".*" {
+                        "regex"
+                    } else {
+                        "strict"
+                    }
+                    .into();
+                }
+            }
+        }
+        if !before.saml_sign_switches && self.shapes.saml_sign_switches {
+            // The new columns' defaults (`sign_assertion=True`, `sign_response=False`).
+            for p in self.saml.values_mut() {
+                p.sign_assertion = true;
+                p.sign_response = false;
+            }
+        }
+        if !before.grant_types && self.shapes.grant_types {
+            for p in self.oauth2.values_mut() {
+                if p.grant_types.is_empty() {
+                    p.grant_types = ALL_GRANT_TYPES_2026_5.iter().map(|g| g.to_string()).collect();
+                }
+            }
+        }
+        if !before.invalidation_flow && self.shapes.invalidation_flow {
+            if !self
+                .flows
+                .iter()
+                .any(|f| f.slug == "default-provider-invalidation-flow")
+            {
+                self.flows.push(flow(
+                    "default-provider-invalidation-flow",
+                    "Logged out of application",
+                    "invalidation",
+                ));
+            }
+            let pk = self
+                .flows
+                .iter()
+                .find(|f| f.slug == "default-provider-invalidation-flow")
+                .map(|f| f.pk.clone());
+            for p in self.oauth2.values_mut() {
+                p.invalidation_flow = p.invalidation_flow.take().or(pk.clone());
+            }
+            for p in self.proxy.values_mut() {
+                p.invalidation_flow = p.invalidation_flow.take().or(pk.clone());
+            }
+            for p in self.saml.values_mut() {
+                p.invalidation_flow = p.invalidation_flow.take().or(pk.clone());
+            }
+        }
+    }
+
     /// A fresh server with the defaults Authentik's packaged blueprints create.
     pub fn seeded(schema: Arc<ApiSchema>, base_url: String) -> Self {
         let shapes = Shapes::of(&schema);
@@ -381,6 +466,7 @@ impl World {
             saml: BTreeMap::new(),
             saml_mappings,
             applications: BTreeMap::new(),
+            reported_version: None,
             outposts,
             next_provider_pk: 1,
         }
@@ -708,7 +794,7 @@ impl World {
     }
 
     pub fn render_version(&self) -> Value {
-        let v = &self.schema.version;
+        let v = self.reported_version.as_ref().unwrap_or(&self.schema.version);
         let m = json!({
             "version_current": v, "version_latest": v, "version_latest_valid": true,
             "build_hash": "", "outdated": false, "outpost_outdated": false,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use models::{Flow, Keypair, Page, SamlMapping, ScopeMapping, VersionInfo};
-pub use version::{Capabilities, Version};
+pub use version::{Capabilities, LiveSchema, NEWEST_KNOWN, OLDEST_KNOWN, Version};
 
 /// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
 pub const SELF_SIGNED_KEYPAIR: &str = "authentik Self-signed Certificate";
@@ -197,19 +197,46 @@ impl Authentik {
         }
     }
 
-    /// Detects the server version once (needs a valid token: this is also the token check).
+    /// Detects the server once: its live schema (`schema/`, read for `info.version` and the
+    /// request shapes) and `admin/version/` (the token check, and the version when the schema
+    /// cannot be read), fetched together so detection costs one round trip.
     pub async fn capabilities(&self) -> Result<&Capabilities, AkError> {
         self.capabilities
             .get_or_try_init(|| async {
-                let info: VersionInfo = self.get("admin/version/", &[]).await?;
-                let version = Version::parse(&info.version_current).ok_or_else(|| AkError::Decode {
+                let (schema, info) = tokio::join!(self.live_schema(), self.get::<VersionInfo>("admin/version/", &[]));
+                let info = info?;
+                let reported = Version::parse(&info.version_current).ok_or_else(|| AkError::Decode {
                     method: "GET".into(),
                     path: "admin/version/".into(),
                     reason: format!("version `{}` is not YYYY.M.P", info.version_current),
                 })?;
-                Ok(Capabilities::for_version(version))
+                Ok(match schema {
+                    Ok(schema) => Capabilities::from_schema(schema.version().unwrap_or(reported), &schema),
+                    Err(why) => {
+                        tracing::debug!("live schema not readable ({why}); request shapes from the version table");
+                        Capabilities::for_version(reported)
+                    }
+                })
             })
             .await
+    }
+
+    /// `GET schema/?format=json`, parsed for the few facts that decide request shapes.
+    async fn live_schema(&self) -> Result<LiveSchema, String> {
+        let url = format!("{}/api/v3/schema/", self.config.api_url);
+        let response = self
+            .http
+            .get(&url)
+            .query(&[("format", "json")])
+            .bearer_auth(&self.config.token)
+            .send()
+            .await
+            .map_err(|e| describe_transport(&e))?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        let bytes = response.bytes().await.map_err(|e| describe_transport(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("not an OpenAPI document: {e}"))
     }
 
     /// A flow by slug, looked up once per run.

@@ -52,7 +52,94 @@ pub struct Capabilities {
     pub saml_sign_switches: bool,
 }
 
+/// The newest Authentik release whose schema ssoctl is tested against (`sim/schemas/`).
+pub const NEWEST_KNOWN: Version = Version::v(2026, 8, 3);
+/// The oldest one.
+pub const OLDEST_KNOWN: Version = Version::v(2023, 10, 0);
+
+/// The parts of the server's live OpenAPI schema (`GET /api/v3/schema/?format=json`) that decide
+/// request shapes. Everything else in the 1.7 MB document is skipped while parsing.
+#[derive(serde::Deserialize)]
+pub struct LiveSchema {
+    info: SchemaInfo,
+    #[serde(default)]
+    paths: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    components: SchemaComponents,
+}
+
+#[derive(serde::Deserialize)]
+struct SchemaInfo {
+    version: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SchemaComponents {
+    schemas: SchemaObjects,
+}
+
+#[derive(serde::Deserialize)]
+struct SchemaObjects {
+    #[serde(rename = "OAuth2ProviderRequest")]
+    oauth2: Option<ObjectSchema>,
+    #[serde(rename = "SAMLProviderRequest")]
+    saml: Option<ObjectSchema>,
+}
+
+#[derive(serde::Deserialize)]
+struct ObjectSchema {
+    #[serde(default)]
+    properties: std::collections::BTreeMap<String, PropertySchema>,
+}
+
+#[derive(serde::Deserialize)]
+struct PropertySchema {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl LiveSchema {
+    /// `info.version`, when it parses.
+    pub fn version(&self) -> Option<Version> {
+        Version::parse(&self.info.version)
+    }
+}
+
 impl Capabilities {
+    /// Capabilities read from the server's own schema, so a patch release that changed a shape
+    /// (redirect URIs in 2024.8.5 and 2024.10.3) or a release newer than any ssoctl knows is
+    /// handled by what the server says, not by a table. Falls back to the table per field when the
+    /// schema lacks the object.
+    pub fn from_schema(version: Version, schema: &LiveSchema) -> Self {
+        let table = Self::for_version(version);
+        let oauth2 = schema.components.schemas.oauth2.as_ref().map(|o| &o.properties);
+        let saml = schema.components.schemas.saml.as_ref().map(|o| &o.properties);
+        let has_path = |p: &str| schema.paths.contains_key(p);
+        Self {
+            version,
+            redirect_uri_list: oauth2
+                .and_then(|p| p.get("redirect_uris"))
+                .map_or(table.redirect_uri_list, |r| r.kind.as_deref() == Some("array")),
+            invalidation_flow: oauth2.map_or(table.invalidation_flow, |p| p.contains_key("invalidation_flow")),
+            grant_types: oauth2.map_or(table.grant_types, |p| p.contains_key("grant_types")),
+            scope_mapping_path: if has_path("/propertymappings/provider/scope/") {
+                "propertymappings/provider/scope/"
+            } else if has_path("/propertymappings/scope/") {
+                "propertymappings/scope/"
+            } else {
+                table.scope_mapping_path
+            },
+            saml_mapping_path: if has_path("/propertymappings/provider/saml/") {
+                "propertymappings/provider/saml/"
+            } else if has_path("/propertymappings/saml/") {
+                "propertymappings/saml/"
+            } else {
+                table.saml_mapping_path
+            },
+            saml_issuer_override: saml.map_or(table.saml_issuer_override, |p| p.contains_key("issuer_override")),
+            saml_sign_switches: saml.map_or(table.saml_sign_switches, |p| p.contains_key("sign_assertion")),
+        }
+    }
+
     pub fn for_version(version: Version) -> Self {
         let redirect_uri_list = match (version.year, version.minor) {
             (2024, 8) => version.patch >= 5,
@@ -97,6 +184,34 @@ mod tests {
         assert!(caps("2024.10.3").redirect_uri_list);
         assert!(caps("2024.12.0").redirect_uri_list);
         assert!(caps("2026.8.3").redirect_uri_list);
+    }
+
+    /// The schema of every vendored release yields what the version table says, except where the
+    /// table cannot know (the first builds of 2024.8 and 2024.10 are string-shaped either way).
+    #[test]
+    fn every_vendored_schema_agrees_with_the_table() {
+        for file in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/schemas")).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_none_or(|e| e != "gz") {
+                continue;
+            }
+            let mut yaml = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()),
+                &mut yaml,
+            )
+            .unwrap();
+            let doc: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+            let schema: LiveSchema = serde_json::from_value(doc).unwrap();
+            let version = schema.version().unwrap();
+            assert!(version >= OLDEST_KNOWN && version <= NEWEST_KNOWN, "{}", path.display());
+            assert_eq!(
+                Capabilities::from_schema(version, &schema),
+                Capabilities::for_version(version),
+                "{}",
+                path.display()
+            );
+        }
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl Drop for Harness {
 }
 
 /// One precompiled-artifact cache for the whole test binary, so each component is compiled once.
-fn shared_cache_dir() -> PathBuf {
+pub fn shared_cache_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ssoctl-test-cache-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
