@@ -144,3 +144,33 @@ async fn newer_servers_are_warned_about_not_refused() {
         "{stderr}"
     );
 }
+
+/// The live schema decides, not the version number: a server reporting 2024.8.5 (whose table
+/// entry says list-shaped redirect URIs) that serves the string-shaped 2024.8 API gets strings.
+/// The simulator would flag a list as a schema violation (the harness fails on any).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_schema_beats_the_version_table() {
+    let h = Harness::new("2024.8").await;
+    h.sim.report_version("2024.8.5");
+    assert_all_ok(&h.bootstrap().await);
+    assert_all_ok(&h.check(&implemented()).await);
+}
+
+/// No readable schema (a proxy blocking it, an error): the version table decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_schema_the_version_table_decides() {
+    for version in ["2024.2", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        h.sim.inject(ssoctl_sim::Fault {
+            method: "GET".into(),
+            template: "/schema/".into(),
+            status: 503,
+            retry_after: None,
+            after_commit: false,
+            times: 100,
+        });
+        assert_all_ok(&h.bootstrap().await);
+        assert_all_ok(&h.check(&implemented()).await);
+        assert!(h.sim.counts()["GET /schema/"] >= 2, "the schema was asked for");
+    }
+}
