@@ -89,6 +89,8 @@ enum Command {
         /// API token the simulator accepts.
         #[arg(long, default_value = "sim-admin-token", env = "SSOCTL_SIM_TOKEN")]
         token: String,
+        #[command(flatten)]
+        chaos: ChaosArgs,
     },
     /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
     Demo {
@@ -161,7 +163,12 @@ async fn run(cli: Cli) -> u8 {
     options.wait = cli.wait.map(Duration::from_secs);
     options.concurrency = cli.concurrency;
     let mode = match &cli.command {
-        Command::Sim { listen, version, token } => return run_sim(*listen, version, token).await,
+        Command::Sim {
+            listen,
+            version,
+            token,
+            chaos,
+        } => return run_sim(*listen, version, token, chaos).await,
         Command::Demo { version } => return demo::run(version, runtime).await,
         Command::Plugins {
             command: PluginsCommand::List,
@@ -222,7 +229,59 @@ pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
     report::exit_code(reports, mode)
 }
 
-async fn run_sim(listen: SocketAddr, version: &str, token: &str) -> u8 {
+/// Faults the simulator injects at a rate, for trying ssoctl against a flaky Authentik.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChaosArgs {
+    /// Latency added to every API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of requests answered 500/502/503 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
+    /// Retry-After seconds sent with 429.
+    #[arg(long, default_value_t = 1)]
+    retry_after: u64,
+    /// Share of writes applied whose answer is then lost (504).
+    #[arg(long, default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Send every answer's body slowly, over this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    slow_body_ms: u64,
+}
+
+impl ChaosArgs {
+    fn chaos(&self) -> Result<ssoctl_sim::Chaos, String> {
+        for (name, rate) in [
+            ("--error-rate", self.error_rate),
+            ("--throttle-rate", self.throttle_rate),
+            ("--drop-rate", self.drop_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1, not {rate}"));
+            }
+        }
+        Ok(ssoctl_sim::Chaos {
+            latency: Duration::from_millis(self.latency_ms),
+            error_rate: self.error_rate,
+            throttle_rate: self.throttle_rate,
+            retry_after_s: self.retry_after,
+            drop_rate: self.drop_rate,
+            slow_body: Duration::from_millis(self.slow_body_ms),
+        })
+    }
+}
+
+async fn run_sim(listen: SocketAddr, version: &str, token: &str, chaos: &ChaosArgs) -> u8 {
+    let chaos = match chaos.chaos() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let config = ssoctl_sim::SimConfig {
         version: version.to_string(),
         token: token.to_string(),
@@ -235,6 +294,7 @@ async fn run_sim(listen: SocketAddr, version: &str, token: &str) -> u8 {
             return 2;
         }
     };
+    sim.set_chaos(chaos.clone());
     // A closed stdout (piped into `head`, a test that stopped reading) must not stop the server.
     use std::io::Write;
     let mut out = std::io::stdout();

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::api::{Query, Reply};
@@ -48,6 +49,47 @@ impl Default for SimConfig {
             version: "2026.8.3".into(),
             token: "sim-admin-token".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// Faults at a rate, on every `/api/v3` request (`ssoctl sim` flags; tests): what a busy or
+/// flaky Authentik behind a proxy does. Each request rolls once.
+#[derive(Clone, Debug, Default)]
+pub struct Chaos {
+    /// Fixed latency added to every request.
+    pub latency: std::time::Duration,
+    /// Share of requests answered 500, 502 or 503 before they are processed.
+    pub error_rate: f64,
+    /// Share of requests answered 429 with `Retry-After: retry_after_s`.
+    pub throttle_rate: f64,
+    pub retry_after_s: u64,
+    /// Share of writes processed (the change lands) whose answer is then lost: 504.
+    pub drop_rate: f64,
+    /// Every answer's body is sent in small chunks spread over this long.
+    pub slow_body: std::time::Duration,
+}
+
+impl Chaos {
+    fn roll(&self, method: &str) -> Option<Fault> {
+        let hit = |rate: f64| rate > 0.0 && rand::random::<f64>() < rate;
+        let fault = |status: u16, retry_after: Option<u64>, after_commit: bool| Fault {
+            method: method.to_string(),
+            template: String::new(),
+            status,
+            retry_after,
+            after_commit,
+            times: 1,
+        };
+        if hit(self.error_rate) {
+            let status = [500, 502, 503][rand::random_range(0..3usize)];
+            Some(fault(status, None, false))
+        } else if hit(self.throttle_rate) {
+            Some(fault(429, Some(self.retry_after_s), false))
+        } else if method != "GET" && hit(self.drop_rate) {
+            Some(fault(504, None, true))
+        } else {
+            None
         }
     }
 }
@@ -95,6 +137,9 @@ pub struct Fault {
 
 struct Inner {
     faults: Mutex<Vec<Fault>>,
+    chaos: Mutex<Chaos>,
+    /// Faults answered so far (injected one by one or by chaos).
+    injected: std::sync::atomic::AtomicU64,
     /// (method, path prefix under /api/v3, delay) for slow-server scenarios.
     latency: Mutex<Vec<(String, String, std::time::Duration)>>,
     token: String,
@@ -123,6 +168,8 @@ impl Sim {
         let base_url = format!("http://{addr}");
         let inner = Arc::new(Inner {
             faults: Mutex::new(Vec::new()),
+            chaos: Mutex::new(Chaos::default()),
+            injected: Default::default(),
             latency: Mutex::new(Vec::new()),
             token: config.token,
             world: Mutex::new(World::seeded(schema, base_url)),
@@ -133,11 +180,17 @@ impl Sim {
         let app = axum::Router::new().fallback(move |method, uri, headers, body| {
             let state = state.clone();
             async move {
-                let delay = state.latency_for(&method, &uri);
-                if let Some(d) = delay {
-                    tokio::time::sleep(d).await;
+                let chaos = state.chaos.lock().expect("chaos").clone();
+                let delay = state.latency_for(&method, &uri).unwrap_or_default() + chaos.latency;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
-                handle(state, method, uri, headers, body)
+                let response = handle(state, method, uri, headers, body);
+                if chaos.slow_body.is_zero() {
+                    response
+                } else {
+                    slow(response, chaos.slow_body).await
+                }
             }
         });
         Ok(Sim {
@@ -228,6 +281,16 @@ impl Sim {
         self.inner.faults.lock().expect("faults").push(fault);
     }
 
+    /// How many faults were answered so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.inner.injected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Faults at a rate from now on (replacing earlier settings).
+    pub fn set_chaos(&self, chaos: Chaos) {
+        *self.inner.chaos.lock().expect("chaos") = chaos;
+    }
+
     /// Direct access to the simulated server's state (tests and the demo's fault injection).
     pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         f(&mut self.inner.world.lock().expect("world"))
@@ -265,6 +328,20 @@ pub(crate) fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> tok
             .await;
     });
     tx
+}
+
+/// Sends `response`'s body in 16 chunks spread over `over` (a slow link or an overloaded server).
+async fn slow(response: Response, over: std::time::Duration) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let step = over / 16;
+    let size = bytes.len().div_ceil(16).max(1);
+    let chunks: Vec<Bytes> = bytes.chunks(size).map(Bytes::copy_from_slice).collect();
+    let stream = futures_util::stream::iter(chunks).then(move |chunk| async move {
+        tokio::time::sleep(step).await;
+        Ok::<_, std::convert::Infallible>(chunk)
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
 }
 
 fn json_response(status: u16, body: Option<Value>) -> Response {
@@ -363,6 +440,10 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         }
         response
     };
+    let fault = fault.or_else(|| inner.chaos.lock().expect("chaos").roll(&op.method));
+    if fault.is_some() {
+        inner.injected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     if let Some(f) = &fault
         && !f.after_commit
     {

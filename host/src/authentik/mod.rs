@@ -80,15 +80,29 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// No retry starts once this much time has gone into one call.
+    pub max_total: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            attempts: 4,
+            attempts: 5,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            max_total: Duration::from_secs(60),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with ±50 % jitter, so clients that failed together do not retry together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(1 << (attempt - 1).min(8))
+            .min(self.max_delay);
+        exponential.mul_f64(0.5 + rand::random::<f64>())
     }
 }
 
@@ -369,6 +383,7 @@ impl Authentik {
         let url = format!("{}/api/v3/{}", self.config.api_url, path.trim_start_matches('/'));
         let repeatable = matches!(method, Method::GET | Method::PATCH | Method::PUT);
         let policy = &self.config.retry;
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -380,11 +395,8 @@ impl Authentik {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let backoff = policy
-                .base_delay
-                .saturating_mul(1 << (attempt - 1).min(8))
-                .min(policy.max_delay);
-            let last_attempt = attempt >= policy.attempts;
+            let backoff = policy.backoff(attempt);
+            let last_attempt = attempt >= policy.attempts || started.elapsed() + backoff > policy.max_total;
             let response = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -415,9 +427,11 @@ impl Authentik {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s).min(policy.max_delay));
+            // 503 and 429 mean "not processed": safe for every method. 500/502/504 may hide a
+            // change that landed: repeated only when repeating is harmless.
             let retryable = status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::SERVICE_UNAVAILABLE
-                || (repeatable && matches!(status.as_u16(), 502 | 504));
+                || (repeatable && matches!(status.as_u16(), 500 | 502 | 504));
             if retryable && !last_attempt {
                 tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
                 continue;
@@ -444,7 +458,7 @@ impl Authentik {
                     path: path.into(),
                     fields: field_errors(&json),
                 }),
-                502 | 504 if method == Method::POST => Err(AkError::MaybeApplied {
+                500 | 502 | 504 if method == Method::POST => Err(AkError::MaybeApplied {
                     method: m,
                     path: path.into(),
                     reason: format!("{status}"),

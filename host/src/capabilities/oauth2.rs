@@ -417,16 +417,19 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
                 if let Some(url) = &spec.launch_url {
                     body["meta_launch_url"] = json!(url);
                 }
-                match ak.post::<Application>("core/applications/", &body).await {
-                    Ok(_) => {}
-                    Err(e @ AkError::MaybeApplied { .. }) => {
-                        ak.get_opt::<Application>(&path)
-                            .await
-                            .ok()
-                            .flatten()
-                            .ok_or_else(|| state.upstream(e))?;
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match ak.post::<Application>("core/applications/", &body).await {
+                        Ok(_) => break,
+                        // The answer was lost: look before sending it again.
+                        Err(e @ AkError::MaybeApplied { .. }) => match ak.get_opt::<Application>(&path).await {
+                            Ok(Some(_)) => break,
+                            Ok(None) if attempt < super::objects::CREATE_ATTEMPTS => continue,
+                            _ => return Err(state.upstream(e)),
+                        },
+                        Err(e) => return Err(state.upstream(e)),
                     }
-                    Err(e) => return Err(state.upstream(e)),
                 }
                 state.change(format!("created application `{slug}`"));
             }
@@ -520,7 +523,25 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
             }
             Mode::Apply => {
                 let body = json!({"name": name, "scope_name": scope, "expression": spec.expression, "description": spec.description});
-                let created: ScopeMapping = ak.post(path, &body).await.map_err(|e| state.upstream(e))?;
+                let mut attempt = 0;
+                let created: ScopeMapping = loop {
+                    attempt += 1;
+                    match ak.post(path, &body).await {
+                        Ok(created) => break created,
+                        // The answer was lost: look before sending it again.
+                        Err(e @ AkError::MaybeApplied { .. }) => {
+                            match ak.list::<ScopeMapping>(path, &[("name", name.clone())]).await {
+                                Ok(found) => match found.into_iter().find(|m| m.name == name) {
+                                    Some(m) => break m,
+                                    None if attempt < super::objects::CREATE_ATTEMPTS => continue,
+                                    None => return Err(state.upstream(e)),
+                                },
+                                Err(_) => return Err(state.upstream(e)),
+                            }
+                        }
+                        Err(e) => return Err(state.upstream(e)),
+                    }
+                };
                 state.change(format!("created scope mapping `{name}`"));
                 Some(created.pk)
             }

@@ -203,21 +203,31 @@ pub async fn find_provider<P: Provider>(state: &mut RunState, name: &str) -> Res
     }
 }
 
+/// How many times a create is sent when its answers are lost and a lookup shows it did not land.
+pub const CREATE_ATTEMPTS: u32 = 3;
+
 /// Creates the provider `name` with `body`. When the answer was lost on the way back (the create
-/// may have landed), looks it up instead of creating a duplicate.
+/// may have landed), looks it up instead of creating a duplicate; only when the lookup shows it
+/// did not land is it sent again.
 pub async fn create_provider<P: Provider>(
     state: &mut RunState,
     name: &str,
     body: Map<String, Value>,
 ) -> Result<P, FlowError> {
     let ak = state.ctx.authentik.clone();
-    match ak.post::<P>(P::PATH, &Value::Object(body)).await {
-        Ok(p) => Ok(p),
-        Err(e @ AkError::MaybeApplied { .. }) => match find_provider::<P>(state, name).await {
-            Ok(Some(p)) => Ok(p),
-            _ => Err(state.upstream(e)),
-        },
-        Err(e) => Err(state.upstream(e)),
+    let body = Value::Object(body);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ak.post::<P>(P::PATH, &body).await {
+            Ok(p) => return Ok(p),
+            Err(e @ AkError::MaybeApplied { .. }) => match find_provider::<P>(state, name).await {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) if attempt < CREATE_ATTEMPTS => continue,
+                _ => return Err(state.upstream(e)),
+            },
+            Err(e) => return Err(state.upstream(e)),
+        }
     }
 }
 
