@@ -133,7 +133,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
+    // SSOCTL_LOG, else the RUST_LOG every Rust operator knows, else -v/-q.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SSOCTL_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("RUST_LOG"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
