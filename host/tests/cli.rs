@@ -90,8 +90,14 @@ async fn secrets_never_reach_the_output() {
                 .env_remove("SSOCTL_LOG")
                 .env_remove("AUTHENTIK_URL")
                 .env_remove("AUTHENTIK_ADMIN_TOKEN");
-            let out = tokio::task::spawn_blocking(move || cmd.output().expect("run ssoctl")).await.unwrap();
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+            let out = tokio::task::spawn_blocking(move || cmd.output().expect("run ssoctl"))
+                .await
+                .unwrap();
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
         }
     };
     // Components compiled once without tracing (cranelift's trace output alone takes minutes);
@@ -99,17 +105,32 @@ async fn secrets_never_reach_the_output() {
     let warm = ssoctl(h.root(), &["plugins", "list"]).await;
     assert!(warm.status.success());
     let mut output = run(&["bootstrap"]).await;
-    assert!(output.contains("TRACE") || output.contains("DEBUG"), "trace logging is on");
+    assert!(
+        output.contains("TRACE") || output.contains("DEBUG"),
+        "trace logging is on"
+    );
     // Drift on both sides of a secret, then every command that reads or writes them.
     let p = h.provider("n8n").await.unwrap();
     h.session()
         .await
         .authentik()
-        .patch::<serde_json::Value>(&format!("providers/oauth2/{}/", p.pk), &serde_json::json!({"client_secret": "rotated-secret-0123456789abcdef"}))
+        .patch::<serde_json::Value>(
+            &format!("providers/oauth2/{}/", p.pk),
+            &serde_json::json!({"client_secret": "rotated-secret-0123456789abcdef"}),
+        )
         .await
         .unwrap();
-    h.fakes.frappe.edit("authentik", "client_secret", serde_json::json!("frappe-side-secret-0123456789"));
-    for args in [&["--json", "check"][..], &["--json", "plan"][..], &["fix", "--all"][..], &["--json", "check"][..]] {
+    h.fakes.frappe.edit(
+        "authentik",
+        "client_secret",
+        serde_json::json!("frappe-side-secret-0123456789"),
+    );
+    for args in [
+        &["--json", "check"][..],
+        &["--json", "plan"][..],
+        &["fix", "--all"][..],
+        &["--json", "check"][..],
+    ] {
         output.push_str(&run(args).await);
     }
     let env = h.env();

@@ -87,3 +87,91 @@ async fn slow_bodies_and_latency_only_slow_things_down() {
     assert_all_ok(&h.fix(&["grafana", "zammad", "adminer"]).await);
     assert_all_ok(&h.check(&["grafana", "zammad", "adminer"]).await);
 }
+
+/// Parses what a crash may have left: `.env` and every manifest must be whole.
+fn assert_stack_parses(h: &Harness, at: &str) {
+    let env = std::fs::read_to_string(h.root().join(".env")).unwrap();
+    assert!(env.starts_with("# Sample stack settings."), "{at}: .env lost its head");
+    ssoctl::stack::EnvFile::load(&h.root().join(".env")).unwrap_or_else(|e| panic!("{at}: .env: {e}"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(h.root().join(".env")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{at}");
+    for entry in std::fs::read_dir(h.root().join("packages")).unwrap() {
+        let manifest = entry.unwrap().path().join("manifest.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .unwrap_or_else(|e| panic!("{at}: {}: {e}", manifest.display()));
+    }
+}
+
+/// `ssoctl bootstrap` killed with SIGKILL at 20 points spread over its requests (and so over the
+/// commits between them): every time `.env` and the manifests are whole, and a re-run converges
+/// with exactly one object per service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_twenty_points_leaves_a_stack_that_converges() {
+    let slow = || ssoctl_sim::Chaos {
+        latency: Duration::from_millis(4),
+        ..Default::default()
+    };
+    // One component cache for all runs: the first, whole run fills it, so the kills land in the
+    // work itself rather than in compilation.
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_path_buf();
+    let spawn = |h: &Harness| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+            .arg("--root")
+            .arg(h.root())
+            .arg("bootstrap")
+            .env("SSOCTL_CACHE_DIR", &cache_dir)
+            .env_remove("AUTHENTIK_URL")
+            .env_remove("AUTHENTIK_ADMIN_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How many requests a whole bootstrap makes.
+    let h = Harness::new("2026.8.3").await;
+    h.sim.set_chaos(slow());
+    let status = tokio::task::spawn_blocking({
+        let mut child = spawn(&h);
+        move || child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let total = h.sim.requests();
+    drop(h);
+
+    let mut kills = 0;
+    for point in 0..20u64 {
+        let at = 1 + point * (total - 2) / 19;
+        let h = Harness::new("2026.8.3").await;
+        h.sim.set_chaos(slow());
+        let mut child = spawn(&h);
+        let finished = loop {
+            if h.sim.requests() >= at {
+                break false;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        if !finished {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        let where_ = format!("killed after request {at} of {total}");
+        assert_stack_parses(&h, &where_);
+        h.sim.set_chaos(ssoctl_sim::Chaos::default());
+        let rerun = h.bootstrap().await;
+        assert!(rerun.iter().all(|r| r.status == Status::Ok), "{where_}: {rerun:?}");
+        assert_all_ok(&h.check(&implemented()).await);
+        let objects = objects_per_name(&h);
+        assert_eq!(objects.len(), 2 * implemented().len(), "{where_}: {objects:?}");
+        assert!(objects.values().all(|n| *n == 1), "{where_}: duplicates: {objects:?}");
+    }
+    assert!(kills >= 18, "only {kills} of 20 kills landed before the run ended");
+}

@@ -100,8 +100,8 @@ fn quote(value: &str) -> String {
     }
 }
 
-/// Writes `path` through a temp file in the same folder and a rename, so readers see the old or
-/// the new file, never half of one. `mode` sets the permissions before the rename; without it the
+/// Writes `path` through a temp file in the same folder (mode 0600 from the start), fsync and a
+/// rename, so readers and a crash at any point leave the old or the new file, never half of one. `mode` sets the permissions before the rename; without it the
 /// existing file's permissions are kept.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -123,6 +123,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(
         std::fs::set_permissions(tmp.path(), perms).map_err(|e| Error::io(tmp.path(), e))?;
     }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // The rename itself is durable only once the folder is synced.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
     Ok(())
 }
 
