@@ -277,8 +277,18 @@ async fn call_flow(
                 Some(m) => format!(" ({m})"),
                 None => String::new(),
             };
-            (Err(format!("{label} failed: {}{detail}", trap_message(&trap))), None)
+            match limit_breach(&trap, label) {
+                Some(breach) => (Err(breach), None),
+                None => (Err(format!("{label} failed: {}{detail}", trap_message(&trap))), None),
+            }
         }
+        Ok(Ok(Ok(outcome))) if answer_size(&outcome) > MAX_ANSWER_BYTES => (
+            Err(format!(
+                "{label} answered {:.1} MiB; the limit is 1 MiB",
+                answer_size(&outcome) as f64 / (1024.0 * 1024.0)
+            )),
+            None,
+        ),
         Ok(Ok(Err(flow_error))) => (
             Err(flow_error_message(&flow_error)),
             Some(std::mem::take(&mut store.data_mut().record)),
@@ -287,10 +297,35 @@ async fn call_flow(
     }
 }
 
-fn trap_message(e: &wasmtime::Error) -> String {
+/// What a flow may hand back (summary and findings); more is refused, not printed.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+fn answer_size(outcome: &crate::runtime::bindings::exports::sso::flow::flow::Outcome) -> usize {
+    outcome.summary.len()
+        + outcome
+            .findings
+            .iter()
+            .map(|f| f.kind.len() + f.message.len())
+            .sum::<usize>()
+}
+
+/// A trap caused by one of the run's limits (memory, tables, host calls) is reported as that
+/// limit, in the limiter's own words.
+fn limit_breach(e: &wasmtime::Error, label: &str) -> Option<String> {
     let root = e.root_cause().to_string();
-    let top = e.to_string();
-    if top == root { root } else { format!("{top}: {root}") }
+    root.starts_with(label).then_some(root)
+}
+
+/// The trap itself (e.g. "wasm trap: call stack exhausted"), without the wasm backtrace.
+fn trap_message(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        // Rust's stack lives in linear memory: unbounded recursion ends here, below address 0.
+        Some(trap @ wasmtime::Trap::MemoryOutOfBounds) => {
+            format!("{trap} (a stack overflow, e.g. unbounded recursion, or a bug in the flow)")
+        }
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    }
 }
 
 fn flow_error_message(e: &types::FlowError) -> String {

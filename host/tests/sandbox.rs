@@ -188,3 +188,67 @@ async fn precompiled_components_are_cached_and_a_corrupt_artifact_is_replaced() 
     rt3.flow("oidc").unwrap().unwrap();
     assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000, "rebuilt");
 }
+
+/// The rest of the hostile repertoire: each is contained with an error naming the limit or the
+/// refusal, the other services of the run succeed, nothing of the hostile run is written, and
+/// nothing outside the stack is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hostile_behaviour_is_contained() {
+    let h = Harness::new("2026.8.3").await;
+    let outside = tempfile::tempdir().unwrap();
+    let evil_dir = h.root().join("packages/evil");
+    std::fs::create_dir_all(&evil_dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), evil_dir.join("link")).unwrap();
+    let cases = [
+        ("recurse", "flow `misbehave` for `evil` failed:"),
+        ("huge-string", "flow `misbehave` for `evil` exceeded its memory limit"),
+        (
+            "huge-answer",
+            "flow `misbehave` for `evil` answered 16.0 MiB; the limit is 1 MiB",
+        ),
+        (
+            "log-flood",
+            "flow `misbehave` for `evil` exceeded its log quota of 1024 KiB",
+        ),
+        ("absolute-file", "denied: `/etc/ssoctl-pwned` is outside packages/evil/"),
+        (
+            "symlink-file",
+            "denied: packages/evil/link/pwned: a path led outside of the filesystem",
+        ),
+        ("trap-mid-write", "flow `misbehave` for `evil` failed:"),
+    ];
+    let env_before = h.env();
+    for (behaviour, expected) in cases {
+        let (error, _) = run_with_victim(&h, behaviour).await;
+        eprintln!("{behaviour}: {error}");
+        assert!(error.starts_with(expected), "{behaviour}: {error}");
+        assert!(
+            error.len() < 2048,
+            "{behaviour}: the error itself is bounded: {} bytes",
+            error.len()
+        );
+        assert!(h.manifest("evil").contains("configured: false"), "{behaviour}");
+        assert!(
+            !evil_dir.join("half-written.txt").exists(),
+            "{behaviour}: a staged file landed"
+        );
+        assert!(
+            !h.env().contains("EVIL_HALF_WRITTEN"),
+            "{behaviour}: a staged .env key landed"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+    assert!(!std::path::Path::new("/etc/ssoctl-pwned").exists());
+    // grafana and redmine were configured by the first run and left alone by the others.
+    let env_after = h.env();
+    for line in env_before
+        .lines()
+        .filter(|l| l.starts_with("ASD_") || l.starts_with("AUTHENTIK_"))
+    {
+        assert!(env_after.contains(line));
+    }
+}

@@ -545,7 +545,7 @@ impl service_config::Host for RunState {
 
 impl wit_log::Host for RunState {
     async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
-        if let Some(message) = self.capped_message(message) {
+        if let Some(message) = self.capped_message(message)? {
             let service = self.service.name.as_str();
             match level {
                 wit_log::Level::Trace => tracing::trace!(service, "{message}"),
@@ -562,7 +562,7 @@ impl wit_log::Host for RunState {
     }
 
     async fn event(&mut self, message: String) -> wasmtime::Result<()> {
-        if let Some(message) = self.capped_message(message) {
+        if let Some(message) = self.capped_message(message)? {
             self.record.events.push(message);
         }
         Ok(())
@@ -570,8 +570,9 @@ impl wit_log::Host for RunState {
 }
 
 impl RunState {
-    /// Truncates a guest message to 8 KiB, scrubs secrets, and stops logging past the run's quota.
-    fn capped_message(&mut self, mut message: String) -> Option<String> {
+    /// Truncates a guest message to 8 KiB and scrubs secrets; past the run's log quota the run is
+    /// ended (a flood is a fault, not something to drop silently).
+    fn capped_message(&mut self, mut message: String) -> wasmtime::Result<Option<String>> {
         const MAX: usize = 8 << 10;
         if message.len() > MAX {
             let mut cut = MAX;
@@ -582,9 +583,13 @@ impl RunState {
             message.push('…');
         }
         if self.record.log_bytes + message.len() > self.limiter.limits.log_bytes {
-            return None;
+            return Err(wasmtime::format_err!(
+                "{} exceeded its log quota of {} KiB",
+                self.limiter.label,
+                self.limiter.limits.log_bytes >> 10
+            ));
         }
         self.record.log_bytes += message.len();
-        Some(self.ctx.redactor.redact(&message))
+        Ok(Some(self.ctx.redactor.redact(&message)))
     }
 }

@@ -9,7 +9,14 @@
 //! - `foreign-env`: writes the victim's `<VICTIM>_OAUTH_CLIENT_ID`;
 //! - `admin-token`: reads `AUTHENTIK_ADMIN_TOKEN`;
 //! - `escape-file`: writes `../<victim>/manifest.yaml`;
-//! - `foreign-http`: sends a request to another origin through `service-http`.
+//! - `foreign-http`: sends a request to another origin through `service-http`;
+//! - `recurse`: recurses without bound (stack exhaustion);
+//! - `huge-string`: returns a 256 MiB-ish summary, built in pieces past the memory limit;
+//! - `huge-answer`: returns a 16 MiB summary (within memory, beyond what the host accepts);
+//! - `log-flood`: logs a million lines;
+//! - `absolute-file`: writes `/etc/ssoctl-pwned`;
+//! - `symlink-file`: writes through `link` (a symlink the test plants pointing outside);
+//! - `trap-mid-write`: stages its own `.env` key and a file, then traps.
 //!
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
@@ -90,6 +97,38 @@ impl Guest for Misbehave {
             "escape-file" => {
                 service_config::write_file(&format!("../{victim}/manifest.yaml"), "pwned")?;
             }
+            "absolute-file" => {
+                service_config::write_file("/etc/ssoctl-pwned", "pwned")?;
+            }
+            "symlink-file" => {
+                service_config::write_file("link/pwned", "pwned")?;
+            }
+            "recurse" => {
+                std::hint::black_box(recurse(std::hint::black_box(1)));
+            }
+            "huge-string" => {
+                let mut s = String::new();
+                loop {
+                    s.push_str(&"x".repeat(1 << 20));
+                }
+            }
+            "huge-answer" => {
+                return Ok(Outcome {
+                    summary: "x".repeat(16 << 20),
+                    findings: Vec::new(),
+                });
+            }
+            "log-flood" => {
+                for i in 0..1_000_000u32 {
+                    ssoctl_flow_sdk::debug(&format!("flood line {i} {}", "y".repeat(200)));
+                }
+            }
+            "trap-mid-write" => {
+                let key = format!("{}HALF_WRITTEN", service.env_prefix);
+                service_config::set_env(&key, "half")?;
+                service_config::write_file("half-written.txt", "half")?;
+                unreachable!("trapping in the middle of the writes");
+            }
             other => {
                 return Err(FlowError::Invalid(format!("unknown sso.misbehave `{other}`")));
             }
@@ -99,6 +138,13 @@ impl Guest for Misbehave {
             findings: Vec::new(),
         })
     }
+}
+
+/// Unbounded recursion the optimiser cannot turn into a loop.
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let frame = std::hint::black_box([n; 64]);
+    recurse(frame[7].wrapping_add(1)).wrapping_add(frame[3])
 }
 
 #[allow(clippy::empty_loop)]
