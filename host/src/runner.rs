@@ -109,6 +109,24 @@ impl Runner {
         reports
     }
 
+    /// Every service's `sso.type` has a flow: checked before anything runs, so a typo in one
+    /// manifest stops the run instead of leaving it half done.
+    pub fn check_types(&self, services: &[ServiceSpec]) -> crate::error::Result<()> {
+        let known = self.runtime.known_types();
+        match services.iter().find(|s| !known.contains(&s.sso_type)) {
+            None => Ok(()),
+            Some(s) => Err(crate::error::Error::Stack {
+                path: s.manifest_path.clone(),
+                message: format!(
+                    "{}unknown sso.type `{}` (available: {})",
+                    line_prefix(s),
+                    s.sso_type,
+                    known.join(", ")
+                ),
+            }),
+        }
+    }
+
     pub async fn run_one(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
         let flow = match self.runtime.flow(&service.sso_type) {
             Ok(Some(f)) => f,
@@ -317,6 +335,15 @@ fn limit_breach(e: &wasmtime::Error, label: &str) -> Option<String> {
 }
 
 /// The trap itself (e.g. "wasm trap: call stack exhausted"), without the wasm backtrace.
+/// `line N: ` of the manifest's `sso.type`, when it can be found.
+fn line_prefix(s: &ServiceSpec) -> String {
+    crate::stack::Manifest::load(&s.manifest_path)
+        .ok()
+        .and_then(|m| m.line_of(&["sso", "type"]))
+        .map(|l| format!("line {l}: "))
+        .unwrap_or_default()
+}
+
 fn trap_message(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<wasmtime::Trap>() {
         // Rust's stack lives in linear memory: unbounded recursion ends here, below address 0.

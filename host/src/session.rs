@@ -154,6 +154,7 @@ impl Session {
             .into_iter()
             .filter(|s| !s.configured)
             .collect();
+        self.runner.check_types(&services)?;
         Ok(self.runner.run_all(services, Mode::Apply, true).await)
     }
 
@@ -174,11 +175,13 @@ impl Session {
     }
 
     fn select(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
-        if names.is_empty() {
-            self.stack.profile_services(profile)
+        let services = if names.is_empty() {
+            self.stack.profile_services(profile)?
         } else {
-            self.stack.named(names)
-        }
+            self.stack.named(names)?
+        };
+        self.runner.check_types(&services)?;
+        Ok(services)
     }
 
     pub fn authentik(&self) -> &Authentik {

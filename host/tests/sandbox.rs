@@ -117,14 +117,24 @@ async fn an_unknown_sso_type_is_an_error_naming_it() {
         "sso:\n  type: keycloak\n  redirect_path: /cb\n",
     )
     .unwrap();
-    let reports = h.fix(&["sso-less", "grafana"]).await;
-    let error = report(&reports, "sso-less").error.clone().unwrap();
-    assert!(error.starts_with("unknown sso.type `keycloak` in "), "{error}");
+    // Checked before anything runs: a typo in one manifest does not leave the run half done.
+    let error = h
+        .session()
+        .await
+        .apply(&["sso-less".to_string(), "grafana".to_string()], None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("packages/sso-less/manifest.yaml: line 2: unknown sso.type `keycloak`"),
+        "{error}"
+    );
     assert!(
         error.contains("available: oauth, oidc, saml, proxy, wikijs, frappe"),
         "{error}"
     );
-    assert_eq!(report(&reports, "grafana").status, Status::Ok);
+    assert_eq!(h.sim.writes(), 0);
+    assert!(h.provider("grafana").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

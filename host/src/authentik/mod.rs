@@ -478,6 +478,18 @@ impl Authentik {
 }
 
 fn decode<T: DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T, AkError> {
+    // Not JSON at all: a web page where the API should be (a proxy, a login portal, another app).
+    if let Value::String(text) = &body
+        && text.trim_start().starts_with('<')
+    {
+        return Err(AkError::Decode {
+            method: method.into(),
+            path: path.into(),
+            reason: "the server answered with an HTML page, not Authentik's JSON API: does AUTHENTIK_URL \
+                     (or AUTHENTIK_API_URL) point at Authentik?"
+                .into(),
+        });
+    }
     serde_json::from_value(body).map_err(|e| AkError::Decode {
         method: method.into(),
         path: path.into(),

@@ -12,6 +12,8 @@ use crate::stack::envfile::write_atomic;
 #[derive(Clone, Debug)]
 pub struct Manifest {
     pub doc: Value,
+    /// The text, for pointing errors at the line of a key.
+    text: String,
 }
 
 impl Manifest {
@@ -22,18 +24,63 @@ impl Manifest {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let doc: Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
-        if !(doc.is_mapping() || doc.is_null()) {
-            return Err(Error::Stack {
-                path: path.to_path_buf(),
-                message: "a manifest must be a YAML mapping".into(),
-            });
+        let bad = |message: &str| Error::Stack {
+            path: path.to_path_buf(),
+            message: message.into(),
+        };
+        if doc.is_null() {
+            return Err(bad(
+                "the manifest is empty; a service without SSO still has a mapping (name, image, …)",
+            ));
         }
-        Ok(Self { doc })
+        if !doc.is_mapping() {
+            return Err(bad("a manifest must be a YAML mapping"));
+        }
+        let manifest = Self {
+            doc,
+            text: text.to_string(),
+        };
+        match manifest.doc.get("sso") {
+            None | Some(Value::Null) | Some(Value::Mapping(_)) => Ok(manifest),
+            Some(_) => Err(bad(&format!(
+                "line {}: `sso:` must be a mapping (type, redirect_path, …)",
+                manifest.line_of(&["sso"]).unwrap_or(1)
+            ))),
+        }
     }
 
     /// The `sso:` block, if the service has SSO at all.
     pub fn sso(&self) -> Option<&serde_yaml::Mapping> {
         self.doc.get("sso").and_then(Value::as_mapping)
+    }
+
+    /// 1-based line of `keys` (a path of nested block-style keys, e.g. `["sso", "type"]`).
+    pub fn line_of(&self, keys: &[&str]) -> Option<usize> {
+        let mut depth_indent: Option<usize> = None;
+        let mut want = keys.iter();
+        let mut key = want.next()?;
+        for (i, line) in self.text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            if let Some(parent) = depth_indent
+                && indent <= parent
+            {
+                return None; // left the parent block without finding the key
+            }
+            if trimmed.starts_with(&format!("{key}:")) && depth_indent.is_none_or(|p| indent > p) {
+                match want.next() {
+                    Some(next) => {
+                        depth_indent = Some(indent);
+                        key = next;
+                    }
+                    None => return Some(i + 1),
+                }
+            }
+        }
+        None
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {

@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 use crate::error::{Error, Result};
 pub use envfile::EnvFile;
-use manifest::Manifest;
+pub use manifest::Manifest;
 
 /// A redirect URI a service needs registered.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,7 +67,36 @@ impl Stack {
                 services.insert(name, spec);
             }
         }
+        // Two services registering the same slug would fight over one provider and application.
+        let mut by_slug: BTreeMap<&str, &ServiceSpec> = BTreeMap::new();
+        for spec in services.values() {
+            if let Some(first) = by_slug.insert(&spec.slug, spec) {
+                return Err(Error::Stack {
+                    path: spec.manifest_path.clone(),
+                    message: format!(
+                        "slug `{}` is already used by service `{}` ({}); give one of them another sso.slug",
+                        spec.slug,
+                        first.name,
+                        first.manifest_path.display()
+                    ),
+                });
+            }
+        }
         let (profiles, default_profile) = load_profiles(&root.join("services.yaml"))?;
+        let services_yaml = root.join("services.yaml");
+        for (profile, members) in &profiles {
+            if let Some(unknown) = members
+                .iter()
+                .find(|m| !packages.join(m.as_str()).join("manifest.yaml").is_file())
+            {
+                return Err(Error::Stack {
+                    path: services_yaml.clone(),
+                    message: format!(
+                        "profile `{profile}` lists `{unknown}`, which has no packages/{unknown}/manifest.yaml"
+                    ),
+                });
+            }
+        }
         Ok(Self {
             root: root.to_path_buf(),
             env,
@@ -204,6 +233,10 @@ fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile) -> Result<Str
     Ok(out)
 }
 
+/// Stock types that cannot work without a redirect (or ACS) path; drop-in types decide for
+/// themselves.
+const NEEDS_REDIRECT: [&str; 4] = ["oauth", "oidc", "saml", "frappe"];
+
 fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) -> Result<Option<ServiceSpec>> {
     let Some(sso) = manifest.sso() else {
         return Ok(None);
@@ -213,13 +246,29 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         message,
     };
     let get = |k: &str| sso.get(k);
-    let sso_type = get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("sso.type is missing (oauth, oidc, saml, proxy, wikijs, frappe or a drop-in type)".into()))?
-        .to_string();
+    // Shape errors point at the key's line.
+    let at = |k: &str, message: String| {
+        bad(match manifest.line_of(&["sso", k]) {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        })
+    };
+    let sso_type = match get("type") {
+        None | Some(Value::Null) => {
+            return Err(bad(
+                "sso.type is missing (oauth, oidc, saml, proxy, wikijs, frappe or a drop-in type)".into(),
+            ));
+        }
+        Some(Value::String(t)) if t.trim().is_empty() => return Err(at("type", "sso.type is empty".into())),
+        Some(Value::String(t)) => t.trim().to_string(),
+        Some(_) => return Err(at("type", "sso.type must be a string such as oidc".into())),
+    };
     let slug = get("slug").and_then(Value::as_str).unwrap_or(name).to_string();
     if slug.is_empty() || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || slug.len() > 50 {
-        return Err(bad(format!("slug `{slug}` must be 1-50 letters, digits, `-` or `_`")));
+        return Err(at(
+            "slug",
+            format!("slug `{slug}` must be 1-50 letters, digits, `-` or `_`"),
+        ));
     }
     let public_url = match manifest.str("public_url") {
         Some(url) => interpolate(path, "public_url", url, env)?,
@@ -248,14 +297,17 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
                         .ok_or_else(|| bad(format!("sso.{key} must list strings")))
                 })
                 .collect(),
-            Some(_) => Err(bad(format!("sso.{key} must be a string or a list of strings"))),
+            Some(_) => Err(at(key, format!("sso.{key} must be a string or a list of strings"))),
         }
     };
     let mut redirect_uris = Vec::new();
     for p in strings("redirect_path")?.into_iter().chain(strings("redirect_paths")?) {
         let p = interpolate(path, "sso.redirect_path", &p, env)?;
         if !p.starts_with('/') {
-            return Err(bad(format!("sso.redirect_path `{p}` must start with `/`")));
+            return Err(at(
+                "redirect_path",
+                format!("sso.redirect_path `{p}` must start with `/`"),
+            ));
         }
         redirect_uris.push(RedirectUri {
             regex: false,
@@ -265,6 +317,12 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
     for r in strings("redirect_uris_regex")? {
         let r = interpolate(path, "sso.redirect_uris_regex", &r, env)?;
         redirect_uris.push(RedirectUri { regex: true, url: r });
+    }
+    if redirect_uris.is_empty() && NEEDS_REDIRECT.contains(&sso_type.as_str()) {
+        return Err(bad(format!(
+            "sso.redirect_path is missing: a `{sso_type}` service needs the path Authentik redirects back to \
+             (or redirect_paths / redirect_uris_regex)"
+        )));
     }
     let declared_env = match get("env") {
         None | Some(Value::Null) => Vec::new(),
@@ -294,7 +352,7 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
     let configured = match get("configured") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("sso.configured must be true or false".into())),
+        Some(_) => return Err(at("configured", "sso.configured must be true or false".into())),
     };
     Ok(Some(ServiceSpec {
         name: name.to_string(),

@@ -1,0 +1,379 @@
+//! The bad-input corpus: each case breaks one thing an operator can get wrong (a manifest, `.env`,
+//! `services.yaml`, the Authentik endpoint) and must give one clear message naming the file (and,
+//! for YAML, the line), exit 2, and write nothing: `.env` and every manifest byte-identical, no
+//! write request to Authentik.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+
+/// Every file a run could write, with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".cache") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(
+                    path.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    files
+}
+
+fn edit(root: &Path, file: &str, f: impl FnOnce(String) -> String) {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, f(text)).unwrap();
+}
+
+fn set_manifest(root: &Path, service: &str, text: &str) {
+    edit(root, &format!("packages/{service}/manifest.yaml"), |_| text.to_string());
+}
+
+fn replace_in(root: &Path, file: &str, from: &str, to: &str) {
+    edit(root, file, |t| {
+        assert!(t.contains(from), "{file} has no `{from}`");
+        t.replacen(from, to, 1)
+    });
+}
+
+/// An HTTP server on loopback answering every request with an HTML page (a proxy's error page,
+/// a login portal): what `AUTHENTIK_URL` pointing at the wrong thing looks like.
+async fn html_server() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>",
+        )
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (url, tx)
+}
+
+type Breaker = Box<dyn Fn(&Path, &Harness)>;
+
+fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
+    const M: &str = "packages/grafana/manifest.yaml";
+    let m = M;
+    vec![
+        (
+            "malformed YAML",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: oidc\n  redirect_path: [unclosed\n")),
+            vec![m, "line 4"],
+        ),
+        (
+            "tab indentation",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n\ttype: oidc\n")),
+            vec![m, "line 2"],
+        ),
+        (
+            "sso is a string",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso: yes\n")),
+            vec![m, "sso"],
+        ),
+        (
+            "sso.type is a list",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: [oidc]\n  redirect_path: /cb\n")),
+            vec![m, "line 2", "type"],
+        ),
+        (
+            "unknown sso.type",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: keycloak\n  redirect_path: /cb\n")),
+            vec![m, "unknown sso.type `keycloak`"],
+        ),
+        (
+            "missing sso.type",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  redirect_path: /cb\n")),
+            vec![m, "sso.type"],
+        ),
+        (
+            "empty sso.type",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: ''\n  redirect_path: /cb\n")),
+            vec![m, "sso.type"],
+        ),
+        (
+            "missing redirect_path",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: oidc\n")),
+            vec![m, "redirect_path"],
+        ),
+        (
+            "relative redirect_path",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: oidc\n  redirect_path: login/cb\n")),
+            vec![m, "must start with `/`"],
+        ),
+        (
+            "redirect_path is a map",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: oidc\n  redirect_path: {a: b}\n")),
+            vec![m, "redirect_path"],
+        ),
+        (
+            "configured is not a boolean",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "sso:\n  type: oidc\n  redirect_path: /cb\n  configured: maybe\n",
+                )
+            }),
+            vec![m, "configured"],
+        ),
+        (
+            "public_url not a URL",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: grafana dot example\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "public_url"],
+        ),
+        (
+            "public_url not http(s)",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: ftp://grafana.example.org\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "public_url"],
+        ),
+        (
+            "public_url with a space",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: https://gra fana.example.org\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "public_url"],
+        ),
+        (
+            "undefined ${VAR}",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: https://${NO_SUCH_VAR}\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "NO_SUCH_VAR"],
+        ),
+        (
+            "invalid slug",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "sso:\n  type: oidc\n  slug: Graf ana\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "slug"],
+        ),
+        (
+            "slug too long",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    &format!("sso:\n  type: oidc\n  slug: {}\n  redirect_path: /cb\n", "g".repeat(51)),
+                )
+            }),
+            vec![m, "slug"],
+        ),
+        (
+            "duplicate slug",
+            Box::new(|r, _| set_manifest(r, "n8n", "sso:\n  type: oidc\n  slug: grafana\n  redirect_path: /cb\n")),
+            vec!["slug `grafana`", "grafana", "n8n"],
+        ),
+        (
+            "empty manifest",
+            Box::new(|r, _| set_manifest(r, "grafana", "")),
+            vec![m, "empty"],
+        ),
+        (
+            "manifest is a list",
+            Box::new(|r, _| set_manifest(r, "grafana", "- sso\n- type\n")),
+            vec![m],
+        ),
+        (
+            "manifest not UTF-8",
+            Box::new(|r, _| std::fs::write(r.join(M), b"sso:\n  type: \xff\xfe\n").unwrap()),
+            vec![m],
+        ),
+        (
+            "redirect_paths is a map",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso:\n  type: oidc\n  redirect_paths:\n    a: /cb\n")),
+            vec![m, "line 3", "redirect_paths"],
+        ),
+        (
+            ".env malformed line",
+            Box::new(|r, _| edit(r, ".env", |t| format!("{t}THIS IS NOT AN ASSIGNMENT\n"))),
+            vec![".env", "line"],
+        ),
+        (
+            ".env without AUTHENTIK_URL",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| {
+                    t.lines()
+                        .filter(|l| !l.starts_with("AUTHENTIK_URL="))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + "\n"
+                })
+            }),
+            vec!["AUTHENTIK_URL"],
+        ),
+        (
+            "empty AUTHENTIK_ADMIN_TOKEN",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| {
+                    t.lines()
+                        .map(|l| {
+                            if l.starts_with("AUTHENTIK_ADMIN_TOKEN=") {
+                                "AUTHENTIK_ADMIN_TOKEN=".to_string()
+                            } else {
+                                l.to_string()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + "\n"
+                })
+            }),
+            vec!["AUTHENTIK_ADMIN_TOKEN"],
+        ),
+        (
+            "AUTHENTIK_URL not http(s)",
+            Box::new(|r, h| {
+                replace_in(
+                    r,
+                    ".env",
+                    &format!("AUTHENTIK_URL={}", h.sim.url()),
+                    "AUTHENTIK_URL=auth.example.org",
+                )
+            }),
+            vec!["AUTHENTIK_URL", "http"],
+        ),
+        (
+            "no .env at all",
+            Box::new(|r, _| std::fs::remove_file(r.join(".env")).unwrap()),
+            vec![".env"],
+        ),
+        (
+            "unreachable Authentik",
+            Box::new(|r, h| replace_in(r, ".env", &h.sim.url(), "http://127.0.0.1:9")),
+            vec!["unreachable"],
+        ),
+        (
+            "wrong token",
+            Box::new(|r, _| replace_in(r, ".env", TOKEN, "not-the-right-token")),
+            vec!["rejected AUTHENTIK_ADMIN_TOKEN"],
+        ),
+        (
+            "Authentik answering HTML",
+            Box::new(move |r, h| replace_in(r, ".env", &h.sim.url(), &html_url)),
+            vec!["HTML"],
+        ),
+        (
+            "services.yaml malformed",
+            Box::new(|r, _| edit(r, "services.yaml", |t| format!("{t}  broken: [\n"))),
+            vec!["services.yaml", "line"],
+        ),
+        (
+            "profile names an unknown service",
+            Box::new(|r, _| replace_in(r, "services.yaml", "[grafana, uptime-kuma]", "[grafana, nosuchservice]")),
+            vec!["services.yaml", "nosuchservice"],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_written() {
+    let (html_url, _stop) = html_server().await;
+    let all = cases(html_url);
+    assert!(all.len() >= 30, "{} cases", all.len());
+    let mut failures = Vec::new();
+    for (name, breaker, expected) in all {
+        let h = Harness::new("2026.8.3").await;
+        breaker(h.root(), &h);
+        let before = snapshot(h.root());
+        let root = h.root().to_path_buf();
+        let args: Vec<String> = if name.starts_with("profile") {
+            vec!["bootstrap".into(), "--profile".into(), "monitoring".into()]
+        } else {
+            vec!["bootstrap".into()]
+        };
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+                .arg("--root")
+                .arg(&root)
+                .args(&args)
+                .env("SSOCTL_CACHE_DIR", root.join(".cache"))
+                .env_remove("AUTHENTIK_URL")
+                .env_remove("AUTHENTIK_ADMIN_TOKEN")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let mut problems = Vec::new();
+        if out.status.code() != Some(2) {
+            problems.push(format!("exit {:?}", out.status.code()));
+        }
+        for e in &expected {
+            if !stderr.contains(e) {
+                problems.push(format!("stderr lacks `{e}`"));
+            }
+        }
+        if snapshot(h.root()) != before {
+            problems.push("files changed".into());
+        }
+        if h.sim.writes() != 0 {
+            problems.push(format!("{} write requests", h.sim.writes()));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{name}: {}\n    stderr: {}\n    stdout: {}",
+                problems.join("; "),
+                stderr.trim(),
+                stdout.trim().lines().take(3).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
