@@ -113,9 +113,8 @@ impl Runner {
     /// manifest stops the run instead of leaving it half done.
     pub fn check_types(&self, services: &[ServiceSpec]) -> crate::error::Result<()> {
         let known = self.runtime.known_types();
-        match services.iter().find(|s| !known.contains(&s.sso_type)) {
-            None => Ok(()),
-            Some(s) => Err(crate::error::Error::Stack {
+        if let Some(s) = services.iter().find(|s| !known.contains(&s.sso_type)) {
+            return Err(crate::error::Error::Stack {
                 path: s.manifest_path.clone(),
                 message: format!(
                     "{}unknown sso.type `{}` (available: {})",
@@ -123,8 +122,19 @@ impl Runner {
                     s.sso_type,
                     known.join(", ")
                 ),
-            }),
+            });
         }
+        // Loading (and checking) each component now means a broken one stops the run before
+        // any service is touched.
+        for s in services {
+            if let Err(e) = self.runtime.flow(&s.sso_type) {
+                return Err(crate::error::Error::Config(format!(
+                    "{e} (sso.type of {})",
+                    s.manifest_path.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub async fn run_one(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {

@@ -262,3 +262,56 @@ async fn every_hostile_behaviour_is_contained() {
         assert!(env_after.contains(line));
     }
 }
+
+/// A file that is not a component, and a component of another world, are refused when the run
+/// starts, with a message naming the file and the problem, before any service is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_wasm_is_refused_before_anything_runs() {
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "not-wasm",
+            b"#!/bin/sh\necho not a component\n".to_vec(),
+            "is not a valid WebAssembly component",
+        ),
+        (
+            "core-module",
+            wat::parse_str("(module (func (export \"run\")))").unwrap(),
+            "is not a valid WebAssembly component",
+        ),
+        (
+            "other-world",
+            wat_component(
+                r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m)) (func (export "hello") (canon lift (core func $i "f"))))"#,
+            ),
+            "does not export `sso:flow/flow@0.1.0`",
+        ),
+    ];
+    for (sso_type, bytes, expected) in cases {
+        let h = Harness::new("2026.8.3").await;
+        h.runtime.register(
+            sso_type,
+            bytes,
+            ssoctl::runtime::Source::File(format!("setup-{sso_type}.wasm").into()),
+        );
+        let dir = h.root().join("packages/odd");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            format!("sso:\n  type: {sso_type}\n  redirect_path: /cb\n"),
+        )
+        .unwrap();
+        let error = h
+            .session()
+            .await
+            .apply(&["grafana".to_string(), "odd".to_string()], None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{sso_type}: {error}");
+        assert!(
+            error.contains(&format!("setup-{sso_type}.wasm")),
+            "{sso_type}: names the file: {error}"
+        );
+        assert_eq!(h.sim.writes(), 0, "{sso_type}: nothing written");
+    }
+}
