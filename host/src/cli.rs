@@ -102,6 +102,12 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// The Authentik applications the manifests claim, and (flagged) those none claims.
+    Apps,
+    /// Shell completions on stdout (`ssoctl completions bash > /etc/bash_completion.d/ssoctl`).
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout (`ssoctl man | man -l -`).
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +120,28 @@ enum PluginsCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ssoctl",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            return match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
+    }
     init_tracing(cli.verbose, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -172,6 +200,8 @@ async fn run(cli: Cli) -> u8 {
             chaos,
         } => return run_sim(*listen, version, token, chaos).await,
         Command::Demo { version } => return demo::run(version, runtime).await,
+        Command::Completions { .. } | Command::Man => unreachable!("answered before the runtime starts"),
+        Command::Apps => return run_apps(&options, runtime, cli.json).await,
         Command::Plugins {
             command: PluginsCommand::List,
         } => return plugins::list(&runtime, cli.json),
@@ -188,19 +218,25 @@ async fn run(cli: Cli) -> u8 {
         Command::Check { .. } => Mode::Check,
         Command::Plan { .. } => Mode::Plan,
     };
+    let started = std::time::Instant::now();
+    let progress = Progress::start(&cli, mode);
     let result = match Session::open(&options, runtime).await {
-        Ok(session) => match &cli.command {
-            Command::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
-            Command::Add { service } => session.apply(std::slice::from_ref(service), None).await,
-            Command::Fix { services, profile, .. } => session.apply(services, profile.as_deref()).await,
-            Command::Check { services, profile } => session.check(services, profile.as_deref()).await,
-            Command::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
-            _ => unreachable!("handled above"),
-        },
+        Ok(session) => {
+            progress.attach(&session);
+            match &cli.command {
+                Command::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
+                Command::Add { service } => session.apply(std::slice::from_ref(service), None).await,
+                Command::Fix { services, profile, .. } => session.apply(services, profile.as_deref()).await,
+                Command::Check { services, profile } => session.check(services, profile.as_deref()).await,
+                Command::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
+                _ => unreachable!("handled above"),
+            }
+        }
         Err(e) => Err(e),
     };
+    progress.finish();
     match result {
-        Ok(reports) => print_reports(&reports, mode, cli.json),
+        Ok(reports) => print_run(&reports, mode, cli.json, started.elapsed()),
         Err(e) => {
             if cli.json {
                 println!(
@@ -215,20 +251,134 @@ async fn run(cli: Cli) -> u8 {
     }
 }
 
+async fn run_apps(options: &Options, runtime: Arc<FlowRuntime>, json: bool) -> u8 {
+    let rows = match Session::open(options, runtime).await {
+        Ok(session) => crate::apps::rows(&session).await,
+        Err(e) => Err(e),
+    };
+    match rows {
+        Ok(rows) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"command": "apps", "exit_code": 0, "applications": rows})
+                )
+                .unwrap_or_default()
+            );
+            0
+        }
+        Ok(rows) => {
+            let colour = colour_enabled();
+            for line in crate::apps::lines(&rows) {
+                println!("{}", paint(&line, colour));
+            }
+            0
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"command": "apps", "exit_code": 2, "error": e.to_string()})
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            2
+        }
+    }
+}
+
+/// The service lines, without the summary (the demo prints several runs in a row).
 pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::json(reports, mode)).unwrap_or_default()
+            serde_json::to_string_pretty(&report::json(reports, mode, Duration::ZERO)).unwrap_or_default()
         );
     } else {
+        let colour = colour_enabled();
         for r in reports {
             for line in report::lines(r, mode) {
-                println!("{line}");
+                println!("{}", paint(&line, colour));
             }
         }
     }
     report::exit_code(reports, mode)
+}
+
+/// One command's output: the service lines, then the summary line (or one JSON document).
+fn print_run(reports: &[ServiceReport], mode: Mode, json: bool, elapsed: Duration) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(reports, mode, elapsed)).unwrap_or_default()
+        );
+        return report::exit_code(reports, mode);
+    }
+    let code = print_reports(reports, mode, false);
+    if !reports.is_empty() {
+        println!("{}", report::summary(reports, mode, elapsed));
+    }
+    code
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+fn colour_enabled() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(line: &str, colour: bool) -> String {
+    use owo_colors::OwoColorize;
+    if !colour {
+        return line.to_string();
+    }
+    if line.starts_with('✓') {
+        line.green().to_string()
+    } else if line.starts_with('❌') {
+        line.red().to_string()
+    } else if line.starts_with('~') || line.starts_with('⚠') {
+        line.yellow().to_string()
+    } else if line.starts_with('[') {
+        line.cyan().to_string()
+    } else {
+        line.dimmed().to_string()
+    }
+}
+
+/// A progress bar on stderr while many services run, when stderr is a terminal.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn start(cli: &Cli, mode: Mode) -> Self {
+        use std::io::IsTerminal;
+        let wanted = !cli.json && !cli.quiet && mode == Mode::Apply && std::io::stderr().is_terminal();
+        Self(wanted.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} services {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        }))
+    }
+
+    fn attach(&self, session: &Session) {
+        if let Some(bar) = &self.0 {
+            let bar = bar.clone();
+            bar.set_length(session.stack.services.len() as u64);
+            session.runner.on_done(Arc::new(move |r: &ServiceReport| {
+                bar.inc(1);
+                bar.set_message(r.service.clone());
+            }));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Faults the simulator injects at a rate, for trying ssoctl against a flaky Authentik.

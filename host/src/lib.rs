@@ -9,6 +9,7 @@
 //! - [`runner`] and [`session`]: running flows for a command; [`report`]: what is printed;
 //! - [`cli`], [`demo`], [`plugins`]: the commands.
 
+pub mod apps;
 pub mod authentik;
 pub mod capabilities;
 pub mod cli;

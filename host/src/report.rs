@@ -40,7 +40,64 @@ pub fn lines(report: &ServiceReport, mode: Mode) -> Vec<String> {
             }
         },
     }
+    out.extend(report.warnings.iter().map(|w| format!("⚠ {} — {w}", report.service)));
     out
+}
+
+/// Counts of a run, for the summary line and `--json`.
+#[derive(Debug, serde::Serialize)]
+pub struct Totals {
+    pub services: usize,
+    pub green: usize,
+    pub drifted: usize,
+    pub failed: usize,
+    /// Services whose run changed something (apply) or would (plan).
+    pub changed: usize,
+    pub warnings: usize,
+    pub elapsed_ms: u128,
+}
+
+pub fn totals(reports: &[ServiceReport], elapsed: std::time::Duration) -> Totals {
+    let count = |status: Status| reports.iter().filter(|r| r.status == status).count();
+    Totals {
+        services: reports.len(),
+        green: count(Status::Ok),
+        drifted: count(Status::Drift),
+        failed: count(Status::Error),
+        changed: reports
+            .iter()
+            .filter(|r| r.status == Status::Ok && !r.changes.is_empty())
+            .count(),
+        warnings: reports.iter().map(|r| r.warnings.len()).sum(),
+        elapsed_ms: elapsed.as_millis(),
+    }
+}
+
+/// The last line: `12 green, 1 drifted, 0 failed in 0.41 s`.
+pub fn summary(reports: &[ServiceReport], mode: Mode, elapsed: std::time::Duration) -> String {
+    let t = totals(reports, elapsed);
+    let secs = elapsed.as_secs_f64();
+    let warnings = match t.warnings {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
+    match mode {
+        Mode::Check => format!(
+            "{} green, {} drifted, {} failed{warnings} in {secs:.2} s",
+            t.green, t.drifted, t.failed
+        ),
+        Mode::Apply => format!(
+            "{} configured ({} changed), {} failed{warnings} in {secs:.2} s",
+            t.green, t.changed, t.failed
+        ),
+        Mode::Plan => format!(
+            "{} up to date, {} with changes pending, {} failed in {secs:.2} s",
+            t.green - t.changed,
+            t.changed,
+            t.failed
+        ),
+    }
 }
 
 /// 0 all green, 1 drift (check) or pending changes (plan), 2 any error.
@@ -64,10 +121,11 @@ pub fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-pub fn json(reports: &[ServiceReport], mode: Mode) -> serde_json::Value {
+pub fn json(reports: &[ServiceReport], mode: Mode, elapsed: std::time::Duration) -> serde_json::Value {
     serde_json::json!({
         "mode": mode_name(mode),
         "exit_code": exit_code(reports, mode),
+        "totals": totals(reports, elapsed),
         "services": reports,
     })
 }
@@ -89,6 +147,7 @@ mod tests {
             }],
             changes: vec![],
             events: vec!["registered OAuth app in https://auth.example.org".into()],
+            warnings: vec![],
             error: None,
         }
     }

@@ -36,6 +36,8 @@ pub struct ServiceReport {
     pub findings: Vec<Finding>,
     pub changes: Vec<String>,
     pub events: Vec<String>,
+    /// What will break soon (an expiring certificate, an `http://` redirect URI); not drift.
+    pub warnings: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -49,10 +51,14 @@ impl ServiceReport {
             findings: Vec::new(),
             changes: Vec::new(),
             events: Vec::new(),
+            warnings: Vec::new(),
             error: Some(message),
         }
     }
 }
+
+/// Called as each service's run ends (a progress bar).
+pub type OnDone = Arc<dyn Fn(&ServiceReport) + Send + Sync>;
 
 pub struct Runner {
     pub ctx: Arc<RunContext>,
@@ -61,6 +67,7 @@ pub struct Runner {
     pub concurrency: usize,
     env_path: PathBuf,
     commit_lock: Mutex<()>,
+    on_done: std::sync::Mutex<Option<OnDone>>,
 }
 
 impl Runner {
@@ -72,7 +79,13 @@ impl Runner {
             concurrency: concurrency.max(1),
             env_path,
             commit_lock: Mutex::new(()),
+            on_done: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Registers the callback each finished service is reported to.
+    pub fn on_done(&self, callback: OnDone) {
+        *self.on_done.lock().expect("on_done") = Some(callback);
     }
 
     /// Runs every service in `mode`; reports come back in the order given.
@@ -91,7 +104,12 @@ impl Runner {
                 let spec = service.clone();
                 let handle = tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("semaphore open");
-                    runner.run_one(service, mode, mark_configured).await
+                    let report = runner.run_one(service, mode, mark_configured).await;
+                    let callback = runner.on_done.lock().expect("on_done").clone();
+                    if let Some(callback) = callback {
+                        callback(&report);
+                    }
+                    report
                 });
                 (spec, handle)
             })
@@ -172,6 +190,7 @@ impl Runner {
             findings: Vec::new(),
             changes: Vec::new(),
             events: Vec::new(),
+            warnings: Vec::new(),
             error: None,
         };
         let Some(mut record) = record else {
@@ -184,6 +203,7 @@ impl Runner {
             report.events = std::mem::take(&mut record.events);
         }
         report.changes = std::mem::take(&mut record.changes);
+        report.warnings = std::mem::take(&mut record.warnings);
         match result {
             Err(message) => {
                 report.status = Status::Error;

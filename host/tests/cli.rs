@@ -59,10 +59,20 @@ async fn check_exit_codes_lines_and_json() {
     let out = ssoctl(root, &["check", "grafana", "redmine"]).await;
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        stdout,
-        "✓ grafana (oidc) — Authentik app present, redirects match\n✓ redmine (oauth) — Authentik app present, redirects match\n"
+        lines[..2],
+        [
+            "✓ grafana (oidc) — Authentik app present, redirects match",
+            "✓ redmine (oauth) — Authentik app present, redirects match"
+        ]
     );
+    assert!(
+        lines[2].starts_with("2 green, 0 drifted, 0 failed in "),
+        "summary line: {stdout}"
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(!stdout.contains('\x1b'), "no colour when stdout is not a terminal");
 
     let out = ssoctl(root, &["--json", "check", "grafana"]).await;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -309,4 +319,98 @@ async fn ssoctl_sim_serves_a_chosen_version() {
     assert_eq!(counters["GET /admin/version/"], 1);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_man_page_come_from_the_cli_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ssoctl(dir.path(), &["completions", "bash"]).await;
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("_ssoctl()") && script.contains("bootstrap") && script.contains("--profile"),
+        "{script}"
+    );
+    let out = ssoctl(dir.path(), &["man"]).await;
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH ssoctl") && page.contains("bootstrap"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_lists_managed_and_unclaimed_applications() {
+    let h = Harness::new("2026.8.3").await;
+    assert_eq!(ssoctl(h.root(), &["add", "grafana"]).await.status.code(), Some(0));
+    assert_eq!(ssoctl(h.root(), &["add", "zammad"]).await.status.code(), Some(0));
+    h.session()
+        .await
+        .authentik()
+        .post::<serde_json::Value>(
+            "core/applications/",
+            &serde_json::json!({"name": "Legacy wiki", "slug": "legacy-wiki"}),
+        )
+        .await
+        .unwrap();
+    let out = ssoctl(h.root(), &["apps"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("✓ grafana (oidc) — oauth2 grafana · launch https://grafana.example.org/ · https://grafana.example.org/login/generic_oauth · cert expires 2027-11-22"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ zammad (saml) — saml zammad"), "{stdout}");
+    assert!(
+        stdout.contains("❌ n8n (oidc) — application `n8n` missing in Authentik"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("⚠ Legacy wiki — application `legacy-wiki` is not claimed by any manifest"),
+        "{stdout}"
+    );
+    let out = ssoctl(h.root(), &["--json", "apps"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let legacy = v["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "legacy-wiki")
+        .unwrap();
+    assert!(legacy["service"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_about_what_will_break_soon() {
+    let h = Harness::new("2026.8.3").await;
+    assert_eq!(ssoctl(h.root(), &["add", "grafana"]).await.status.code(), Some(0));
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(10 * 86_400 + 3600);
+    h.sim.with_world(|w| {
+        for k in &mut w.keypairs {
+            k.cert_expiry = humantime::format_rfc3339_seconds(soon).to_string();
+        }
+    });
+    let out = ssoctl(h.root(), &["check", "grafana"]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning is not drift: {stdout}");
+    assert!(
+        stdout
+            .contains("⚠ grafana — the certificate of keypair `authentik Self-signed Certificate` expires in 10 days"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 green, 0 drifted, 0 failed, 1 warning in "),
+        "{stdout}"
+    );
+    // A service reached over plain http.
+    let manifest = h
+        .manifest("grafana")
+        .replace("public_url: https://", "public_url: http://");
+    std::fs::write(h.manifest_path("grafana"), manifest).unwrap();
+    let out = ssoctl(h.root(), &["--json", "check", "grafana"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = v["services"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("redirect URI http://grafana.example.org/login/generic_oauth uses http://"),
+        "{v}"
+    );
+    assert_eq!(v["totals"]["warnings"], 2);
 }

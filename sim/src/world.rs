@@ -82,6 +82,8 @@ pub struct Keypair {
     pub fingerprint_sha1: String,
     /// PEM of a real self-signed certificate; the fingerprints are of its DER.
     pub certificate_pem: String,
+    /// RFC 3339; tests move it close to now to see expiry warnings.
+    pub cert_expiry: String,
 }
 
 #[derive(Clone, Debug)]
@@ -259,6 +261,7 @@ impl Keypair {
             fingerprint_sha256: String::new(),
             fingerprint_sha1: String::new(),
             certificate_pem: String::new(),
+            cert_expiry: "2027-11-22T12:00:00Z".to_string(),
         };
         keypair.rotate();
         keypair
@@ -529,7 +532,7 @@ impl World {
         let m = json!({
             "pk": k.pk, "name": k.name,
             "fingerprint_sha256": k.fingerprint_sha256, "fingerprint_sha1": k.fingerprint_sha1,
-            "cert_expiry": "2027-11-22T12:00:00Z",
+            "cert_expiry": k.cert_expiry,
             "cert_subject": format!("OU=Self-signed,O=authentik,CN={}", k.name),
             "private_key_available": true, "private_key_type": "rsa", "key_type": "rsa",
             "certificate_download_url": format!("/api/v3/crypto/certificatekeypairs/{}/view_certificate/?download", k.pk),

@@ -35,6 +35,9 @@ pub struct Keypair {
     pub name: String,
     #[serde(default)]
     pub fingerprint_sha256: Option<String>,
+    /// RFC 3339 date-time the certificate expires.
+    #[serde(default)]
+    pub cert_expiry: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

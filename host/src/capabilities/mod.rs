@@ -108,6 +108,8 @@ pub struct RunRecord {
     pub changes: Vec<String>,
     /// Operator-facing lines from `log.event`.
     pub events: Vec<String>,
+    /// What will break soon; shown in check, never drift.
+    pub warnings: Vec<String>,
     pub env_writes: BTreeMap<String, String>,
     pub file_writes: BTreeMap<String, String>,
     /// The last error-level log line, shown when the flow traps (a panic message, usually).
@@ -193,6 +195,12 @@ impl RunState {
             kind: kind.into(),
             message,
         });
+    }
+
+    fn warn(&mut self, message: String) {
+        if !self.record.warnings.contains(&message) {
+            self.record.warnings.push(message);
+        }
     }
 
     fn change(&mut self, message: String) {

@@ -137,15 +137,25 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
         .map(|m| (m.pk.clone(), m.managed.clone().unwrap_or_else(|| m.scope_name.clone())))
         .collect();
     let signing_key = if spec.sign_tokens {
-        Some(
-            ak.signing_keypair()
-                .await
-                .map_err(|e| lookup_err(state, &format!("keypair `{SELF_SIGNED_KEYPAIR}`"), "signing_key", e))?
-                .pk,
-        )
+        let keypair = ak
+            .signing_keypair()
+            .await
+            .map_err(|e| lookup_err(state, &format!("keypair `{SELF_SIGNED_KEYPAIR}`"), "signing_key", e))?;
+        super::objects::warn_expiry(state, &keypair);
+        Some(keypair.pk)
     } else {
+        state.warn(format!(
+            "provider `{}` has no signing key: ID tokens fall back to HS256, signed with the client secret",
+            state.service.slug
+        ));
         None
     };
+    for uri in spec.redirect_uris.iter().filter(|u| u.url.starts_with("http://")) {
+        state.warn(format!(
+            "redirect URI {} uses http://: authorization codes would travel in clear",
+            uri.url
+        ));
+    }
     let wanted_uris: BTreeSet<Uri> = spec
         .redirect_uris
         .iter()

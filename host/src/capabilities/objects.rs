@@ -243,3 +243,29 @@ pub fn check_owner<P: Provider>(state: &RunState, provider: &P) -> Result<(), Fl
         _ => Ok(()),
     }
 }
+
+/// Warns when the certificate a provider signs with expires within 30 days (or has expired).
+pub fn warn_expiry(state: &mut RunState, keypair: &crate::authentik::models::Keypair) {
+    let Some(expiry) = keypair.cert_expiry.as_deref() else {
+        return;
+    };
+    let Ok(at) = humantime::parse_rfc3339_weak(expiry.trim_end_matches('Z').split('.').next().unwrap_or(expiry)) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    match at.duration_since(now) {
+        Err(_) => state.warn(format!(
+            "the certificate of keypair `{}` expired on {}: signatures no longer validate",
+            keypair.name,
+            &expiry[..expiry.len().min(10)]
+        )),
+        Ok(left) if left < 30 * day => state.warn(format!(
+            "the certificate of keypair `{}` expires in {} days ({}): rotate it and run fix",
+            keypair.name,
+            left.as_secs() / 86_400,
+            &expiry[..expiry.len().min(10)]
+        )),
+        Ok(_) => {}
+    }
+}

@@ -61,6 +61,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         .signing_keypair()
         .await
         .map_err(|e| lookup_err(state, &format!("keypair `{SELF_SIGNED_KEYPAIR}`"), "signing_key", e))?;
+    super::objects::warn_expiry(state, &keypair);
     let all = ak.saml_mappings().await.map_err(|e| state.upstream(e))?;
     let mut mappings = BTreeSet::new();
     for m in &spec.mappings {
