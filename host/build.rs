@@ -23,6 +23,7 @@ fn main() {
     for watched in [
         "plugins",
         "wit",
+        "tests",
         "Cargo.lock",
         "Cargo.toml",
         "packages",
