@@ -414,3 +414,61 @@ async fn check_warns_about_what_will_break_soon() {
     );
     assert_eq!(v["totals"]["warnings"], 2);
 }
+
+/// The justfile's recipes call commands that exist, with the arguments they take: each recipe's
+/// command line is run (without `just`, which CI machines lack) against a sample stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn justfile_recipes_run() {
+    let h = Harness::new("2026.8.3").await;
+    let justfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../justfile")).unwrap();
+    // recipe name → its command line.
+    let mut recipes = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in justfile.lines() {
+        if line.starts_with(|c: char| c.is_ascii_lowercase()) && line.trim_end().ends_with(':') && !line.contains(":=")
+        {
+            current = line
+                .split_whitespace()
+                .next()
+                .map(|n| n.trim_end_matches(':').to_string());
+        } else if let (Some(name), Some(cmd)) = (&current, line.strip_prefix("    ")) {
+            recipes.insert(name.clone(), cmd.to_string());
+        }
+    }
+    let expected = [
+        "sso-check",
+        "sso-add",
+        "sso-fix",
+        "sso-fix-all",
+        "bootstrap-local",
+        "authentik-apps",
+    ];
+    assert_eq!(
+        recipes.keys().map(String::as_str).collect::<Vec<_>>().len(),
+        expected.len(),
+        "{recipes:?}"
+    );
+    // In an order that makes sense on a fresh stack, with the arguments an operator would pass.
+    let runs = [
+        ("sso-add", "grafana", 0),
+        ("sso-check", "grafana", 0),
+        ("sso-fix", "grafana", 0),
+        ("bootstrap-local", "monitoring", 0),
+        ("sso-fix-all", "", 0),
+        ("sso-check", "", 0),
+        ("authentik-apps", "", 0),
+    ];
+    for (recipe, arg, code) in runs {
+        let line = recipes.get(recipe).unwrap_or_else(|| panic!("no recipe {recipe}"));
+        let line = line.replace("{{svc}}", arg).replace("{{profile}}", arg);
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert!(line.starts_with("{{ssoctl}} "), "{recipe}: {line}");
+        let out = ssoctl(h.root(), &args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{recipe} {arg}: {}",
+            text(&out).0 + &text(&out).1
+        );
+    }
+}
