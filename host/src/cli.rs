@@ -63,6 +63,10 @@ enum Command {
         services: Vec<String>,
         #[arg(long)]
         profile: Option<String>,
+        /// Also probe each service as a browser would start a login (no browser, no redirects
+        /// followed): login-start redirect, OIDC discovery issuer, forward-auth protection.
+        #[arg(long)]
+        probe: bool,
     },
     /// Re-apply the manifests, changing only what differs.
     Fix {
@@ -227,7 +231,14 @@ async fn run(cli: Cli) -> u8 {
                 Command::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
                 Command::Add { service } => session.apply(std::slice::from_ref(service), None).await,
                 Command::Fix { services, profile, .. } => session.apply(services, profile.as_deref()).await,
-                Command::Check { services, profile } => session.check(services, profile.as_deref()).await,
+                Command::Check {
+                    services,
+                    profile,
+                    probe,
+                } => match session.check(services, profile.as_deref()).await {
+                    Ok(mut reports) if *probe => crate::probe::probe(&session, &mut reports).await.map(|()| reports),
+                    other => other,
+                },
                 Command::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
                 _ => unreachable!("handled above"),
             }

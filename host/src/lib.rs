@@ -16,6 +16,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod plugins;
+pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod runtime;

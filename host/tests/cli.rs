@@ -472,3 +472,124 @@ async fn justfile_recipes_run() {
         );
     }
 }
+
+/// How a fake service behaves for `check --probe`.
+#[derive(Clone)]
+struct Behaviour {
+    authorize: String,
+    client_id: String,
+    redirect_uri: String,
+    protected: bool,
+}
+
+/// A fake service on loopback: `/login/generic_oauth` redirects to `authorize` with the configured
+/// `client_id` and `redirect_uri` (a correct or a misconfigured Grafana); `/` is behind forward
+/// auth (redirect to the outpost's start URL) or served openly (middleware missing).
+async fn fake_service(
+    behaviour: std::sync::Arc<std::sync::Mutex<Behaviour>>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let b = behaviour.lock().unwrap().clone();
+        async move {
+            match uri.path() {
+                "/login/generic_oauth" => {
+                    let q: String = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("client_id", &b.client_id)
+                        .append_pair("redirect_uri", &b.redirect_uri)
+                        .append_pair("response_type", "code")
+                        .finish();
+                    (StatusCode::FOUND, [(header::LOCATION, format!("{}?{q}", b.authorize))]).into_response()
+                }
+                _ if b.protected => (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "/outpost.goauthentik.io/start?rd=%2F".to_string())],
+                )
+                    .into_response(),
+                _ => (StatusCode::OK, "<html>Adminer</html>").into_response(),
+            }
+        }
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (url, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probe_catches_what_only_a_login_would_show() {
+    let h = Harness::new("2026.8.3").await;
+    let behaviour = std::sync::Arc::new(std::sync::Mutex::new(Behaviour {
+        authorize: format!("{}/application/o/authorize/", h.sim.url()),
+        client_id: String::new(),
+        redirect_uri: "https://grafana.example.org/login/generic_oauth".into(),
+        protected: true,
+    }));
+    let (fake, _stop) = fake_service(behaviour.clone()).await;
+    for svc in ["grafana", "adminer"] {
+        // grafana's sample manifest names its login path already.
+        let text = h.manifest(svc).replacen(
+            "  configured: false",
+            &format!("  configured: false\n  probe_url: {fake}"),
+            1,
+        );
+        std::fs::write(h.manifest_path(svc), text).unwrap();
+        assert_eq!(ssoctl(h.root(), &["add", svc]).await.status.code(), Some(0));
+    }
+    let p = h.provider("grafana").await.unwrap();
+    behaviour.lock().unwrap().client_id = p.client_id.clone();
+    let probe = || ssoctl(h.root(), &["check", "--probe", "grafana", "adminer"]);
+    let out = probe().await;
+    assert_eq!(out.status.code(), Some(0), "a correct service passes: {}", text(&out).0);
+
+    // Grafana kept an old client id in its database.
+    behaviour.lock().unwrap().client_id = "stale-client-id".into();
+    let (stdout, _) = text(&probe().await);
+    assert!(
+        stdout.contains("logs in with client_id `stale-client-id`, not the provider's"),
+        "{stdout}"
+    );
+    assert_eq!(
+        ssoctl(h.root(), &["check", "grafana"]).await.status.code(),
+        Some(0),
+        "invisible without --probe"
+    );
+    behaviour.lock().unwrap().client_id = p.client_id.clone();
+
+    // Grafana's root URL is wrong, so it asks Authentik to come back elsewhere.
+    behaviour.lock().unwrap().redirect_uri = "http://localhost:3000/login/generic_oauth".into();
+    let (stdout, _) = text(&probe().await);
+    assert!(
+        stdout.contains("asks Authentik to return to `http://localhost:3000/login/generic_oauth`"),
+        "{stdout}"
+    );
+    behaviour.lock().unwrap().redirect_uri = "https://grafana.example.org/login/generic_oauth".into();
+
+    // The forward-auth middleware is missing: Adminer is served to anyone.
+    behaviour.lock().unwrap().protected = false;
+    let out = probe().await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .0
+            .contains("is served without authentication: the forward-auth middleware is missing")
+    );
+    behaviour.lock().unwrap().protected = true;
+
+    // The provider's issuer changed to the global one: tokens no longer match what Grafana expects.
+    h.sim
+        .with_world(|w| w.oauth2.values_mut().for_each(|p| p.issuer_mode = "global".into()));
+    let (stdout, _) = text(&probe().await);
+    assert!(
+        stdout.contains(&format!("probe: the discovery document says issuer `{}/`", h.sim.url())),
+        "{stdout}"
+    );
+}

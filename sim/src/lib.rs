@@ -366,6 +366,16 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         }
         _ => {}
     }
+    if let Some(slug) = path
+        .strip_prefix("/application/o/")
+        .and_then(|rest| rest.strip_suffix("/.well-known/openid-configuration"))
+    {
+        let world = inner.world.lock().expect("world");
+        return match world.discovery(slug) {
+            Some(doc) => json_response(200, Some(doc)),
+            None => json_response(404, Some(json!({"detail": "Not found."}))),
+        };
+    }
     let Some(api_path) = path.strip_prefix("/api/v3") else {
         return json_response(404, Some(json!({"detail": "Not found."})));
     };

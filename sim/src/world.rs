@@ -796,6 +796,30 @@ impl World {
         self.shape("Application", m)
     }
 
+    /// The OpenID discovery document of application `slug` (not part of `/api/v3`, so not
+    /// schema-checked): its issuer follows the provider's `issuer_mode`.
+    pub fn discovery(&self, slug: &str) -> Option<Value> {
+        let app = self.applications.values().find(|a| a.slug == slug)?;
+        let provider = self.oauth2.get(&app.provider?)?;
+        let base = &self.base_url;
+        let issuer = if provider.issuer_mode == "global" {
+            format!("{base}/")
+        } else {
+            format!("{base}/application/o/{slug}/")
+        };
+        Some(json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{base}/application/o/authorize/"),
+            "token_endpoint": format!("{base}/application/o/token/"),
+            "userinfo_endpoint": format!("{base}/application/o/userinfo/"),
+            "end_session_endpoint": format!("{base}/application/o/{slug}/end-session/"),
+            "jwks_uri": format!("{base}/application/o/{slug}/jwks/"),
+            "response_types_supported": ["code", "id_token", "id_token token", "code token", "code id_token", "code id_token token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }))
+    }
+
     pub fn render_version(&self) -> Value {
         let v = self.reported_version.as_ref().unwrap_or(&self.schema.version);
         let m = json!({
