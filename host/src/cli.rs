@@ -108,6 +108,15 @@ enum Command {
     },
     /// The Authentik applications the manifests claim, and (flagged) those none claims.
     Apps,
+    /// The stack's desired state as an Authentik blueprint (YAML on stdout), for keeping Authentik in Git.
+    Export {
+        /// Authentik blueprint format (`!Find` lookups for flows, keypairs and mappings).
+        #[arg(long, required = true)]
+        blueprint: bool,
+        services: Vec<String>,
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Shell completions on stdout (`ssoctl completions bash > /etc/bash_completion.d/ssoctl`).
     Completions { shell: clap_complete::Shell },
     /// The man page (roff) on stdout (`ssoctl man | man -l -`).
@@ -206,6 +215,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Demo { version } => return demo::run(version, runtime).await,
         Command::Completions { .. } | Command::Man => unreachable!("answered before the runtime starts"),
         Command::Apps => return run_apps(&options, runtime, cli.json).await,
+        Command::Export { services, profile, .. } => {
+            return run_export(&options, runtime, services, profile.as_deref()).await;
+        }
         Command::Plugins {
             command: PluginsCommand::List,
         } => return plugins::list(&runtime, cli.json),
@@ -257,6 +269,38 @@ async fn run(cli: Cli) -> u8 {
             } else {
                 eprintln!("error: {e}");
             }
+            2
+        }
+    }
+}
+
+async fn run_export(options: &Options, runtime: Arc<FlowRuntime>, services: &[String], profile: Option<&str>) -> u8 {
+    let reports = match Session::open(options, runtime).await {
+        Ok(session) => session.plan(services, profile).await,
+        Err(e) => Err(e),
+    };
+    match reports {
+        Ok(reports) if reports.iter().all(|r| r.status != crate::runner::Status::Error) => {
+            let name = options
+                .root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "stack".into());
+            print!(
+                "{}",
+                crate::capabilities::blueprint::document(&format!("ssoctl {name}"), &reports)
+            );
+            0
+        }
+        Ok(reports) => {
+            for r in reports.iter().filter(|r| r.status == crate::runner::Status::Error) {
+                eprintln!("error: {}: {}", r.service, r.error.as_deref().unwrap_or("failed"));
+            }
+            2
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             2
         }
     }

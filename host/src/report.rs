@@ -149,6 +149,7 @@ mod tests {
             events: vec!["registered OAuth app in https://auth.example.org".into()],
             warnings: vec![],
             error: None,
+            blueprint: vec![],
         }
     }
 

@@ -39,6 +39,9 @@ pub struct ServiceReport {
     /// What will break soon (an expiring certificate, an `http://` redirect URI); not drift.
     pub warnings: Vec<String>,
     pub error: Option<String>,
+    /// Blueprint entries of the objects the run asked for (`export --blueprint`).
+    #[serde(skip)]
+    pub blueprint: Vec<serde_yaml::Value>,
 }
 
 impl ServiceReport {
@@ -53,6 +56,7 @@ impl ServiceReport {
             events: Vec::new(),
             warnings: Vec::new(),
             error: Some(message),
+            blueprint: Vec::new(),
         }
     }
 }
@@ -192,6 +196,7 @@ impl Runner {
             events: Vec::new(),
             warnings: Vec::new(),
             error: None,
+            blueprint: Vec::new(),
         };
         let Some(mut record) = record else {
             report.status = Status::Error;
@@ -204,6 +209,7 @@ impl Runner {
         }
         report.changes = std::mem::take(&mut record.changes);
         report.warnings = std::mem::take(&mut record.warnings);
+        report.blueprint = std::mem::take(&mut record.blueprint);
         match result {
             Err(message) => {
                 report.status = Status::Error;

@@ -413,6 +413,17 @@ async fn check_warns_about_what_will_break_soon() {
         "{v}"
     );
     assert_eq!(v["totals"]["warnings"], 2);
+    // A manifest that opts out of signed tokens.
+    let manifest = h
+        .manifest("grafana")
+        .replacen("  configured:", "  sign_tokens: false\n  configured:", 1);
+    std::fs::write(h.manifest_path("grafana"), manifest).unwrap();
+    let out = ssoctl(h.root(), &["check", "grafana"]).await;
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("⚠ grafana — provider `grafana` has no signing key: ID tokens fall back to HS256"),
+        "{stdout}"
+    );
 }
 
 /// The justfile's recipes call commands that exist, with the arguments they take: each recipe's
@@ -592,4 +603,98 @@ async fn check_probe_catches_what_only_a_login_would_show() {
         stdout.contains(&format!("probe: the discovery document says issuer `{}/`", h.sim.url())),
         "{stdout}"
     );
+}
+
+/// `export --blueprint`, loaded back: exactly the objects `plan` would create, with the manifest's
+/// values, `!Find` lookups for what Authentik ships and `!KeyOf` links that resolve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_blueprint_matches_what_plan_would_create() {
+    use serde_yaml::Value;
+    use std::collections::BTreeSet;
+    let h = Harness::new("2026.8.3").await;
+    let out = ssoctl(h.root(), &["export", "--blueprint"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_yaml::from_str(&stdout).expect("a YAML blueprint");
+    assert_eq!(doc["version"], Value::from(1));
+    let entries = doc["entries"].as_sequence().unwrap();
+
+    let plan = h.plan(&implemented()).await;
+    let mut planned = BTreeSet::new();
+    for change in plan.iter().flat_map(|r| r.changes.iter()) {
+        let name = change.split('`').nth(1).unwrap_or("").to_string();
+        if change.starts_with("create application") {
+            planned.insert(("application".to_string(), name));
+        } else if change.starts_with("create scope mapping") {
+            planned.insert(("mapping".to_string(), name));
+        } else if change.starts_with("create ") && change.contains(" provider `") {
+            planned.insert(("provider".to_string(), name));
+        }
+    }
+    let exported: BTreeSet<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            let model = e["model"].as_str().unwrap();
+            let ids = &e["identifiers"];
+            match model {
+                "authentik_core.application" => ("application".to_string(), ids["slug"].as_str().unwrap().to_string()),
+                "authentik_providers_oauth2.scopemapping" => {
+                    ("mapping".to_string(), ids["name"].as_str().unwrap().to_string())
+                }
+                m if m.ends_with("provider") => ("provider".to_string(), ids["name"].as_str().unwrap().to_string()),
+                other => panic!("unexpected model {other}"),
+            }
+        })
+        .collect();
+    assert_eq!(exported.len(), entries.len(), "no object twice");
+    assert_eq!(exported, planned, "the blueprint holds what plan would create");
+
+    let find = |model: &str, key: &str, value: &str| {
+        entries
+            .iter()
+            .find(|e| e["model"].as_str() == Some(model) && e["identifiers"][key].as_str() == Some(value))
+            .unwrap_or_else(|| panic!("{model} {value}"))
+    };
+    let grafana = find("authentik_providers_oauth2.oauth2provider", "name", "grafana");
+    assert_eq!(
+        grafana["attrs"]["redirect_uris"][0]["url"],
+        Value::from("https://grafana.example.org/login/generic_oauth")
+    );
+    assert_eq!(
+        grafana["attrs"]["redirect_uris"][0]["matching_mode"],
+        Value::from("strict")
+    );
+    let Value::Tagged(flow) = &grafana["attrs"]["authorization_flow"] else {
+        panic!("flows are looked up: {:?}", grafana["attrs"]["authorization_flow"])
+    };
+    assert_eq!(flow.tag.to_string(), "!Find");
+    assert_eq!(
+        flow.value[1][1],
+        Value::from("default-provider-authorization-implicit-consent")
+    );
+    let zammad = find("authentik_providers_saml.samlprovider", "name", "zammad");
+    assert_eq!(
+        zammad["attrs"]["acs_url"],
+        Value::from("https://zammad.example.org/auth/saml/callback")
+    );
+    // Every !KeyOf names an entry of the blueprint.
+    let ids: BTreeSet<&str> = entries.iter().filter_map(|e| e["id"].as_str()).collect();
+    let app = find("authentik_core.application", "slug", "grafana");
+    let Value::Tagged(link) = &app["attrs"]["provider"] else {
+        panic!("provider is a !KeyOf")
+    };
+    assert_eq!(link.tag.to_string(), "!KeyOf");
+    assert!(ids.contains(link.value.as_str().unwrap()));
+    let mattermost = find("authentik_providers_oauth2.oauth2provider", "name", "mattermost");
+    let mut links = 0;
+    for m in mattermost["attrs"]["property_mappings"].as_sequence().unwrap() {
+        if let Value::Tagged(t) = m
+            && t.tag == "!KeyOf"
+        {
+            assert!(ids.contains(t.value.as_str().unwrap()), "{t:?}");
+            links += 1;
+        }
+    }
+    assert_eq!(links, 1, "Mattermost's own scope mapping is linked, not looked up");
+    assert_eq!(h.sim.writes(), 0, "exporting writes nothing");
 }

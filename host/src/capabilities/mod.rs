@@ -3,6 +3,7 @@
 //! and then, per mode, applied, compared or recorded. Writes to `.env` and files are staged in the
 //! run's [`RunRecord`] and land only after the whole run succeeded.
 
+pub mod blueprint;
 mod files;
 mod http;
 mod oauth2;
@@ -110,6 +111,8 @@ pub struct RunRecord {
     pub events: Vec<String>,
     /// What will break soon; shown in check, never drift.
     pub warnings: Vec<String>,
+    /// The blueprint entries of the objects this run asked for (`export --blueprint`).
+    pub blueprint: Vec<serde_yaml::Value>,
     pub env_writes: BTreeMap<String, String>,
     pub file_writes: BTreeMap<String, String>,
     /// The last error-level log line, shown when the flow traps (a panic message, usually).
@@ -323,6 +326,10 @@ impl wit_ak::Host for RunState {
         if let Err(e) = self.own_provider_name("OAuth2 provider", &name) {
             return Ok(Err(e));
         }
+        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+            let entry = blueprint::oauth2(self, &caps, &name, &spec);
+            self.record.blueprint.push(entry);
+        }
         let outcome = match oauth2::ensure_provider(self, &spec).await {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -359,6 +366,10 @@ impl wit_ak::Host for RunState {
         if let Err(e) = self.own_provider_name("SAML provider", &name) {
             return Ok(Err(e));
         }
+        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+            let entry = blueprint::saml(self, &caps, &name, &spec);
+            self.record.blueprint.push(entry);
+        }
         let outcome = match saml::ensure_provider(self, &spec).await {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -386,6 +397,10 @@ impl wit_ak::Host for RunState {
         self.charge()?;
         if let Err(e) = self.own_provider_name("proxy provider", &name) {
             return Ok(Err(e));
+        }
+        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+            let entry = blueprint::proxy(self, &caps, &name, &spec);
+            self.record.blueprint.push(entry);
         }
         let pk = match proxy::ensure_provider(self, &spec).await {
             Ok(pk) => pk,
@@ -415,6 +430,8 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::ScopeMappingSpec,
     ) -> wasmtime::Result<Result<String, FlowError>> {
         self.charge()?;
+        let name = format!("ssoctl {} {}", self.service.slug, spec.scope_name.trim());
+        self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));
         Ok(oauth2::ensure_scope_mapping(self, &spec).await)
     }
 
@@ -434,6 +451,8 @@ impl wit_ak::Host for RunState {
                 "call ensure-oauth2-provider before ensure-application".into(),
             )));
         }
+        let entry = blueprint::application(Some(&self.service.slug), &spec);
+        self.record.blueprint.push(entry);
         Ok(oauth2::ensure_application(self, &spec)
             .await
             .map(|()| wit_ak::Application {

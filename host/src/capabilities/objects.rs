@@ -8,8 +8,8 @@ use super::{FlowError, Mode, RunState};
 use crate::authentik::AkError;
 use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
 
-const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
-const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
+pub const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
+pub const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 
 /// A field that differs: the value to PATCH and how to describe the drift.
 pub struct Diff {
