@@ -49,6 +49,29 @@ pub struct Cli {
     command: Command,
 }
 
+impl Command {
+    /// The subcommand as typed, the `command` field of every `--json` document.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Bootstrap { .. } => "bootstrap",
+            Command::Add { .. } => "add",
+            Command::Check { .. } => "check",
+            Command::Fix { .. } => "fix",
+            Command::Plan { .. } => "plan",
+            Command::Sim { .. } => "sim",
+            Command::Demo { .. } => "demo",
+            Command::Plugins {
+                command: PluginsCommand::List,
+            } => "plugins list",
+            Command::Plugins { .. } => "plugins audit",
+            Command::Apps => "apps",
+            Command::Export { .. } => "export",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Preflight Authentik, then configure every service of the profile not yet configured.
@@ -258,13 +281,14 @@ async fn run(cli: Cli) -> u8 {
         Err(e) => Err(e),
     };
     progress.finish();
+    let command = cli.command.name();
     match result {
-        Ok(reports) => print_run(&reports, mode, cli.json, started.elapsed()),
+        Ok(reports) => print_run(command, &reports, mode, cli.json, started.elapsed()),
         Err(e) => {
             if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"mode": report::mode_name(mode), "exit_code": 2, "error": e.to_string()})
+                    serde_json::json!({"command": command, "mode": report::mode_name(mode), "exit_code": 2, "error": e.to_string()})
                 );
             } else {
                 eprintln!("error: {e}");
@@ -362,12 +386,11 @@ pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
 }
 
 /// One command's output: the service lines, then the summary line (or one JSON document).
-fn print_run(reports: &[ServiceReport], mode: Mode, json: bool, elapsed: Duration) -> u8 {
+fn print_run(command: &str, reports: &[ServiceReport], mode: Mode, json: bool, elapsed: Duration) -> u8 {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::json(reports, mode, elapsed)).unwrap_or_default()
-        );
+        let mut doc = report::json(reports, mode, elapsed);
+        doc["command"] = serde_json::Value::from(command);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return report::exit_code(reports, mode);
     }
     let code = print_reports(reports, mode, false);

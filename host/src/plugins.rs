@@ -66,7 +66,8 @@ pub fn list(runtime: &FlowRuntime, json: bool) -> u8 {
     };
     if json {
         let items: Vec<_> = flows.iter().map(|f| audit_of(f)).collect();
-        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        let doc = serde_json::json!({"command": "plugins list", "exit_code": 0, "components": items});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return 0;
     }
     println!("{:<10} {:<8} {:>9}  sha256", "type", "source", "bytes");
@@ -118,7 +119,8 @@ pub fn audit(runtime: &FlowRuntime, file: Option<&Path>, json: bool) -> u8 {
 fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
     let audits: Vec<Audit> = flows.iter().map(|f| audit_of(f)).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&audits).unwrap_or_default());
+        let doc = serde_json::json!({"command": "plugins audit", "exit_code": 0, "components": audits});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         for a in &audits {
             println!("{} ({}) sha256 {}", a.sso_type, a.source, a.sha256);

@@ -76,8 +76,10 @@ async fn check_exit_codes_lines_and_json() {
 
     let out = ssoctl(root, &["--json", "check", "grafana"]).await;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["command"], "check");
     assert_eq!(v["mode"], "check");
     assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["totals"]["green"], 1);
     assert_eq!(v["services"][0]["service"], "grafana");
     assert_eq!(v["services"][0]["status"], "ok");
 
@@ -229,7 +231,9 @@ async fn audit_shows_imports_and_no_wasi() {
     let out = ssoctl(dir.path(), &["--json", "plugins", "audit"]).await;
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let items = v.as_array().unwrap();
+    assert_eq!(v["command"], "plugins audit");
+    assert_eq!(v["exit_code"], 0);
+    let items = v["components"].as_array().unwrap();
     let types: Vec<&str> = items.iter().map(|i| i["sso_type"].as_str().unwrap()).collect();
     assert_eq!(types, ["oauth", "oidc", "saml", "proxy", "wikijs", "frappe"]);
     for item in items {
