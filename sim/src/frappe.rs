@@ -5,7 +5,6 @@
 //! errors answer 417, a missing document 404, a duplicate 409, bad credentials 401.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -25,9 +24,8 @@ struct State {
 
 /// A running fake; dropping it stops the server.
 pub struct FrappeFake {
-    addr: SocketAddr,
+    server: crate::FakeServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Frappe's `scrub`: lower case, spaces and dashes to underscores.
@@ -47,10 +45,6 @@ fn error(status: u16, exc_type: &str, message: &str) -> Response {
 impl FrappeFake {
     /// Starts on a free loopback port, accepting `Authorization: token <key>:<secret>`.
     pub async fn start(api_key: &str, api_secret: &str) -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(Mutex::new(State::default()));
         let expected = format!("token {api_key}:{api_secret}");
         let shared = state.clone();
@@ -60,14 +54,13 @@ impl FrappeFake {
             async move { handle(&state, &expected, method, uri, headers, body) }
         });
         Ok(Self {
-            addr,
+            server: crate::FakeServer::start(app).await?,
             state,
-            shutdown: Some(crate::serve(listener, app)),
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The stored document `name` (Password fields as stored).
@@ -94,14 +87,6 @@ impl FrappeFake {
     /// `METHOD path` of every request received.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("frappe").requests.clone()
-    }
-}
-
-impl Drop for FrappeFake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

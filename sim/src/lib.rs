@@ -317,6 +317,37 @@ impl Drop for Sim {
     }
 }
 
+/// A service fake's server on a free loopback port; dropping it stops the server.
+pub(crate) struct FakeServer {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl FakeServer {
+    pub(crate) async fn start(app: axum::Router) -> Result<Self, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        Ok(Self {
+            addr,
+            shutdown: Some(serve(listener, app)),
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// Serves `app` on `listener` in the background until the returned sender is used or dropped.
 pub(crate) fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::sync::oneshot::Sender<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

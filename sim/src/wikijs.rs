@@ -8,7 +8,6 @@
 //! admin handing out a session JWT.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, EmptySubscription, InputObject, Object, Schema, SimpleObject};
@@ -515,19 +514,14 @@ type WikiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// A running fake; dropping it stops the server.
 pub struct WikiFake {
-    addr: SocketAddr,
+    server: crate::FakeServer,
     state: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl WikiFake {
     /// Starts on a free loopback port with a finished setup: the local admin, the `local`
     /// strategy, and the API switched off (Wiki.js's default).
     pub async fn start(admin_email: &str, admin_password: &str) -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state: Shared = Arc::new(Mutex::new(State {
             admin_email: admin_email.into(),
             admin_password: admin_password.into(),
@@ -547,14 +541,13 @@ impl WikiFake {
             async move { handle(state, schema, method, uri, headers, body).await }
         });
         Ok(Self {
-            addr,
+            server: crate::FakeServer::start(app).await?,
             state,
-            shutdown: Some(crate::serve(listener, app)),
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The configured strategies, as stored.
@@ -616,14 +609,6 @@ impl WikiFake {
     /// `METHOD path` plus the GraphQL document's first field path, of every request received.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("wikijs").requests.clone()
-    }
-}
-
-impl Drop for WikiFake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

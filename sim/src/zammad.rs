@@ -5,7 +5,6 @@
 //! hash keys ending in `_key`, `token`, `secret` or `bind_pw` masked in answers, and the SAML
 //! credentials' required attributes validated (`Saml::RequiredAttributes`).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -31,9 +30,8 @@ struct State {
 
 /// A running fake; dropping it stops the server.
 pub struct ZammadFake {
-    addr: SocketAddr,
+    server: crate::FakeServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The settings of a fresh Zammad that the SAML integration touches (`db/seeds/settings.rb`),
@@ -117,10 +115,6 @@ fn error(status: StatusCode, message: &str) -> Response {
 impl ZammadFake {
     /// Starts on a free loopback port, accepting `Authorization: Token token=<token>`.
     pub async fn start(token: &str) -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(Mutex::new(State {
             settings: seed(),
             requests: Vec::new(),
@@ -133,14 +127,13 @@ impl ZammadFake {
             async move { handle(&state, &expected, method, uri, headers, body) }
         });
         Ok(Self {
-            addr,
+            server: crate::FakeServer::start(app).await?,
             state,
-            shutdown: Some(crate::serve(listener, app)),
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The stored value of setting `name` (unmasked).
@@ -165,14 +158,6 @@ impl ZammadFake {
     /// `METHOD path` of every request received.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("zammad").requests.clone()
-    }
-}
-
-impl Drop for ZammadFake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -6,9 +6,9 @@
 //! without ever seeing either.
 
 use serde_json::{Map, Value, json};
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ClientType, Oauth2ProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik;
 use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
-use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, RedirectUri, Service, Settings};
+use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const DOCTYPE: &str = "/api/resource/Social%20Login%20Key";
 const SECRET: &str = "{client_secret}";
@@ -80,21 +80,7 @@ impl Guest for FrappeFlow {
         }
         let provider = authentik::ensure_oauth2_provider(
             &service.slug,
-            &Oauth2ProviderSpec {
-                client_type: ClientType::Confidential,
-                redirect_uris: vec![RedirectUri {
-                    matching: MatchMode::Strict,
-                    url: redirect_uri,
-                }],
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                custom_scopes: Vec::new(),
-                sign_tokens: true,
-                issuer_per_provider: true,
-                grant_types: Vec::new(),
-                sub_mode: None,
-                include_claims_in_id_token: true,
-                access_token_validity: None,
-            },
+            &ssoctl_flow_sdk::oauth::confidential_oidc_spec(redirect_uri),
         )?;
         ssoctl_flow_sdk::ensure_application(&service, &settings)?;
         let server = authentik::server_info();

@@ -132,3 +132,23 @@ fn write_env(
     }
     Ok(())
 }
+
+/// A confidential OpenID Connect client with one strict redirect URI, signed tokens and its own
+/// issuer: what services that build their redirect URI themselves (Wiki.js, Frappe) register.
+pub fn confidential_oidc_spec(redirect_uri: String) -> Oauth2ProviderSpec {
+    Oauth2ProviderSpec {
+        client_type: ClientType::Confidential,
+        redirect_uris: vec![crate::RedirectUri {
+            matching: crate::MatchMode::Strict,
+            url: redirect_uri,
+        }],
+        scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        custom_scopes: Vec::new(),
+        sign_tokens: true,
+        issuer_per_provider: true,
+        grant_types: Vec::new(),
+        sub_mode: None,
+        include_claims_in_id_token: true,
+        access_token_validity: None,
+    }
+}

@@ -16,9 +16,9 @@
 //!   resubmitted as read (config values re-encoded as `{"v": value}`), `local` included.
 
 use serde_json::{Map, Value, json};
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ClientType, Oauth2Provider, Oauth2ProviderSpec, Secret};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, Oauth2Provider, Secret};
 use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
-use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, RedirectUri, Service, Settings};
+use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const SECRET: &str = "{client_secret}";
 /// Name of the API keys this flow mints (Administration → API Access shows it).
@@ -374,22 +374,8 @@ impl Guest for WikijsFlow {
         let callback = format!("{}/login/{key}/callback", service.public_url);
         let provider = authentik::ensure_oauth2_provider(
             &service.slug,
-            &Oauth2ProviderSpec {
-                client_type: ClientType::Confidential,
-                redirect_uris: vec![RedirectUri {
-                    matching: MatchMode::Strict,
-                    url: callback,
-                }],
-                // passport-openidconnect asks for `openid profile email`.
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                custom_scopes: Vec::new(),
-                sign_tokens: true,
-                issuer_per_provider: true,
-                grant_types: Vec::new(),
-                sub_mode: None,
-                include_claims_in_id_token: true,
-                access_token_validity: None,
-            },
+            // passport-openidconnect asks for `openid profile email`: the default scopes.
+            &ssoctl_flow_sdk::oauth::confidential_oidc_spec(callback),
         )?;
         ssoctl_flow_sdk::ensure_application(&service, &settings)?;
         let mut findings = Vec::new();
