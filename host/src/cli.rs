@@ -36,8 +36,9 @@ pub struct Cli {
     /// Seconds to wait for Authentik to become ready (default: 0 for an external Authentik, 60 for the bundled one).
     #[arg(long, global = true)]
     wait: Option<u64>,
-    /// Services configured at the same time.
-    #[arg(long, global = true, default_value_t = 4)]
+    /// Services run at the same time; each has at most one request to Authentik in flight, so
+    /// this also bounds the load on Authentik.
+    #[arg(long, global = true, default_value_t = crate::session::DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// Wall-clock limit for one flow run, in seconds.
     #[arg(long, global = true, default_value_t = 30)]

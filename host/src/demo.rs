@@ -44,6 +44,39 @@ impl ServiceFakes {
     }
 }
 
+/// A generated stack of `n` services for benchmarks and scale tests: in every ten, four `oidc`,
+/// four `oauth` and two `proxy` services (`svc-0001`, …), all in the default profile.
+pub fn write_generated_stack(dir: &std::path::Path, url: &str, token: &str, n: usize) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    let mut members = Vec::with_capacity(n);
+    for i in 1..=n {
+        let name = format!("svc-{i:04}");
+        let folder = dir.join("packages").join(&name);
+        std::fs::create_dir_all(&folder)?;
+        // No `sso.env`: the flows write their default keys under the service's prefix
+        // (`SVC_0001_OIDC_CLIENT_ID`, …).
+        let sso = match i % 10 {
+            1..=4 => "  type: oidc\n  redirect_path: /login/generic_oauth\n",
+            5..=8 => "  type: oauth\n  redirect_path: /oauth/callback\n",
+            _ => "  type: proxy\n  mode: forward_single\n",
+        };
+        std::fs::write(
+            folder.join("manifest.yaml"),
+            format!("name: Service {i}\npublic_url: https://{name}.example.org\nsso:\n{sso}  configured: false\n"),
+        )?;
+        members.push(name);
+    }
+    let mut services = String::from("default_profile: all\nprofiles:\n  all:\n    services:\n");
+    for m in &members {
+        let _ = writeln!(services, "      - {m}");
+    }
+    std::fs::write(dir.join("services.yaml"), services)?;
+    let env = format!("AUTHENTIK_URL={url}\nAUTHENTIK_ADMIN_TOKEN={token}\nAUTHENTIK_BOOTSTRAP_SKIP=true\n");
+    std::fs::write(dir.join(".env"), env)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join(".env"), std::fs::Permissions::from_mode(0o600))
+}
+
 /// Writes the sample stack into `dir`, pointing it at Authentik `url` with `token`, and at the
 /// service fakes with their credentials (`None`: an address nothing listens on).
 pub fn write_sample_stack(

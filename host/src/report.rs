@@ -150,6 +150,7 @@ mod tests {
             warnings: vec![],
             error: None,
             blueprint: vec![],
+            timing: Default::default(),
         }
     }
 

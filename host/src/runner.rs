@@ -42,6 +42,17 @@ pub struct ServiceReport {
     /// Blueprint entries of the objects the run asked for (`export --blueprint`).
     #[serde(skip)]
     pub blueprint: Vec<serde_yaml::Value>,
+    /// Where the run's time went (benchmarks).
+    #[serde(skip)]
+    pub timing: RunTiming,
+}
+
+/// Time of one service's run spent creating its instance and inside its `run` call (which
+/// includes the host calls it made and the requests they waited on).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunTiming {
+    pub instantiate: std::time::Duration,
+    pub call: std::time::Duration,
 }
 
 impl ServiceReport {
@@ -57,6 +68,7 @@ impl ServiceReport {
             warnings: Vec::new(),
             error: Some(message),
             blueprint: Vec::new(),
+            timing: RunTiming::default(),
         }
     }
 }
@@ -70,7 +82,7 @@ pub struct Runner {
     /// Services configured at once (each mostly waits on Authentik).
     pub concurrency: usize,
     env_path: PathBuf,
-    commit_lock: Mutex<()>,
+    env_commits: EnvCommits,
     on_done: std::sync::Mutex<Option<OnDone>>,
 }
 
@@ -82,7 +94,7 @@ impl Runner {
             runtime,
             concurrency: concurrency.max(1),
             env_path,
-            commit_lock: Mutex::new(()),
+            env_commits: EnvCommits::default(),
             on_done: std::sync::Mutex::new(None),
         }
     }
@@ -185,7 +197,8 @@ impl Runner {
                 limits: self.runtime.limits.clone(),
             },
         );
-        let (result, record) = call_flow(&self.runtime, &flow, state, &service, mode, &label).await;
+        let timing = std::sync::Mutex::new(RunTiming::default());
+        let (result, record) = call_flow(&self.runtime, &flow, state, &service, mode, &label, &timing).await;
         let mut report = ServiceReport {
             service: service.name.clone(),
             sso_type: service.sso_type.clone(),
@@ -197,6 +210,7 @@ impl Runner {
             warnings: Vec::new(),
             error: None,
             blueprint: Vec::new(),
+            timing: *timing.lock().expect("timing"),
         };
         let Some(mut record) = record else {
             report.status = Status::Error;
@@ -241,7 +255,8 @@ impl Runner {
     }
 
     /// Lands a successful apply run's staged writes: `.env` keys, service files, then the
-    /// manifest's `configured: true`. Serialised across services; each file is replaced atomically.
+    /// manifest's `configured: true`. Each file is replaced atomically; `.env` writes of
+    /// services that finish together are grouped into one write.
     async fn commit(
         &self,
         service: &ServiceSpec,
@@ -249,29 +264,107 @@ impl Runner {
         mark_configured: bool,
         changes: &mut Vec<String>,
     ) -> Result<(), String> {
-        let _guard = self.commit_lock.lock().await;
         if !record.env_writes.is_empty() {
-            // Re-read: the file may have changed since the command started.
-            let mut env = EnvFile::load(&self.env_path).map_err(|e| e.to_string())?;
-            let changed = env.apply(&record.env_writes).map_err(|e| e.to_string())?;
+            let changed = self
+                .env_commits
+                .commit(&self.env_path, record.env_writes.clone())
+                .await?;
             if !changed.is_empty() {
                 changes.push(format!("wrote .env: {}", changed.join(", ")));
             }
         }
-        if !record.file_writes.is_empty() {
-            let folder = service.manifest_path.parent().unwrap_or(std::path::Path::new("."));
-            let dir = cap_std::fs::Dir::open_ambient_dir(folder, cap_std::ambient_authority())
-                .map_err(|e| format!("{}: {e}", folder.display()))?;
-            let written = crate::capabilities::commit_files(&dir, &record.file_writes)
-                .map_err(|e| format!("{}: {e}", folder.display()))?;
-            for path in written {
-                changes.push(format!("wrote packages/{}/{path}", service.name));
+        let folder = service
+            .manifest_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        let files = record.file_writes.clone();
+        let manifest_path = service.manifest_path.clone();
+        // fsync and rename block: off the async workers, so other services' requests go on.
+        let (written, marked) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let mut written = Vec::new();
+            if !files.is_empty() {
+                let dir = cap_std::fs::Dir::open_ambient_dir(&folder, cap_std::ambient_authority())
+                    .map_err(|e| format!("{}: {e}", folder.display()))?;
+                written = crate::capabilities::commit_files(&dir, &files)
+                    .map_err(|e| format!("{}: {e}", folder.display()))?;
             }
+            let marked = mark_configured && manifest::mark_configured(&manifest_path).map_err(|e| e.to_string())?;
+            Ok((written, marked))
+        })
+        .await
+        .map_err(|e| format!("internal error while writing: {e}"))??;
+        for path in written {
+            changes.push(format!("wrote packages/{}/{path}", service.name));
         }
-        if mark_configured && manifest::mark_configured(&service.manifest_path).map_err(|e| e.to_string())? {
+        if marked {
             changes.push("marked sso.configured: true".to_string());
         }
         Ok(())
+    }
+}
+
+/// Group commit of `.env`: a service queues its keys and takes the writer's turn; whoever holds
+/// the turn writes everything queued so far in one atomic write. A hundred services finishing
+/// together cost a few writes (and fsyncs) of `.env`, not a hundred.
+#[derive(Default)]
+struct EnvCommits {
+    queue: std::sync::Mutex<Vec<EnvCommit>>,
+    turn: Mutex<()>,
+}
+
+struct EnvCommit {
+    keys: std::collections::BTreeMap<String, String>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
+}
+
+impl EnvCommits {
+    /// Writes `keys`; returns the ones that changed.
+    async fn commit(
+        &self,
+        path: &std::path::Path,
+        keys: std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<String>, String> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.queue.lock().expect("env queue").push(EnvCommit { keys, done });
+        {
+            let _turn = self.turn.lock().await;
+            let batch = std::mem::take(&mut *self.queue.lock().expect("env queue"));
+            // Empty: an earlier writer took these keys along.
+            if !batch.is_empty() {
+                let path = path.to_path_buf();
+                let written = tokio::task::spawn_blocking(move || write_env_batch(&path, batch)).await;
+                if let Err(e) = written {
+                    tracing::error!("writing .env failed: {e}");
+                }
+            }
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the .env write was interrupted; nothing of this service was written".into()))
+    }
+}
+
+/// Re-reads `.env` (it may have changed since the command started), applies every queued
+/// service's keys in order and writes once; each service learns which of its keys changed.
+fn write_env_batch(path: &std::path::Path, batch: Vec<EnvCommit>) {
+    let mut env = match EnvFile::load(path) {
+        Ok(env) => env,
+        Err(e) => {
+            for commit in batch {
+                let _ = commit.done.send(Err(e.to_string()));
+            }
+            return;
+        }
+    };
+    let changed: Vec<Vec<String>> = batch.iter().map(|c| env.stage(&c.keys)).collect();
+    let saved = if changed.iter().any(|c| !c.is_empty()) {
+        env.save().map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    };
+    for (commit, changed) in batch.into_iter().zip(changed) {
+        let _ = commit.done.send(saved.clone().map(|_| changed));
     }
 }
 
@@ -285,6 +378,7 @@ async fn call_flow(
     service: &ServiceSpec,
     mode: Mode,
     label: &str,
+    timing: &std::sync::Mutex<RunTiming>,
 ) -> (
     Result<crate::runtime::bindings::exports::sso::flow::flow::Outcome, String>,
     Option<crate::capabilities::RunRecord>,
@@ -313,8 +407,15 @@ async fn call_flow(
     };
     let deadline = runtime.limits.deadline;
     let call = async {
+        let started = std::time::Instant::now();
         let instance = flow.pre().instantiate_async(&mut store).await?;
-        instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await
+        let instantiated = std::time::Instant::now();
+        let result = instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await;
+        *timing.lock().expect("timing") = RunTiming {
+            instantiate: instantiated - started,
+            call: instantiated.elapsed(),
+        };
+        result
     };
     let result = tokio::time::timeout(deadline, call).await;
     match result {

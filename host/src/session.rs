@@ -12,6 +12,12 @@ use crate::runner::{Runner, ServiceReport};
 use crate::runtime::FlowRuntime;
 use crate::stack::{ServiceSpec, Stack};
 
+const EXTERNAL_HINT: &str = " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)";
+
+/// Services run at once by default: enough that bootstrapping 100 services costs two waves of
+/// creates, few enough that Authentik (a handful of gunicorn workers) is not flooded.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
 /// Settings of a session that do not come from the stack.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -29,7 +35,7 @@ impl Options {
         Self {
             root: root.into(),
             wait: None,
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY,
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
@@ -113,8 +119,21 @@ impl Session {
             request_timeout: options.request_timeout,
             retry: options.retry.clone(),
         })?;
-        authentik.wait_ready(wait).await?;
-        let caps = authentik.capabilities().await?;
+        // The bundled Authentik may still be starting: wait for its readiness. An external one
+        // must answer at once, and the preflight's own requests tell whether it does.
+        if !wait.is_zero() {
+            authentik.wait_ready(wait).await?;
+        }
+        let caps = authentik.capabilities().await.map_err(|e| match e {
+            crate::authentik::AkError::Unreachable { url, reason, .. } if wait.is_zero() => {
+                crate::authentik::AkError::Unreachable {
+                    url,
+                    reason,
+                    hint: EXTERNAL_HINT,
+                }
+            }
+            other => other,
+        })?;
         tracing::info!("Authentik {} at {}", caps.version, authentik.public_url());
         if caps.version > crate::authentik::NEWEST_KNOWN {
             tracing::warn!(
@@ -138,7 +157,7 @@ impl Session {
             authentik: Arc::new(authentik),
             stack: stack.clone(),
             redactor,
-            outpost_lock: Default::default(),
+            outposts: Default::default(),
             service_http: Default::default(),
             request_timeout: options.request_timeout,
         });

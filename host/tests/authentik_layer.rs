@@ -66,14 +66,13 @@ async fn a_create_whose_answer_was_lost_is_looked_up_not_repeated() {
 async fn persistent_server_errors_fail_the_service_with_the_status() {
     let h = Harness::new("2026.8.3").await;
     h.fix(&["grafana"]).await;
-    h.sim
-        .inject(fault("GET", "/core/applications/{slug}/", 500, false, 100));
+    h.sim.inject(fault("GET", "/core/applications/", 500, false, 100));
     let reports = h.check(&["grafana"]).await;
     let r = report(&reports, "grafana");
     assert_eq!(r.status, Status::Error);
     assert_eq!(
         r.error.as_deref(),
-        Some("Authentik answered 500 to GET core/applications/grafana/: injected fault 500")
+        Some("Authentik answered 500 to GET core/applications/: injected fault 500")
     );
 }
 
@@ -108,16 +107,26 @@ async fn lookups_are_made_once_per_run() {
     let reports = h.fix(&OAUTH_SERVICES).await;
     assert_all_ok(&reports);
     let counts = h.sim.counts();
-    assert_eq!(
-        counts["GET /flows/instances/{slug}/"], 2,
-        "authorization + invalidation flow, once each: {counts:?}"
+    // Every list is read once and shared by the seven services; nothing is read per service.
+    for list in [
+        "GET /flows/instances/",
+        "GET /crypto/certificatekeypairs/",
+        "GET /propertymappings/provider/scope/",
+        "GET /providers/oauth2/",
+        "GET /core/applications/",
+        "GET /schema/",
+    ] {
+        assert_eq!(counts.get(list), Some(&1), "{list}: {counts:#?}");
+    }
+    assert!(
+        !counts.keys().any(|k| k.starts_with("GET ") && k.contains('{')),
+        "a single object was read: {counts:#?}"
     );
-    assert_eq!(counts["GET /crypto/certificatekeypairs/"], 1);
-    assert_eq!(
-        counts["GET /propertymappings/provider/scope/"], 2,
-        "the default mappings once, plus Mattermost's own mapping looked up by name"
-    );
-    assert_eq!(counts["GET /admin/version/"], 1);
+    // The schema names the version: no separate version request.
+    assert_eq!(counts.get("GET /admin/version/"), None);
+    assert_eq!(h.sim.requests() - h.sim.writes(), 6, "{counts:#?}");
+    // A provider and an application per service, and Mattermost's own scope mapping.
+    assert_eq!(h.sim.writes(), 15, "{counts:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

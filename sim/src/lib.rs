@@ -145,6 +145,8 @@ struct Inner {
     token: String,
     world: Mutex<World>,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// When each counted request arrived (benchmarks: start-up time, round trips).
+    arrivals: Mutex<Vec<(std::time::Instant, String)>>,
     violations: Mutex<Vec<RecordedViolation>>,
 }
 
@@ -174,6 +176,7 @@ impl Sim {
             token: config.token,
             world: Mutex::new(World::seeded(schema, base_url)),
             counts: Mutex::new(BTreeMap::new()),
+            arrivals: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
         });
         let state = inner.clone();
@@ -255,6 +258,12 @@ impl Sim {
 
     pub fn reset_counts(&self) {
         self.inner.counts.lock().expect("counts").clear();
+        self.inner.arrivals.lock().expect("arrivals").clear();
+    }
+
+    /// When each request counted since the last reset arrived, with its `METHOD /template/`.
+    pub fn arrivals(&self) -> Vec<(std::time::Instant, String)> {
+        self.inner.arrivals.lock().expect("arrivals").clone()
     }
 
     /// Every schema violation seen so far.
@@ -441,12 +450,13 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
             return json_response(status, Some(json!({ "detail": detail })));
         }
     };
-    *inner
-        .counts
+    let key = format!("{} {}", op.method, op.template);
+    *inner.counts.lock().expect("counts").entry(key.clone()).or_default() += 1;
+    inner
+        .arrivals
         .lock()
-        .expect("counts")
-        .entry(format!("{} {}", op.method, op.template))
-        .or_default() += 1;
+        .expect("arrivals")
+        .push((std::time::Instant::now(), key));
 
     if !world.schema.allows_anonymous(&op) {
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());

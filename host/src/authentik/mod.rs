@@ -17,6 +17,17 @@ use tokio::sync::OnceCell;
 use models::{Flow, Keypair, Page, SamlMapping, ScopeMapping, VersionInfo};
 pub use version::{Capabilities, LiveSchema, NEWEST_KNOWN, OLDEST_KNOWN, Version};
 
+/// Objects per list page. Authentik accepts larger pages, but 100 is what its UI asks for and
+/// what every release serves without complaint.
+const PAGE_SIZE: u64 = 100;
+/// Pages of one list fetched at once.
+const PAGE_FETCHES: usize = 8;
+/// A list longer than this many pages is cut (a million objects: not a real install).
+const MAX_PAGES: u64 = 10_000;
+
+/// One list endpoint's objects, as read at the start of a run.
+pub type Snapshot = Arc<Vec<Value>>;
+
 /// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
 pub const SELF_SIGNED_KEYPAIR: &str = "authentik Self-signed Certificate";
 
@@ -133,7 +144,8 @@ pub struct Authentik {
     http: reqwest::Client,
     config: AuthentikConfig,
     capabilities: OnceCell<Capabilities>,
-    flows: Mutex<HashMap<String, Arc<OnceCell<Flow>>>>,
+    flows: OnceCell<Vec<Flow>>,
+    snapshots: Mutex<HashMap<String, Arc<OnceCell<Snapshot>>>>,
     signing_keypair: OnceCell<Keypair>,
     signing_certificate: OnceCell<String>,
     scope_mappings: OnceCell<Vec<ScopeMapping>>,
@@ -158,7 +170,8 @@ impl Authentik {
             http,
             config,
             capabilities: OnceCell::new(),
-            flows: Mutex::new(HashMap::new()),
+            flows: OnceCell::new(),
+            snapshots: Mutex::new(HashMap::new()),
             signing_keypair: OnceCell::new(),
             signing_certificate: OnceCell::new(),
             scope_mappings: OnceCell::new(),
@@ -211,25 +224,32 @@ impl Authentik {
         }
     }
 
-    /// Detects the server once: its live schema (`schema/`, read for `info.version` and the
-    /// request shapes) and `admin/version/` (the token check, and the version when the schema
-    /// cannot be read), fetched together so detection costs one round trip.
+    /// Detects the server once: its live schema (`schema/`, anonymous, read for `info.version` and
+    /// the request shapes) fetched together with the flow list, which every provider needs and
+    /// which checks the token. `admin/version/` is asked only when the schema cannot be read or
+    /// names no version. One round trip on every server that serves its schema.
     pub async fn capabilities(&self) -> Result<&Capabilities, AkError> {
         self.capabilities
             .get_or_try_init(|| async {
-                let (schema, info) = tokio::join!(self.live_schema(), self.get::<VersionInfo>("admin/version/", &[]));
-                let info = info?;
+                let (schema, flows) = tokio::join!(self.live_schema(), self.flows());
+                flows?;
+                let schema = schema.inspect_err(|why| {
+                    tracing::debug!("live schema not readable ({why}); request shapes from the version table");
+                });
+                if let Ok(schema) = &schema
+                    && let Some(version) = schema.version()
+                {
+                    return Ok(Capabilities::from_schema(version, schema));
+                }
+                let info = self.get::<VersionInfo>("admin/version/", &[]).await?;
                 let reported = Version::parse(&info.version_current).ok_or_else(|| AkError::Decode {
                     method: "GET".into(),
                     path: "admin/version/".into(),
                     reason: format!("version `{}` is not YYYY.M.P", info.version_current),
                 })?;
                 Ok(match schema {
-                    Ok(schema) => Capabilities::from_schema(schema.version().unwrap_or(reported), &schema),
-                    Err(why) => {
-                        tracing::debug!("live schema not readable ({why}); request shapes from the version table");
-                        Capabilities::for_version(reported)
-                    }
+                    Ok(schema) => Capabilities::from_schema(reported, &schema),
+                    Err(_) => Capabilities::for_version(reported),
                 })
             })
             .await
@@ -253,18 +273,56 @@ impl Authentik {
         serde_json::from_slice(&bytes).map_err(|e| format!("not an OpenAPI document: {e}"))
     }
 
-    /// A flow by slug, looked up once per run.
+    /// Every flow, listed once per run (a default install has about twenty).
+    async fn flows(&self) -> Result<&[Flow], AkError> {
+        self.flows
+            .get_or_try_init(|| self.list::<Flow>("flows/instances/", &[]))
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// A flow by slug, from the run's flow list.
     pub async fn flow(&self, slug: &str) -> Result<Flow, AkError> {
+        self.flows()
+            .await?
+            .iter()
+            .find(|f| f.slug == slug)
+            .cloned()
+            .ok_or_else(|| AkError::NotFound {
+                method: "GET".into(),
+                path: format!("flows/instances/ (flow `{slug}`)"),
+            })
+    }
+
+    /// Every object of a list endpoint as it was when this command first asked, fetched once
+    /// and shared by every service of the run: a `check` of N services costs a few pages per
+    /// object kind, not one request per service. Lookups that must see the server now (after a
+    /// create whose answer was lost) use [`Authentik::list`] instead.
+    pub async fn snapshot(&self, path: &str) -> Result<Snapshot, AkError> {
         let cell = self
-            .flows
+            .snapshots
             .lock()
-            .expect("flow cache")
-            .entry(slug.to_string())
+            .expect("snapshot cache")
+            .entry(path.to_string())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| async { self.get::<Flow>(&format!("flows/instances/{slug}/"), &[]).await })
+        cell.get_or_try_init(|| async { Ok(Arc::new(self.list::<Value>(path, &[]).await?)) })
             .await
             .cloned()
+    }
+
+    /// The first object of the snapshot of `path` whose `field` is `value`, decoded.
+    pub async fn snapshot_find<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<T>, AkError> {
+        let all = self.snapshot(path).await?;
+        match all.iter().find(|o| o.get(field).and_then(Value::as_str) == Some(value)) {
+            Some(found) => decode("GET", path, found.clone()).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The self-signed keypair Authentik signs with, looked up once per run.
@@ -342,22 +400,36 @@ impl Authentik {
         }
     }
 
-    /// Every page of a list (`page_size=100`, until `pagination.next == 0`).
+    /// Every page of a list (`page_size=100`): the first page tells how many there are, the rest
+    /// are fetched together (at most [`PAGE_FETCHES`] at a time), so a list costs two round trips
+    /// whatever its length.
     pub async fn list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>, AkError> {
-        let mut out = Vec::new();
-        let mut page = 1u64;
-        loop {
+        use futures::{StreamExt, TryStreamExt};
+        let page_query = |page: u64| {
             let mut q: Vec<(&str, String)> = query.to_vec();
             q.push(("page", page.to_string()));
-            q.push(("page_size", "100".to_string()));
-            let body: Page<T> = decode("GET", path, self.send(Method::GET, path, &q, None).await?)?;
-            out.extend(body.results);
-            let next = body.pagination.next as u64;
-            if next == 0 || next <= page || page >= 10_000 {
-                return Ok(out);
-            }
-            page = next;
+            q.push(("page_size", PAGE_SIZE.to_string()));
+            q
+        };
+        let first: Page<T> = decode("GET", path, self.send(Method::GET, path, &page_query(1), None).await?)?;
+        let mut out = first.results;
+        let total = first.pagination.total_pages as u64;
+        if first.pagination.next as u64 == 0 || total < 2 {
+            return Ok(out);
         }
+        let rest: Vec<Vec<T>> = futures::stream::iter(2..=total.min(MAX_PAGES))
+            .map(|page| {
+                let q = page_query(page);
+                async move {
+                    let body: Page<T> = decode("GET", path, self.send(Method::GET, path, &q, None).await?)?;
+                    Ok::<_, AkError>(body.results)
+                }
+            })
+            .buffered(PAGE_FETCHES)
+            .try_collect()
+            .await?;
+        out.extend(rest.into_iter().flatten());
+        Ok(out)
     }
 
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, AkError> {

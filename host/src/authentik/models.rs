@@ -16,6 +16,9 @@ pub struct Page<T> {
 pub struct Pagination {
     #[serde(default)]
     pub next: f64,
+    /// Lets the client fetch pages 2.. together instead of one after another.
+    #[serde(default)]
+    pub total_pages: f64,
 }
 
 #[derive(Debug, Deserialize)]

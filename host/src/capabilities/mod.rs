@@ -29,8 +29,8 @@ pub struct RunContext {
     pub authentik: Arc<Authentik>,
     pub stack: Arc<Stack>,
     pub redactor: Redactor,
-    /// Serialises read-modify-writes of the embedded outpost's provider list.
-    pub outpost_lock: tokio::sync::Mutex<()>,
+    /// Serialised, batched writes of the embedded outpost's provider list.
+    pub outposts: proxy::OutpostWriter,
     /// Client for `service-http` (services' own APIs), built on first use: loading the
     /// system's root certificates costs milliseconds most runs do not need to pay.
     pub service_http: std::sync::OnceLock<reqwest::Client>,

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, check_owner, create_provider, find_provider, lookup_err, provider_flows, settle, updated};
+use super::objects::{
+    APPLICATIONS, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows,
+    settle, updated,
+};
 use super::{FlowError, Mode, RunState};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
@@ -99,6 +102,12 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
     let ak = state.ctx.authentik.clone();
     let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
     let name = state.service.slug.clone();
+    let needs = Needs {
+        scope_mappings: true,
+        keypair: spec.sign_tokens,
+        ..Needs::default()
+    };
+    prefetch(state, "providers/oauth2/", needs).await?;
 
     // Desired state, in this server's shapes.
     let flows = provider_flows(state).await?;
@@ -413,7 +422,10 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
     let ak = state.ctx.authentik.clone();
     let slug = spec.slug.clone();
     let path = format!("core/applications/{slug}/");
-    let existing: Option<Application> = ak.get_opt(&path).await.map_err(|e| state.upstream(e))?;
+    let existing: Option<Application> = ak
+        .snapshot_find(APPLICATIONS, "slug", &slug)
+        .await
+        .map_err(|e| state.upstream(e))?;
     let provider = state.provider_pk;
     let Some(app) = existing else {
         match state.mode {
@@ -515,12 +527,14 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
         .map_err(|e| state.upstream(e))?
         .scope_mapping_path;
     let name = format!("ssoctl {} {scope}", state.service.slug);
+    // From the run's list of every scope mapping (which the provider reads anyway).
     let existing = ak
-        .list::<ScopeMapping>(path, &[("name", name.clone())])
+        .scope_mappings()
         .await
         .map_err(|e| state.upstream(e))?
-        .into_iter()
-        .find(|m| m.name == name);
+        .iter()
+        .find(|m| m.name == name)
+        .cloned();
     let pk = match existing {
         None => match state.mode {
             Mode::Check => {

@@ -193,9 +193,72 @@ impl Provider for SamlProvider {
     }
 }
 
-/// The provider named `name`, if any. The name filter is re-checked client-side: Authentik
-/// ignores filters it does not know and answers with the whole list.
+/// Where applications are listed.
+pub const APPLICATIONS: &str = "core/applications/";
+
+/// What a provider's run reads besides its own kind of provider and the applications.
+#[derive(Clone, Copy, Default)]
+pub struct Needs {
+    pub scope_mappings: bool,
+    pub saml_mappings: bool,
+    pub keypair: bool,
+    pub outposts: bool,
+}
+
+/// Reads everything a provider's run will look at together: the run's first service waits one
+/// round trip instead of one per kind, the others find it all in the run's snapshots. A missing
+/// keypair is left for the lookup that needs it to report in its own words.
+pub async fn prefetch(state: &mut RunState, provider_path: &str, needs: Needs) -> Result<(), FlowError> {
+    let ak = state.ctx.authentik.clone();
+    let ak = &ak;
+    let result = tokio::try_join!(
+        ak.snapshot(provider_path),
+        ak.snapshot(APPLICATIONS),
+        async {
+            if needs.scope_mappings {
+                ak.scope_mappings().await.map(|_| ())
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            if needs.saml_mappings {
+                ak.saml_mappings().await.map(|_| ())
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            match needs.keypair {
+                true => match ak.signing_keypair().await {
+                    Err(AkError::NotFound { .. }) | Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                false => Ok(()),
+            }
+        },
+        async {
+            if needs.outposts {
+                ak.snapshot(super::proxy::OUTPOSTS).await.map(|_| ())
+            } else {
+                Ok(())
+            }
+        },
+    );
+    result.map(|_| ()).map_err(|e| state.upstream(e))
+}
+
+/// The provider named `name` as it was when the run started (the run's snapshot of its kind).
 pub async fn find_provider<P: Provider>(state: &mut RunState, name: &str) -> Result<Option<P>, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    ak.snapshot_find::<P>(P::PATH, "name", name)
+        .await
+        .map_err(|e| state.upstream(e))
+}
+
+/// The provider named `name` as the server holds it now. The name filter is re-checked
+/// client-side: Authentik ignores filters it does not know and answers with the whole list.
+async fn find_provider_now<P: Provider>(state: &mut RunState, name: &str) -> Result<Option<P>, FlowError> {
     let ak = state.ctx.authentik.clone();
     match ak.list::<P>(P::PATH, &[(P::NAME_FILTER, name.to_string())]).await {
         Ok(list) => Ok(list.into_iter().find(|p| p.name() == name)),
@@ -221,7 +284,7 @@ pub async fn create_provider<P: Provider>(
         attempt += 1;
         match ak.post::<P>(P::PATH, &body).await {
             Ok(p) => return Ok(p),
-            Err(e @ AkError::MaybeApplied { .. }) => match find_provider::<P>(state, name).await {
+            Err(e @ AkError::MaybeApplied { .. }) => match find_provider_now::<P>(state, name).await {
                 Ok(Some(p)) => return Ok(p),
                 Ok(None) if attempt < CREATE_ATTEMPTS => continue,
                 _ => return Err(state.upstream(e)),

@@ -3,13 +3,17 @@
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, check_owner, create_provider, find_provider, provider_flows, settle, updated};
+use super::objects::{
+    Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
+};
 use super::{FlowError, Mode, RunState};
 use crate::authentik::models::{Outpost, ProxyProvider};
 use crate::runtime::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
 
 /// `managed` id of the outpost Authentik runs inside its own server.
 pub const EMBEDDED_OUTPOST: &str = "goauthentik.io/outposts/embedded";
+/// Where outposts are listed.
+pub const OUTPOSTS: &str = "outposts/instances/";
 
 fn mode_name(mode: ProxyMode) -> &'static str {
     match mode {
@@ -52,6 +56,11 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
     };
     let ak = state.ctx.authentik.clone();
     let name = state.service.slug.clone();
+    let needs = Needs {
+        outposts: true,
+        ..Needs::default()
+    };
+    prefetch(state, "providers/proxy/", needs).await?;
     let flows = provider_flows(state).await?;
 
     let existing: Option<ProxyProvider> = find_provider(state, &name).await?;
@@ -156,25 +165,91 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
     Ok(Some(current.pk))
 }
 
-/// The embedded outpost, found by `managed` (the list filter is re-checked client-side).
-async fn embedded_outpost(state: &mut RunState) -> Result<Outpost, FlowError> {
+fn embedded(outposts: impl IntoIterator<Item = Outpost>) -> Result<Outpost, String> {
+    outposts
+        .into_iter()
+        .find(|o| o.managed.as_deref() == Some(EMBEDDED_OUTPOST))
+        .ok_or_else(|| format!("no outpost with managed = {EMBEDDED_OUTPOST} in Authentik"))
+}
+
+/// The embedded outpost as the run's snapshot holds it.
+async fn embedded_outpost_snapshot(state: &mut RunState) -> Result<Outpost, FlowError> {
     let ak = state.ctx.authentik.clone();
-    ak.list::<Outpost>(
-        "outposts/instances/",
-        &[("managed__iexact", EMBEDDED_OUTPOST.to_string())],
-    )
-    .await
-    .map_err(|e| state.upstream(e))?
-    .into_iter()
-    .find(|o| o.managed.as_deref() == Some(EMBEDDED_OUTPOST))
-    .ok_or_else(|| FlowError::NotFound(format!("no outpost with managed = {EMBEDDED_OUTPOST} in Authentik")))
+    let all = ak.snapshot(OUTPOSTS).await.map_err(|e| state.upstream(e))?;
+    let outposts = all
+        .iter()
+        .filter_map(|o| serde_json::from_value::<Outpost>(o.clone()).ok());
+    embedded(outposts).map_err(FlowError::NotFound)
+}
+
+/// Where a service waiting for its provider's attachment learns how it went.
+type AttachDone = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Attaches providers to the embedded outpost for every service of the run. Authentik replaces
+/// the whole `providers` list on each PATCH, so writes are serialised; services that ask while
+/// a write is under way are attached together by the next one (one read and one PATCH for many
+/// services, instead of a read-modify-write each).
+#[derive(Default)]
+pub struct OutpostWriter {
+    waiting: std::sync::Mutex<Vec<(u64, AttachDone)>>,
+    write: tokio::sync::Mutex<()>,
+}
+
+impl OutpostWriter {
+    async fn attach(&self, ak: &crate::authentik::Authentik, pk: u64) -> Result<(), String> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.waiting.lock().expect("outpost queue").push((pk, done));
+        {
+            let _turn = self.write.lock().await;
+            let batch = std::mem::take(&mut *self.waiting.lock().expect("outpost queue"));
+            // Empty: an earlier writer took this request along.
+            if !batch.is_empty() {
+                let pks: Vec<u64> = batch.iter().map(|(pk, _)| *pk).collect();
+                let outcome = Self::write_batch(ak, &pks).await;
+                for (_, done) in batch {
+                    let _ = done.send(outcome.clone());
+                }
+            }
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the outpost update was interrupted; run fix again".into()))
+    }
+
+    /// Reads the outpost as it is now, adds the missing providers in one PATCH, and checks
+    /// Authentik's answer holds them all.
+    async fn write_batch(ak: &crate::authentik::Authentik, pks: &[u64]) -> Result<(), String> {
+        let now = ak
+            .list::<Outpost>(OUTPOSTS, &[("managed__iexact", EMBEDDED_OUTPOST.to_string())])
+            .await
+            .map_err(|e| e.to_string())?;
+        let outpost = embedded(now)?;
+        let mut providers = outpost.providers.clone();
+        let missing: Vec<u64> = pks.iter().copied().filter(|pk| !providers.contains(pk)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        providers.extend(&missing);
+        let path = format!("{OUTPOSTS}{}/", outpost.pk);
+        let saved: Outpost = ak
+            .patch(&path, &json!({ "providers": providers }))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Any later PATCH (Authentik's own or another tool's) replaces the list again; the
+        // answer to ours tells what was stored.
+        match missing.iter().find(|pk| !saved.providers.contains(pk)) {
+            Some(pk) => Err(format!(
+                "{} did not keep proxy provider {pk} after it was attached (another writer?); run fix again",
+                outpost.name
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 pub async fn attach_to_embedded_outpost(state: &mut RunState, provider: Option<u64>) -> Result<String, FlowError> {
     let ctx = state.ctx.clone();
-    // One read-modify-write at a time: Authentik replaces the whole `providers` list.
-    let _guard = ctx.outpost_lock.lock().await;
-    let outpost = embedded_outpost(state).await?;
+    let outpost = embedded_outpost_snapshot(state).await?;
     let name = state.service.slug.clone();
     let Some(pk) = provider else {
         // Check/plan with no provider yet: its creation already says it all.
@@ -196,21 +271,10 @@ pub async fn attach_to_embedded_outpost(state: &mut RunState, provider: Option<u
         ),
         Mode::Plan => state.change(format!("attach proxy provider `{name}` to {}", outpost.name)),
         Mode::Apply => {
-            let mut providers = outpost.providers.clone();
-            providers.push(pk);
-            let path = format!("outposts/instances/{}/", outpost.pk);
-            ctx.authentik
-                .patch::<Outpost>(&path, &json!({ "providers": providers }))
+            ctx.outposts
+                .attach(&ctx.authentik, pk)
                 .await
-                .map_err(|e| state.upstream(e))?;
-            // Re-read: a writer outside ssoctl may have replaced the list in between.
-            let after = embedded_outpost(state).await?;
-            if !after.providers.contains(&pk) {
-                return Err(FlowError::Upstream(format!(
-                    "{} lost proxy provider `{name}` right after it was attached (another writer?); run fix again",
-                    outpost.name
-                )));
-            }
+                .map_err(|m| FlowError::Upstream(ctx.redactor.redact(&m)))?;
             state.change(format!("attached proxy provider `{name}` to {}", outpost.name));
         }
     }

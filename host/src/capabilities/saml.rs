@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{Diff, check_owner, create_provider, find_provider, lookup_err, provider_flows, settle, updated};
+use super::objects::{
+    Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle, updated,
+};
 use super::{FlowError, Mode, RunState};
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
@@ -56,6 +58,12 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             caps.version
         )));
     }
+    let needs = Needs {
+        saml_mappings: true,
+        keypair: true,
+        ..Needs::default()
+    };
+    prefetch(state, "providers/saml/", needs).await?;
     let flows = provider_flows(state).await?;
     let keypair = ak
         .signing_keypair()

@@ -49,14 +49,20 @@ impl EnvFile {
     /// Applies `changes` (only those that differ) and writes the file atomically.
     /// Returns the keys that changed; nothing is written when none did.
     pub fn apply(&mut self, changes: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let changed = self.stage(changes);
+        if !changed.is_empty() {
+            self.save()?;
+        }
+        Ok(changed)
+    }
+
+    /// Applies `changes` in memory only; returns the keys that changed. [`EnvFile::save`] writes.
+    pub fn stage(&mut self, changes: &BTreeMap<String, String>) -> Vec<String> {
         let changed: Vec<String> = changes
             .iter()
             .filter(|(k, v)| self.values.get(*k) != Some(*v))
             .map(|(k, _)| k.clone())
             .collect();
-        if changed.is_empty() {
-            return Ok(changed);
-        }
         for key in &changed {
             let value = &changes[key];
             let line = format!("{key}={}", quote(value));
@@ -66,10 +72,14 @@ impl EnvFile {
             }
             self.values.insert(key.clone(), value.clone());
         }
+        changed
+    }
+
+    /// Writes the file atomically, mode 0600.
+    pub fn save(&self) -> Result<()> {
         let mut text = self.lines.join("\n");
         text.push('\n');
-        write_atomic(&self.path, text.as_bytes(), Some(0o600))?;
-        Ok(changed)
+        write_atomic(&self.path, text.as_bytes(), Some(0o600))
     }
 }
 

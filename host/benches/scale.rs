@@ -1,0 +1,237 @@
+//! `cargo bench -p ssoctl --bench scale`: what commands cost as the stack grows.
+//!
+//! The `ssoctl` binary runs as its own process (so its peak RSS is its own) against the
+//! simulator in this process, with a per-request latency added by the simulator. Stacks are
+//! generated: N services, four oidc, four oauth and two proxy in every ten.
+//!
+//! - per N (10, 100, 1000) and latency (0, 20 ms): bootstrap of a fresh stack, a re-run on the
+//!   converged stack (`fix --all`), `check`, `plan`: wall time, requests by method, round trips
+//!   (wall ÷ latency), peak RSS;
+//! - per-service plugin overhead: instantiate and `run` of each service's flow in an open session
+//!   whose lookups are cached (no request at all), median over the services;
+//! - start-up: process start to the first request and to the first request a flow made, with a
+//!   cold (empty) and a warm component cache.
+//!
+//! `BENCH_SIZES=10,100` and `BENCH_LATENCIES=0` narrow the matrix.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ssoctl::runtime::{FlowRuntime, Limits};
+use ssoctl::session::{Options, Session};
+use ssoctl_sim::{Chaos, Sim, SimConfig};
+
+const TOKEN: &str = "bench-admin-token-0123456789";
+const BIN: &str = env!("CARGO_BIN_EXE_ssoctl");
+
+struct Run {
+    wall: Duration,
+    exit: i32,
+    by_method: BTreeMap<String, u64>,
+    peak_rss_mib: f64,
+    /// Process start to the first request, and to the first request of a flow (a provider list).
+    first_request: Option<Duration>,
+    first_flow_request: Option<Duration>,
+}
+
+/// Runs `ssoctl --root ROOT ARGS…` and waits for it with `wait4`, which reports that process's
+/// own peak RSS.
+fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration) -> Run {
+    sim.reset_counts();
+    let started = Instant::now();
+    // Reaped by `wait4` below (which `Child::wait` cannot do: it does not return the rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("SSOCTL_CACHE_DIR", cache)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ssoctl");
+    let mut status = 0;
+    // SAFETY: plain FFI call with valid pointers to locals; the pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32, "wait4 failed");
+    let wall = started.elapsed();
+    let mut by_method = BTreeMap::new();
+    for (key, n) in sim.counts() {
+        let method = key.split(' ').next().unwrap_or("?").to_string();
+        *by_method.entry(method).or_insert(0) += n;
+    }
+    // Arrival times are taken after the simulator's added latency.
+    let arrivals = sim.arrivals();
+    let since = |at: Instant| at.saturating_duration_since(started).saturating_sub(latency);
+    Run {
+        wall,
+        exit: libc::WEXITSTATUS(status),
+        by_method,
+        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        first_request: arrivals.iter().map(|(at, _)| since(*at)).min(),
+        first_flow_request: arrivals
+            .iter()
+            .filter(|(_, key)| key.contains("/providers/"))
+            .map(|(at, _)| since(*at))
+            .min(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn list(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sizes = list("BENCH_SIZES", &[10, 100, 1000]);
+    let latencies = list("BENCH_LATENCIES", &[0, 20]);
+    let cache = tempfile::tempdir().unwrap();
+    println!("ssoctl scale bench: {BIN}");
+    println!();
+    println!(
+        "| latency | N | command | wall ms | round trips (wall ÷ latency) | GET | POST | PATCH | peak RSS MiB | exit |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for &latency_ms in &latencies {
+        let latency = Duration::from_millis(latency_ms);
+        for &n in &sizes {
+            let sim = rt
+                .block_on(Sim::start(SimConfig {
+                    version: "2026.8.3".into(),
+                    token: TOKEN.into(),
+                    ..Default::default()
+                }))
+                .unwrap();
+            sim.set_chaos(Chaos {
+                latency,
+                ..Default::default()
+            });
+            let dir = tempfile::tempdir().unwrap();
+            ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, n as usize).unwrap();
+            for (label, args) in [
+                ("bootstrap (fresh)", &["bootstrap"][..]),
+                ("re-run (converged)", &["fix", "--all"][..]),
+                ("check", &["check"][..]),
+                ("plan", &["plan"][..]),
+            ] {
+                let run = ssoctl(&sim, dir.path(), cache.path(), args, latency);
+                let trips = if latency_ms > 0 {
+                    format!("{:.1}", run.wall.as_secs_f64() / latency.as_secs_f64())
+                } else {
+                    "–".into()
+                };
+                let count = |m: &str| run.by_method.get(m).copied().unwrap_or(0);
+                println!(
+                    "| {latency_ms} ms | {n} | {label} | {} | {trips} | {} | {} | {} | {:.1} | {} |",
+                    ms(run.wall),
+                    count("GET"),
+                    count("POST"),
+                    count("PATCH"),
+                    run.peak_rss_mib,
+                    run.exit
+                );
+            }
+            assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+        }
+    }
+
+    // Per-service plugin overhead: a converged stack of 100, checked twice in one session; the
+    // second check finds every lookup cached and sends nothing, so what is left is the flows.
+    rt.block_on(async {
+        let sim = Sim::start(SimConfig {
+            version: "2026.8.3".into(),
+            token: TOKEN.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 100).unwrap();
+        let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(cache.path().into())).unwrap());
+        let options = Options::new(dir.path());
+        Session::open(&options, runtime.clone())
+            .await
+            .unwrap()
+            .bootstrap(None)
+            .await
+            .unwrap();
+        let session = Session::open(&options, runtime.clone()).await.unwrap();
+        session.check(&[], None).await.unwrap();
+        sim.reset_counts();
+        let mut instantiate = Vec::new();
+        let mut call = Vec::new();
+        let mut walls = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            let reports = session.check(&[], None).await.unwrap();
+            walls.push(t.elapsed() / reports.len() as u32);
+            instantiate.extend(reports.iter().map(|r| r.timing.instantiate));
+            call.extend(reports.iter().map(|r| r.timing.call));
+        }
+        assert_eq!(sim.requests(), 0, "the cached check sent requests");
+        println!();
+        println!(
+            "per-service plugin overhead (100 services, lookups cached, 0 requests): instantiate {} µs · run {} µs · \
+             instantiate + run {} µs (medians) · whole check ÷ services {} µs",
+            median(instantiate.clone()).as_micros(),
+            median(call.clone()).as_micros(),
+            median(instantiate.iter().zip(&call).map(|(a, b)| *a + *b).collect()).as_micros(),
+            median(walls).as_micros(),
+        );
+    });
+
+    // Start-up: 10 services, no latency, cold and warm component cache.
+    let sim = rt
+        .block_on(Sim::start(SimConfig {
+            version: "2026.8.3".into(),
+            token: TOKEN.into(),
+            ..Default::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 10).unwrap();
+    ssoctl(&sim, dir.path(), cache.path(), &["bootstrap"], Duration::ZERO);
+    println!();
+    for warm in [false, true] {
+        let mut first = Vec::new();
+        let mut flow = Vec::new();
+        let mut wall = Vec::new();
+        for _ in 0..10 {
+            let cold_dir = tempfile::tempdir().unwrap();
+            let cache_dir = if warm { cache.path() } else { cold_dir.path() };
+            let run = ssoctl(&sim, dir.path(), cache_dir, &["check"], Duration::ZERO);
+            first.push(run.first_request.expect("a request"));
+            flow.push(run.first_flow_request.expect("a flow request"));
+            wall.push(run.wall);
+        }
+        println!(
+            "start-up, {} component cache (check of 10 services, medians of 10): first request {} ms · first flow \
+             request {} ms · whole command {} ms",
+            if warm { "warm" } else { "cold" },
+            ms(median(first)),
+            ms(median(flow)),
+            ms(median(wall)),
+        );
+    }
+}
