@@ -37,14 +37,13 @@ struct Run {
     first_flow_request: Option<Duration>,
 }
 
-/// Runs `ssoctl --root ROOT ARGS…` and waits for it with `wait4`, which reports that process's
-/// own peak RSS.
+/// Runs `ssoctl --root ROOT ARGS…`, reading its peak RSS (`VmHWM` of its own address space)
+/// every millisecond until it exits. (`wait4`'s `ru_maxrss` would not do: a child's figure starts
+/// from the RSS of the process that forked it, here the simulator's.)
 fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration) -> Run {
     sim.reset_counts();
     let started = Instant::now();
-    // Reaped by `wait4` below (which `Child::wait` cannot do: it does not return the rusage).
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--root")
         .arg(root)
         .args(args)
@@ -54,11 +53,22 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
         .stderr(Stdio::null())
         .spawn()
         .expect("start ssoctl");
-    let mut status = 0;
-    // SAFETY: plain FFI call with valid pointers to locals; the pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(waited, child.id() as i32, "wait4 failed");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait for ssoctl") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     let wall = started.elapsed();
     let mut by_method = BTreeMap::new();
     for (key, n) in sim.counts() {
@@ -70,9 +80,9 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
     let since = |at: Instant| at.saturating_duration_since(started).saturating_sub(latency);
     Run {
         wall,
-        exit: libc::WEXITSTATUS(status),
+        exit: status.code().unwrap_or(-1),
         by_method,
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mib: peak_kib as f64 / 1024.0,
         first_request: arrivals.iter().map(|(at, _)| since(*at)).min(),
         first_flow_request: arrivals
             .iter()
@@ -158,6 +168,7 @@ fn main() {
 
     // Per-service plugin overhead: a converged stack of 100, checked twice in one session; the
     // second check finds every lookup cached and sends nothing, so what is left is the flows.
+    // One service at a time, so no service's time includes another's.
     rt.block_on(async {
         let sim = Sim::start(SimConfig {
             version: "2026.8.3".into(),
@@ -176,7 +187,9 @@ fn main() {
             .bootstrap(None)
             .await
             .unwrap();
-        let session = Session::open(&options, runtime.clone()).await.unwrap();
+        let mut one_at_a_time = options.clone();
+        one_at_a_time.concurrency = 1;
+        let session = Session::open(&one_at_a_time, runtime.clone()).await.unwrap();
         session.check(&[], None).await.unwrap();
         sim.reset_counts();
         let mut instantiate = Vec::new();
@@ -192,7 +205,7 @@ fn main() {
         assert_eq!(sim.requests(), 0, "the cached check sent requests");
         println!();
         println!(
-            "per-service plugin overhead (100 services, lookups cached, 0 requests): instantiate {} µs · run {} µs · \
+            "per-service plugin overhead (100 services one at a time, lookups cached, 0 requests): instantiate {} µs · run {} µs · \
              instantiate + run {} µs (medians) · whole check ÷ services {} µs",
             median(instantiate.clone()).as_micros(),
             median(call.clone()).as_micros(),

@@ -311,6 +311,19 @@ impl Runner {
 struct EnvCommits {
     queue: std::sync::Mutex<Vec<EnvCommit>>,
     turn: Mutex<()>,
+    /// `.env` as last read or written, reused while the file on disk is unchanged (a converged
+    /// run of a thousand services would otherwise parse it a thousand times).
+    known: Arc<std::sync::Mutex<Option<KnownEnv>>>,
+}
+
+struct KnownEnv {
+    env: EnvFile,
+    stamp: (std::time::SystemTime, u64),
+}
+
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 struct EnvCommit {
@@ -333,7 +346,11 @@ impl EnvCommits {
             // Empty: an earlier writer took these keys along.
             if !batch.is_empty() {
                 let path = path.to_path_buf();
-                let written = tokio::task::spawn_blocking(move || write_env_batch(&path, batch)).await;
+                let known = self.known.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    write_env_batch(&path, batch, &mut known.lock().expect("known env"))
+                })
+                .await;
                 if let Err(e) = written {
                     tracing::error!("writing .env failed: {e}");
                 }
@@ -347,19 +364,37 @@ impl EnvCommits {
 
 /// Re-reads `.env` (it may have changed since the command started), applies every queued
 /// service's keys in order and writes once; each service learns which of its keys changed.
-fn write_env_batch(path: &std::path::Path, batch: Vec<EnvCommit>) {
-    let mut env = match EnvFile::load(path) {
-        Ok(env) => env,
-        Err(e) => {
-            for commit in batch {
-                let _ = commit.done.send(Err(e.to_string()));
+fn write_env_batch(path: &std::path::Path, batch: Vec<EnvCommit>, known: &mut Option<KnownEnv>) {
+    let now = stamp(path);
+    let reuse = matches!((&*known, now), (Some(k), Some(now)) if k.stamp == now);
+    if !reuse {
+        *known = match EnvFile::load(path) {
+            Ok(env) => now.map(|stamp| KnownEnv { env, stamp }),
+            Err(e) => {
+                for commit in batch {
+                    let _ = commit.done.send(Err(e.to_string()));
+                }
+                return;
             }
-            return;
+        };
+    }
+    let Some(KnownEnv { env, stamp: last }) = known.as_mut() else {
+        for commit in batch {
+            let _ = commit
+                .done
+                .send(Err(format!("{}: cannot read its metadata", path.display())));
         }
+        return;
     };
     let changed: Vec<Vec<String>> = batch.iter().map(|c| env.stage(&c.keys)).collect();
     let saved = if changed.iter().any(|c| !c.is_empty()) {
-        env.save().map_err(|e| e.to_string())
+        let saved = env.save().map_err(|e| e.to_string());
+        match (&saved, stamp(path)) {
+            (Ok(()), Some(now)) => *last = now,
+            // Unknown state on disk: read it again next time.
+            _ => *known = None,
+        }
+        saved
     } else {
         Ok(())
     };

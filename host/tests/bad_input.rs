@@ -55,24 +55,14 @@ fn replace_in(root: &Path, file: &str, from: &str, to: &str) {
 
 /// An HTTP server on loopback answering every request with an HTML page (a proxy's error page,
 /// a login portal): what `AUTHENTIK_URL` pointing at the wrong thing looks like.
-async fn html_server() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+async fn html_server() -> ssoctl_sim::FakeServer {
     let app = axum::Router::new().fallback(|| async {
         (
             [(axum::http::header::CONTENT_TYPE, "text/html")],
             "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>",
         )
     });
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (url, tx)
+    ssoctl_sim::FakeServer::start(app).await.unwrap()
 }
 
 type Breaker = Box<dyn Fn(&Path, &Harness)>;
@@ -317,7 +307,8 @@ fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_written() {
-    let (html_url, _stop) = html_server().await;
+    let html = html_server().await;
+    let html_url = html.url();
     let all = cases(html_url);
     assert!(all.len() >= 30, "{} cases", all.len());
     let mut failures = Vec::new();
@@ -331,19 +322,8 @@ async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_written() {
         } else {
             vec!["bootstrap".into()]
         };
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
-                .arg("--root")
-                .arg(&root)
-                .args(&args)
-                .env("SSOCTL_CACHE_DIR", root.join(".cache"))
-                .env_remove("AUTHENTIK_URL")
-                .env_remove("AUTHENTIK_ADMIN_TOKEN")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ssoctl(&root, &args).await;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         let mut problems = Vec::new();

@@ -3,23 +3,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
 use common::*;
-
-async fn ssoctl(root: &Path, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"));
-    cmd.arg("--root")
-        .arg(root)
-        .args(args)
-        .env("SSOCTL_CACHE_DIR", root.join(".cache"))
-        .env_remove("AUTHENTIK_URL")
-        .env_remove("AUTHENTIK_ADMIN_TOKEN");
-    tokio::task::spawn_blocking(move || cmd.output().expect("run ssoctl"))
-        .await
-        .unwrap()
-}
 
 fn text(o: &Output) -> (String, String) {
     (
@@ -500,13 +486,9 @@ struct Behaviour {
 /// A fake service on loopback: `/login/generic_oauth` redirects to `authorize` with the configured
 /// `client_id` and `redirect_uri` (a correct or a misconfigured Grafana); `/` is behind forward
 /// auth (redirect to the outpost's start URL) or served openly (middleware missing).
-async fn fake_service(
-    behaviour: std::sync::Arc<std::sync::Mutex<Behaviour>>,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+async fn fake_service(behaviour: std::sync::Arc<std::sync::Mutex<Behaviour>>) -> ssoctl_sim::FakeServer {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
         let b = behaviour.lock().unwrap().clone();
         async move {
@@ -528,15 +510,7 @@ async fn fake_service(
             }
         }
     });
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (url, tx)
+    ssoctl_sim::FakeServer::start(app).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -548,7 +522,8 @@ async fn check_probe_catches_what_only_a_login_would_show() {
         redirect_uri: "https://grafana.example.org/login/generic_oauth".into(),
         protected: true,
     }));
-    let (fake, _stop) = fake_service(behaviour.clone()).await;
+    let server = fake_service(behaviour.clone()).await;
+    let fake = server.url();
     for svc in ["grafana", "adminer"] {
         // grafana's sample manifest names its login path already.
         let text = h.manifest(svc).replacen(

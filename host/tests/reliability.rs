@@ -118,13 +118,8 @@ async fn sigkill_at_twenty_points_leaves_a_stack_that_converges() {
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().to_path_buf();
     let spawn = |h: &Harness| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
-            .arg("--root")
-            .arg(h.root())
-            .arg("bootstrap")
+        ssoctl_command(h.root(), &["bootstrap"])
             .env("SSOCTL_CACHE_DIR", &cache_dir)
-            .env_remove("AUTHENTIK_URL")
-            .env_remove("AUTHENTIK_ADMIN_TOKEN")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

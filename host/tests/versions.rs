@@ -124,17 +124,7 @@ async fn newer_servers_are_warned_about_not_refused() {
     let h = Harness::new("2026.8.3").await;
     h.sim.report_version("2027.2.1");
     let root = h.root().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
-            .args(["--root", root.to_str().unwrap(), "bootstrap"])
-            .env("SSOCTL_CACHE_DIR", root.join(".cache"))
-            .env_remove("AUTHENTIK_URL")
-            .env_remove("AUTHENTIK_ADMIN_TOKEN")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = ssoctl(&root, &["bootstrap"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(

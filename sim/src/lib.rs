@@ -327,13 +327,15 @@ impl Drop for Sim {
 }
 
 /// A service fake's server on a free loopback port; dropping it stops the server.
-pub(crate) struct FakeServer {
+/// An axum app served on a free loopback port until dropped: the service fakes, and the small
+/// servers tests stand up (an HTML page where Authentik should be, a service's login redirect).
+pub struct FakeServer {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl FakeServer {
-    pub(crate) async fn start(app: axum::Router) -> Result<Self, String> {
+    pub async fn start(app: axum::Router) -> Result<Self, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
@@ -344,7 +346,7 @@ impl FakeServer {
         })
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }

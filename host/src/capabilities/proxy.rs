@@ -198,14 +198,23 @@ pub struct OutpostWriter {
 impl OutpostWriter {
     async fn attach(&self, ak: &crate::authentik::Authentik, pk: u64) -> Result<(), String> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.waiting.lock().expect("outpost queue").push((pk, done));
+        self.queue().push((pk, done));
         {
             let _turn = self.write.lock().await;
-            let batch = std::mem::take(&mut *self.waiting.lock().expect("outpost queue"));
             // Empty: an earlier writer took this request along.
-            if !batch.is_empty() {
+            if !self.queue().is_empty() {
+                // Whoever queues while the outpost is being read joins this write.
+                let read = ak
+                    .list::<Outpost>(OUTPOSTS, &[("managed__iexact", EMBEDDED_OUTPOST.to_string())])
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(embedded);
+                let batch = std::mem::take(&mut *self.queue());
                 let pks: Vec<u64> = batch.iter().map(|(pk, _)| *pk).collect();
-                let outcome = Self::write_batch(ak, &pks).await;
+                let outcome = match read {
+                    Ok(outpost) => Self::write_batch(ak, outpost, &pks).await,
+                    Err(e) => Err(e),
+                };
                 for (_, done) in batch {
                     let _ = done.send(outcome.clone());
                 }
@@ -216,14 +225,13 @@ impl OutpostWriter {
             .unwrap_or_else(|_| Err("the outpost update was interrupted; run fix again".into()))
     }
 
-    /// Reads the outpost as it is now, adds the missing providers in one PATCH, and checks
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<(u64, AttachDone)>> {
+        self.waiting.lock().expect("outpost queue")
+    }
+
+    /// Adds the missing providers to the outpost as just read, in one PATCH, and checks
     /// Authentik's answer holds them all.
-    async fn write_batch(ak: &crate::authentik::Authentik, pks: &[u64]) -> Result<(), String> {
-        let now = ak
-            .list::<Outpost>(OUTPOSTS, &[("managed__iexact", EMBEDDED_OUTPOST.to_string())])
-            .await
-            .map_err(|e| e.to_string())?;
-        let outpost = embedded(now)?;
+    async fn write_batch(ak: &crate::authentik::Authentik, outpost: Outpost, pks: &[u64]) -> Result<(), String> {
         let mut providers = outpost.providers.clone();
         let missing: Vec<u64> = pks.iter().copied().filter(|pk| !providers.contains(pk)).collect();
         if missing.is_empty() {

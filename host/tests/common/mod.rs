@@ -196,3 +196,24 @@ pub fn short_deadline() -> Limits {
         ..Limits::default()
     }
 }
+
+/// `ssoctl --root ROOT ARGS…` as operators run it: the stack's `.env` is the only source of
+/// Authentik settings (the test process's environment is not), components cached in the stack.
+pub fn ssoctl_command(root: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"));
+    cmd.arg("--root")
+        .arg(root)
+        .args(args)
+        .env("SSOCTL_CACHE_DIR", root.join(".cache"))
+        .env_remove("AUTHENTIK_URL")
+        .env_remove("AUTHENTIK_ADMIN_TOKEN");
+    cmd
+}
+
+/// Runs [`ssoctl_command`] to completion off the async workers (the simulator runs on them).
+pub async fn ssoctl(root: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = ssoctl_command(root, args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run ssoctl"))
+        .await
+        .unwrap()
+}
