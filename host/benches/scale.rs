@@ -32,6 +32,9 @@ struct Run {
     exit: i32,
     by_method: BTreeMap<String, u64>,
     peak_rss_mib: f64,
+    /// ssoctl's own CPU time (user + system): what is left of the wall time once the round
+    /// trips and the simulator's share of the two cores are taken out.
+    cpu: Duration,
     /// Process start to the first request, and to the first request of a flow (a provider list).
     first_request: Option<Duration>,
     first_flow_request: Option<Duration>,
@@ -42,6 +45,7 @@ struct Run {
 /// from the RSS of the process that forked it, here the simulator's.)
 fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration) -> Run {
     sim.reset_counts();
+    let cpu_before = children_cpu();
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .arg("--root")
@@ -70,6 +74,7 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
         std::thread::sleep(Duration::from_millis(1));
     };
     let wall = started.elapsed();
+    let cpu = children_cpu().saturating_sub(cpu_before);
     let mut by_method = BTreeMap::new();
     for (key, n) in sim.counts() {
         let method = key.split(' ').next().unwrap_or("?").to_string();
@@ -83,6 +88,7 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
         exit: status.code().unwrap_or(-1),
         by_method,
         peak_rss_mib: peak_kib as f64 / 1024.0,
+        cpu,
         first_request: arrivals.iter().map(|(at, _)| since(*at)).min(),
         first_flow_request: arrivals
             .iter()
@@ -90,6 +96,16 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
             .map(|(at, _)| since(*at))
             .min(),
     }
+}
+
+/// CPU time of every child reaped so far (children are run one at a time, so a difference is
+/// one child's).
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn ms(d: Duration) -> String {
@@ -120,9 +136,9 @@ fn main() {
     println!("ssoctl scale bench: {BIN}");
     println!();
     println!(
-        "| latency | N | command | wall ms | round trips (wall ÷ latency) | GET | POST | PATCH | peak RSS MiB | exit |"
+        "| latency | N | command | wall ms | wall ÷ latency | ssoctl CPU ms | GET | POST | PATCH | peak RSS MiB | exit |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &latency_ms in &latencies {
         let latency = Duration::from_millis(latency_ms);
         for &n in &sizes {
@@ -153,8 +169,9 @@ fn main() {
                 };
                 let count = |m: &str| run.by_method.get(m).copied().unwrap_or(0);
                 println!(
-                    "| {latency_ms} ms | {n} | {label} | {} | {trips} | {} | {} | {} | {:.1} | {} |",
+                    "| {latency_ms} ms | {n} | {label} | {} | {trips} | {} | {} | {} | {} | {:.1} | {} |",
                     ms(run.wall),
+                    ms(run.cpu),
                     count("GET"),
                     count("POST"),
                     count("PATCH"),

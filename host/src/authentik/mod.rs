@@ -25,8 +25,46 @@ const PAGE_FETCHES: usize = 8;
 /// A list longer than this many pages is cut (a million objects: not a real install).
 const MAX_PAGES: u64 = 10_000;
 
-/// One list endpoint's objects, as read at the start of a run.
-pub type Snapshot = Arc<Vec<Value>>;
+/// One list endpoint's objects, as read at the start of a run, with an index per field looked
+/// up by (built on first use): finding each of a thousand services' objects is a hash lookup,
+/// not a scan of the list.
+pub struct Snapshot {
+    items: Vec<Value>,
+    indexes: Mutex<HashMap<String, Arc<HashMap<String, usize>>>>,
+}
+
+impl Snapshot {
+    fn new(items: Vec<Value>) -> Self {
+        Self {
+            items,
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// The first object whose string field `field` is `value`.
+    pub fn find(&self, field: &str, value: &str) -> Option<&Value> {
+        let index = self
+            .indexes
+            .lock()
+            .expect("snapshot index")
+            .entry(field.to_string())
+            .or_insert_with(|| {
+                let mut index = HashMap::new();
+                for (at, item) in self.items.iter().enumerate() {
+                    if let Some(v) = item.get(field).and_then(Value::as_str) {
+                        index.entry(v.to_string()).or_insert(at);
+                    }
+                }
+                Arc::new(index)
+            })
+            .clone();
+        index.get(value).map(|at| &self.items[*at])
+    }
+}
 
 /// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
 pub const SELF_SIGNED_KEYPAIR: &str = "authentik Self-signed Certificate";
@@ -145,7 +183,7 @@ pub struct Authentik {
     config: AuthentikConfig,
     capabilities: OnceCell<Capabilities>,
     flows: OnceCell<Vec<Flow>>,
-    snapshots: Mutex<HashMap<String, Arc<OnceCell<Snapshot>>>>,
+    snapshots: Mutex<HashMap<String, Arc<OnceCell<Arc<Snapshot>>>>>,
     signing_keypair: OnceCell<Keypair>,
     signing_certificate: OnceCell<String>,
     scope_mappings: OnceCell<Vec<ScopeMapping>>,
@@ -298,7 +336,7 @@ impl Authentik {
     /// and shared by every service of the run: a `check` of N services costs a few pages per
     /// object kind, not one request per service. Lookups that must see the server now (after a
     /// create whose answer was lost) use [`Authentik::list`] instead.
-    pub async fn snapshot(&self, path: &str) -> Result<Snapshot, AkError> {
+    pub async fn snapshot(&self, path: &str) -> Result<Arc<Snapshot>, AkError> {
         let cell = self
             .snapshots
             .lock()
@@ -306,7 +344,7 @@ impl Authentik {
             .entry(path.to_string())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| async { Ok(Arc::new(self.list::<Value>(path, &[]).await?)) })
+        cell.get_or_try_init(|| async { Ok(Arc::new(Snapshot::new(self.list::<Value>(path, &[]).await?))) })
             .await
             .cloned()
     }
@@ -319,10 +357,17 @@ impl Authentik {
         value: &str,
     ) -> Result<Option<T>, AkError> {
         let all = self.snapshot(path).await?;
-        match all.iter().find(|o| o.get(field).and_then(Value::as_str) == Some(value)) {
-            Some(found) => decode("GET", path, found.clone()).map(Some),
-            None => Ok(None),
-        }
+        // Decoded from the shared value in place: an outpost lists every provider it serves,
+        // and cloning it for each service would cost more than the whole lookup.
+        all.find(field, value)
+            .map(|found| {
+                serde::Deserialize::deserialize(found).map_err(|e| AkError::Decode {
+                    method: "GET".into(),
+                    path: path.into(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// The self-signed keypair Authentik signs with, looked up once per run.

@@ -175,11 +175,10 @@ fn embedded(outposts: impl IntoIterator<Item = Outpost>) -> Result<Outpost, Stri
 /// The embedded outpost as the run's snapshot holds it.
 async fn embedded_outpost_snapshot(state: &mut RunState) -> Result<Outpost, FlowError> {
     let ak = state.ctx.authentik.clone();
-    let all = ak.snapshot(OUTPOSTS).await.map_err(|e| state.upstream(e))?;
-    let outposts = all
-        .iter()
-        .filter_map(|o| serde_json::from_value::<Outpost>(o.clone()).ok());
-    embedded(outposts).map_err(FlowError::NotFound)
+    ak.snapshot_find::<Outpost>(OUTPOSTS, "managed", EMBEDDED_OUTPOST)
+        .await
+        .map_err(|e| state.upstream(e))?
+        .ok_or_else(|| FlowError::NotFound(format!("no outpost with managed = {EMBEDDED_OUTPOST} in Authentik")))
 }
 
 /// Where a service waiting for its provider's attachment learns how it went.

@@ -46,6 +46,31 @@ pub struct Stack {
     pub services: BTreeMap<String, ServiceSpec>,
     profiles: BTreeMap<String, Vec<String>>,
     default_profile: Option<String>,
+    /// `.env` key ownership, indexed once: every env write of every service asks.
+    owners: EnvOwners,
+}
+
+/// Declared keys and prefixes → service name.
+#[derive(Clone, Debug, Default)]
+struct EnvOwners {
+    declared: std::collections::HashMap<String, String>,
+    prefixes: std::collections::HashMap<String, String>,
+}
+
+impl EnvOwners {
+    fn index(services: &BTreeMap<String, ServiceSpec>) -> Self {
+        let mut owners = Self::default();
+        for s in services.values() {
+            for key in &s.declared_env {
+                owners.declared.entry(key.clone()).or_insert_with(|| s.name.clone());
+            }
+            owners
+                .prefixes
+                .entry(s.env_prefix.clone())
+                .or_insert_with(|| s.name.clone());
+        }
+        owners
+    }
 }
 
 impl Stack {
@@ -97,12 +122,14 @@ impl Stack {
                 });
             }
         }
+        let owners = EnvOwners::index(&services);
         Ok(Self {
             root: root.to_path_buf(),
             env,
             services,
             profiles,
             default_profile,
+            owners,
         })
     }
 
@@ -153,14 +180,15 @@ impl Stack {
         if key.starts_with("AUTHENTIK_") {
             return None;
         }
-        if let Some(s) = self.services.values().find(|s| s.declared_env.iter().any(|k| k == key)) {
-            return Some(&s.name);
+        if let Some(name) = self.owners.declared.get(key) {
+            return Some(name);
         }
-        self.services
-            .values()
-            .filter(|s| key.starts_with(&s.env_prefix))
-            .max_by_key(|s| s.env_prefix.len())
-            .map(|s| s.name.as_str())
+        // Prefixes end in `_`: try the key's own `_`-ended prefixes, longest first.
+        key.char_indices()
+            .rev()
+            .filter(|(_, c)| *c == '_')
+            .find_map(|(at, _)| self.owners.prefixes.get(&key[..=at]))
+            .map(String::as_str)
     }
 }
 
