@@ -46,6 +46,13 @@ pub struct Cli {
     /// Do not cache precompiled flow components on disk.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Folder of drop-in flow components: `setup-<type>.wasm` serves `sso.type: <type>`
+    /// [default: <root>/scripts/sso, where the per-type setup scripts used to live].
+    #[arg(long, global = true, env = "SSOCTL_PLUGINS", value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Let the drop-in `setup-<TYPE>.wasm` replace the stock flow of that type (repeatable).
+    #[arg(long = "override", global = true, value_name = "TYPE")]
+    overrides: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +71,9 @@ impl Command {
             Command::Plugins {
                 command: PluginsCommand::List,
             } => "plugins list",
+            Command::Plugins {
+                command: PluginsCommand::Pin,
+            } => "plugins pin",
             Command::Plugins { .. } => "plugins audit",
             Command::Apps => "apps",
             Command::Export { .. } => "export",
@@ -153,6 +163,9 @@ enum PluginsCommand {
     List,
     /// Imports and exports of each component (or of FILE), and whether the host grants them.
     Audit { file: Option<PathBuf> },
+    /// Record the sha256 of every drop-in in the plugin folder's `plugins.lock`; from then on a
+    /// drop-in whose hash differs, or that is not listed, is refused.
+    Pin,
 }
 
 pub fn main() -> ExitCode {
@@ -209,16 +222,65 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// The drop-in folder: `--plugins`, else `<root>/scripts/sso`.
+fn plugin_dir(cli: &Cli) -> Result<PathBuf, String> {
+    match &cli.plugins {
+        Some(dir) if !dir.is_dir() => Err(format!("--plugins {}: no such folder", dir.display())),
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(cli.root.join("scripts").join("sso")),
+    }
+}
+
+/// `plugins pin`, before the runtime starts (which would refuse the very components being pinned).
+fn run_pin(cli: &Cli) -> u8 {
+    let pinned = plugin_dir(cli)
+        .and_then(|dir| crate::runtime::pin_drop_ins(&dir).map(|pins| (dir.join(crate::runtime::PIN_FILE), pins)));
+    match pinned {
+        Ok((lock, pins)) if cli.json => {
+            let pins: Vec<_> = pins
+                .iter()
+                .map(|(file, sha256)| serde_json::json!({"file": file, "sha256": sha256}))
+                .collect();
+            let doc = serde_json::json!({"command": "plugins pin", "exit_code": 0, "lock_file": lock, "pins": pins});
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            0
+        }
+        Ok((lock, pins)) => {
+            for (file, sha256) in &pins {
+                println!("{file}  {sha256}");
+            }
+            println!("pinned {} drop-in component(s) in {}", pins.len(), lock.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
 fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
     let limits = Limits {
         deadline: Duration::from_secs(cli.deadline.max(1)),
         ..Limits::default()
     };
     let cache_dir = if cli.no_cache { None } else { cache::default_dir() };
-    FlowRuntime::new(limits, cache_dir).map(Arc::new)
+    let runtime = FlowRuntime::new(limits, cache_dir)?;
+    let dir = plugin_dir(cli)?;
+    let drop_ins = runtime.register_drop_ins(&dir, &cli.overrides)?;
+    if !drop_ins.is_empty() {
+        tracing::info!("drop-in flows from {}: {}", dir.display(), drop_ins.join(", "));
+    }
+    Ok(Arc::new(runtime))
 }
 
 async fn run(cli: Cli) -> u8 {
+    if let Command::Plugins {
+        command: PluginsCommand::Pin,
+    } = &cli.command
+    {
+        return run_pin(&cli);
+    }
     let runtime = match flow_runtime(&cli) {
         Ok(r) => r,
         Err(e) => {
@@ -248,6 +310,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Plugins {
             command: PluginsCommand::Audit { file },
         } => return plugins::audit(&runtime, file.as_deref(), cli.json),
+        Command::Plugins {
+            command: PluginsCommand::Pin,
+        } => unreachable!("answered before the runtime starts"),
         Command::Fix {
             services, all: false, ..
         } if services.is_empty() => {

@@ -677,3 +677,123 @@ async fn export_blueprint_matches_what_plan_would_create() {
     assert_eq!(links, 1, "Mattermost's own scope mapping is linked, not looked up");
     assert_eq!(h.sim.writes(), 0, "exporting writes nothing");
 }
+
+/// An integrator's component dropped into the plugin folder serves its `sso.type` with the
+/// already-built binary; a drop-in never replaces a stock flow unless the operator says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
+    let h = Harness::new("2026.8.3").await;
+    h.add_misbehaving_service("keycloakish", "hello");
+    let component = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).unwrap();
+
+    // Without the drop-in the binary does not know the type, and nothing is written.
+    let out = ssoctl(h.root(), &["add", "keycloakish"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown sso.type `misbehave`"), "{stderr}");
+    assert!(h.env_value("KEYCLOAKISH_HELLO").is_none());
+
+    // Dropped into the default folder, <root>/scripts/sso.
+    let folder = h.root().join("scripts").join("sso");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
+    std::fs::write(folder.join("setup-oidc.py"), "# the script it replaces: ignored\n").unwrap();
+    let out = ssoctl(h.root(), &["add", "keycloakish"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("keycloakish"), "{stdout}");
+    assert_eq!(h.env_value("KEYCLOAKISH_HELLO").as_deref(), Some("from a drop-in"));
+    let out = ssoctl(h.root(), &["--json", "plugins", "list"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == "misbehave")
+        .expect("the drop-in is listed")
+        .clone();
+    assert_eq!(listed["source"]["kind"], "file");
+    assert!(
+        listed["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("scripts/sso/setup-misbehave.wasm")
+    );
+
+    // Pinned: the lock file holds the reviewed hash; a changed or an unlisted component is refused.
+    let out = ssoctl(h.root(), &["plugins", "pin"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sha = listed["sha256"].as_str().unwrap();
+    assert!(stdout.contains(&format!("setup-misbehave.wasm  {sha}")), "{stdout}");
+    let lock = std::fs::read_to_string(folder.join("plugins.lock")).unwrap();
+    assert!(lock.contains(&format!("setup-misbehave.wasm: {sha}")), "{lock}");
+    assert_eq!(ssoctl(h.root(), &["check", "keycloakish"]).await.status.code(), Some(0));
+    let mut changed = component.clone();
+    changed.extend_from_slice(b"tampered");
+    std::fs::write(folder.join("setup-misbehave.wasm"), &changed).unwrap();
+    let out = ssoctl(h.root(), &["check", "keycloakish"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let changed_sha = hex_sha256(&changed);
+    assert!(
+        stderr.contains(&format!("has sha256 {changed_sha}, but")) && stderr.contains(&format!("pins {sha}")),
+        "both hashes named: {stderr}"
+    );
+    std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
+    std::fs::write(folder.join("setup-another.wasm"), &component).unwrap();
+    let out = ssoctl(h.root(), &["plugins", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("setup-another.wasm (sha256 "), "{}", text(&out).1);
+    assert!(text(&out).1.contains("is not pinned in"));
+    std::fs::remove_file(folder.join("setup-another.wasm")).unwrap();
+    std::fs::remove_file(folder.join("plugins.lock")).unwrap();
+
+    // A drop-in for a stock type is refused until the operator names it with --override.
+    std::fs::write(folder.join("setup-oauth.wasm"), &component).unwrap();
+    let out = ssoctl(h.root(), &["plugins", "list"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("setup-oauth.wasm would replace the stock `oauth` flow; pass --override oauth"),
+        "{stderr}"
+    );
+    let out = ssoctl(h.root(), &["--override", "oauth", "--json", "plugins", "list"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let oauth = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == "oauth")
+        .unwrap()
+        .clone();
+    assert_eq!(oauth["source"]["kind"], "file");
+    std::fs::remove_file(folder.join("setup-oauth.wasm")).unwrap();
+
+    // An override without its drop-in, and a named folder that does not exist, are errors.
+    let out = ssoctl(h.root(), &["--override", "saml", "plugins", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--override saml: there is no setup-saml.wasm in"));
+    let out = ssoctl(h.root(), &["--plugins", "/nonexistent/plugins", "plugins", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--plugins /nonexistent/plugins: no such folder"));
+
+    // Another folder, named with --plugins.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::rename(
+        folder.join("setup-misbehave.wasm"),
+        elsewhere.path().join("setup-misbehave.wasm"),
+    )
+    .unwrap();
+    let dir = elsewhere.path().to_str().unwrap();
+    let out = ssoctl(h.root(), &["--plugins", dir, "check", "keycloakish"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("hello from a drop-in component"), "{stdout}");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -7,7 +7,7 @@ pub mod cache;
 pub mod limits;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -24,6 +24,96 @@ include!(concat!(env!("OUT_DIR"), "/stock_plugins.rs"));
 /// The stock flow types, in the order `plugins list` shows them.
 pub fn stock_types() -> Vec<&'static str> {
     STOCK_COMPONENTS.iter().map(|(t, _)| *t).collect()
+}
+
+/// The lock file `ssoctl plugins pin` writes in the plugin folder: drop-in file name → sha256.
+pub const PIN_FILE: &str = "plugins.lock";
+
+/// The pins in `dir`, if it has a lock file.
+fn read_pins(dir: &Path) -> Result<Option<std::collections::BTreeMap<String, String>>, String> {
+    let path = dir.join(PIN_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    serde_yaml::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{}: not a map of file name to sha256: {e}", path.display()))
+}
+
+/// The drop-in components in `dir` (`setup-<type>.wasm`), sorted, with their types.
+fn drop_in_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("plugin folder {}: {e}", dir.display())),
+    };
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
+        let Some(sso_type) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("setup-"))
+            .and_then(|n| n.strip_suffix(".wasm"))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let valid = !sso_type.is_empty()
+            && sso_type
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            return Err(format!(
+                "{}: `{sso_type}` is not a valid sso.type (lower-case letters, digits, `-` and `_`)",
+                path.display()
+            ));
+        }
+        found.push((sso_type, path));
+    }
+    Ok(found)
+}
+
+/// Reads a drop-in, refusing one over the size limit before reading it.
+fn read_drop_in(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if size > MAX_COMPONENT_BYTES as u64 {
+        return Err(LoadError::TooLarge {
+            what: path.display().to_string(),
+            size: size as usize,
+            limit: MAX_COMPONENT_BYTES,
+        }
+        .to_string());
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `ssoctl plugins pin`: writes the sha256 of every drop-in in `dir` to its lock file (replacing
+/// earlier pins). Returns (file name, sha256) of each.
+pub fn pin_drop_ins(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut pins = Vec::new();
+    for (_, path) in drop_in_files(dir)? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        pins.push((name, hex::encode(Sha256::digest(read_drop_in(&path)?))));
+    }
+    let mut text = String::from(
+        "# Written by `ssoctl plugins pin`: the sha256 of each reviewed drop-in flow component.\n\
+         # A component whose hash differs, or that is not listed, is refused.\n",
+    );
+    for (name, sha) in &pins {
+        text.push_str(&format!("{name}: {sha}\n"));
+    }
+    crate::stack::envfile::write_atomic(&dir.join(PIN_FILE), text.as_bytes(), Some(0o644))
+        .map_err(|e| e.to_string())?;
+    Ok(pins)
 }
 
 /// Largest component accepted (compilation time grows with size, and compile-time DoS is
@@ -127,6 +217,58 @@ impl FlowRuntime {
             .lock()
             .expect("extra")
             .insert(sso_type.to_string(), (bytes, source));
+    }
+
+    /// Registers the drop-in components in `dir`: `setup-<type>.wasm` serves `sso.type: <type>`
+    /// (loaded and checked when first needed, like the stock ones). A drop-in for a stock type
+    /// is refused unless `overrides` names that type; an override without its drop-in is an
+    /// error too, so a typo cannot silently leave the stock flow in place. A missing folder has
+    /// no drop-ins. Returns the types registered.
+    pub fn register_drop_ins(&self, dir: &Path, overrides: &[String]) -> Result<Vec<String>, String> {
+        let pins = read_pins(dir)?;
+        let mut registered = Vec::new();
+        for (sso_type, path) in drop_in_files(dir)? {
+            if stock_types().contains(&sso_type.as_str()) && !overrides.contains(&sso_type) {
+                return Err(format!(
+                    "{} would replace the stock `{sso_type}` flow; pass --override {sso_type} to use it instead, \
+                     or remove the file",
+                    path.display()
+                ));
+            }
+            let bytes = read_drop_in(&path)?;
+            if let Some(pins) = &pins {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let actual = hex::encode(Sha256::digest(&bytes));
+                let lock = dir.join(PIN_FILE);
+                match pins.get(name) {
+                    Some(pinned) if *pinned == actual => {}
+                    Some(pinned) => {
+                        return Err(format!(
+                            "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
+                             reviewed; review it, then run `ssoctl plugins pin`",
+                            path.display(),
+                            lock.display()
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "{} (sha256 {actual}) is not pinned in {}; review it, then run `ssoctl plugins pin`",
+                            path.display(),
+                            lock.display()
+                        ));
+                    }
+                }
+            }
+            self.register(&sso_type, bytes, Source::File(path.clone()));
+            registered.push(sso_type);
+        }
+        if let Some(missing) = overrides.iter().find(|o| !registered.contains(o)) {
+            return Err(format!(
+                "--override {missing}: there is no setup-{missing}.wasm in {}",
+                dir.display()
+            ));
+        }
+        Ok(registered)
     }
 
     /// Every type a component is available for.

@@ -123,6 +123,14 @@ impl Guest for Misbehave {
                     ssoctl_flow_sdk::debug(&format!("flood line {i} {}", "y".repeat(200)));
                 }
             }
+            // Not hostile: the drop-in tests run it from a plugin folder and look for its key.
+            "hello" => {
+                service_config::set_env(&format!("{}HELLO", service.env_prefix), "from a drop-in")?;
+                return Ok(Outcome {
+                    summary: "hello from a drop-in component".to_string(),
+                    findings: Vec::new(),
+                });
+            }
             "trap-mid-write" => {
                 let key = format!("{}HALF_WRITTEN", service.env_prefix);
                 service_config::set_env(&key, "half")?;
