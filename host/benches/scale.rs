@@ -38,6 +38,9 @@ struct Run {
     /// Process start to the first request, and to the first request of a flow (a provider list).
     first_request: Option<Duration>,
     first_flow_request: Option<Duration>,
+    /// Sequential rounds of requests: arrivals more than half the added latency apart start a
+    /// new round (the command's dependency chain; CPU time between rounds can split one).
+    rounds: usize,
 }
 
 /// Runs `ssoctl --root ROOT ARGS…`, reading its peak RSS (`VmHWM` of its own address space)
@@ -80,15 +83,23 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
         let method = key.split(' ').next().unwrap_or("?").to_string();
         *by_method.entry(method).or_insert(0) += n;
     }
-    // Arrival times are taken after the simulator's added latency.
+    // Arrival times are taken before the simulator's added latency.
     let arrivals = sim.arrivals();
-    let since = |at: Instant| at.saturating_duration_since(started).saturating_sub(latency);
+    let since = |at: Instant| at.saturating_duration_since(started);
+    let mut times: Vec<Instant> = arrivals.iter().map(|(at, _)| *at).collect();
+    times.sort();
+    let rounds = if times.is_empty() {
+        0
+    } else {
+        1 + times.windows(2).filter(|w| w[1] - w[0] > latency / 2).count()
+    };
     Run {
         wall,
         exit: status.code().unwrap_or(-1),
         by_method,
         peak_rss_mib: peak_kib as f64 / 1024.0,
         cpu,
+        rounds,
         first_request: arrivals.iter().map(|(at, _)| since(*at)).min(),
         first_flow_request: arrivals
             .iter()
@@ -136,7 +147,7 @@ fn main() {
     println!("ssoctl scale bench: {BIN}");
     println!();
     println!(
-        "| latency | N | command | wall ms | wall ÷ latency | ssoctl CPU ms | GET | POST | PATCH | peak RSS MiB | exit |"
+        "| latency | N | command | wall ms | round trips (wall ÷ latency) | ssoctl CPU ms | GET | POST | PATCH | peak RSS MiB | exit |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &latency_ms in &latencies {
@@ -163,7 +174,7 @@ fn main() {
             ] {
                 let run = ssoctl(&sim, dir.path(), cache.path(), args, latency);
                 let trips = if latency_ms > 0 {
-                    format!("{:.1}", run.wall.as_secs_f64() / latency.as_secs_f64())
+                    format!("{} ({:.1})", run.rounds, run.wall.as_secs_f64() / latency.as_secs_f64())
                 } else {
                     "–".into()
                 };

@@ -262,6 +262,7 @@ fn run_pin(cli: &Cli) -> u8 {
 fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
     let limits = Limits {
         deadline: Duration::from_secs(cli.deadline.max(1)),
+        concurrent_runs: cli.concurrency.max(1),
         ..Limits::default()
     };
     let cache_dir = if cli.no_cache { None } else { cache::default_dir() };

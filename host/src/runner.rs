@@ -88,11 +88,13 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(ctx: Arc<RunContext>, runtime: Arc<FlowRuntime>, concurrency: usize) -> Self {
+        // Each run holds one of the runtime's instance slots.
+        let concurrency = concurrency.clamp(1, runtime.limits.concurrent_runs.max(1));
         let env_path = ctx.stack.env.path().to_path_buf();
         Self {
             ctx,
             runtime,
-            concurrency: concurrency.max(1),
+            concurrency,
             env_path,
             env_commits: EnvCommits::default(),
             on_done: std::sync::Mutex::new(None),

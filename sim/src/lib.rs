@@ -180,9 +180,19 @@ impl Sim {
             violations: Mutex::new(Vec::new()),
         });
         let state = inner.clone();
-        let app = axum::Router::new().fallback(move |method, uri, headers, body| {
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers, body| {
             let state = state.clone();
             async move {
+                // When the request reached the server, before any added latency or queueing
+                // for the simulated state.
+                if uri.path().starts_with("/api/v3/") {
+                    let key = format!("{method} {}", uri.path().trim_start_matches("/api/v3"));
+                    state
+                        .arrivals
+                        .lock()
+                        .expect("arrivals")
+                        .push((std::time::Instant::now(), key));
+                }
                 let chaos = state.chaos.lock().expect("chaos").clone();
                 let delay = state.latency_for(&method, &uri).unwrap_or_default() + chaos.latency;
                 if !delay.is_zero() {
@@ -261,7 +271,8 @@ impl Sim {
         self.inner.arrivals.lock().expect("arrivals").clear();
     }
 
-    /// When each request counted since the last reset arrived, with its `METHOD /template/`.
+    /// When each `/api/v3` request since the last reset reached the server (before any added
+    /// latency), with its `METHOD /path`.
     pub fn arrivals(&self) -> Vec<(std::time::Instant, String)> {
         self.inner.arrivals.lock().expect("arrivals").clone()
     }
@@ -452,13 +463,12 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
             return json_response(status, Some(json!({ "detail": detail })));
         }
     };
-    let key = format!("{} {}", op.method, op.template);
-    *inner.counts.lock().expect("counts").entry(key.clone()).or_default() += 1;
-    inner
-        .arrivals
+    *inner
+        .counts
         .lock()
-        .expect("arrivals")
-        .push((std::time::Instant::now(), key));
+        .expect("counts")
+        .entry(format!("{} {}", op.method, op.template))
+        .or_default() += 1;
 
     if !world.schema.allows_anonymous(&op) {
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());

@@ -22,6 +22,9 @@ pub struct Limits {
     pub host_calls: u32,
     /// Bytes of log output per run.
     pub log_bytes: usize,
+    /// Runs at the same time: the size of the instance pool (see `FlowRuntime::new`). The
+    /// runner never runs more services at once than this.
+    pub concurrent_runs: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             epoch_tick: Duration::from_millis(10),
             host_calls: 256,
             log_bytes: 1 << 20,
+            concurrent_runs: crate::session::DEFAULT_CONCURRENCY,
         }
     }
 }

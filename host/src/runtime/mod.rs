@@ -193,6 +193,27 @@ impl FlowRuntime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         config.max_wasm_stack(limits.max_wasm_stack);
+        // A pool of instance slots, one per concurrent run: a run takes a slot whose memory,
+        // tables and fiber stack are already mapped and returns it, instead of mapping and
+        // unmapping them (the kernel work was a third of a 1000-service check). The slots are
+        // sized by the run limits, which the limiter still enforces with its own messages.
+        let slots = u32::try_from(limits.concurrent_runs.max(1)).unwrap_or(u32::MAX);
+        let per_run = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(per_run(limits.instances)))
+            .total_memories(slots.saturating_mul(per_run(limits.memories)))
+            .total_tables(slots.saturating_mul(per_run(limits.tables)))
+            .total_stacks(slots)
+            .max_core_instances_per_component(per_run(limits.instances))
+            .max_memories_per_component(per_run(limits.memories))
+            .max_tables_per_component(per_run(limits.tables))
+            .max_memories_per_module(per_run(limits.memories))
+            .max_tables_per_module(per_run(limits.tables))
+            .table_elements(limits.table_elements)
+            // One page above the limit, so the limiter (not the pool) refuses the growth.
+            .max_memory_size(limits.memory_bytes + (64 << 10));
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::<RunState>::new(&engine);
         SsoFlow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
