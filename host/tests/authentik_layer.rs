@@ -203,3 +203,25 @@ async fn the_simulator_answers_errors_as_authentik_does() {
     assert_eq!(r.status(), 404);
     assert_eq!(h.sim.take_violations().len(), 1);
 }
+
+/// Lookups come from snapshots taken when the command starts; once a run has written, its own
+/// lookups go to the server, so a flow that ensures the same objects twice creates them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_ensuring_its_objects_twice_in_one_run_creates_them_once() {
+    let h = Harness::new("2026.8.3").await;
+    h.add_misbehaving_service("twice", "twice");
+    let reports = h.fix(&["twice"]).await;
+    assert_all_ok(&reports);
+    let count = || {
+        h.sim.with_world(|w| {
+            (
+                w.oauth2.values().filter(|p| p.name == "twice").count(),
+                w.applications.keys().filter(|slug| *slug == "twice").count(),
+            )
+        })
+    };
+    assert_eq!(count(), (1, 1), "{:#?}", report(&reports, "twice"));
+    let again = h.fix(&["twice"]).await;
+    assert!(report(&again, "twice").changes.is_empty(), "{:#?}", again);
+    assert_eq!(count(), (1, 1));
+}

@@ -115,6 +115,14 @@ impl Redactor {
     }
 }
 
+/// Kinds of Authentik object a run writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Provider,
+    Application,
+    ScopeMapping,
+}
+
 /// A client secret held for the guest. `None` when not known (the provider does not exist yet in
 /// check/plan mode, or the server no longer returns secrets).
 pub struct SecretValue {
@@ -160,6 +168,8 @@ pub struct RunState {
     provider_pk: Option<u64>,
     /// Whether a provider was ensured at all (it may not exist yet in check/plan mode).
     provider_ensured: bool,
+    /// Kinds of object this run has written (see `wrote`).
+    written: Vec<Written>,
     /// Scope mappings ensured in this run: (name, pk when it exists).
     custom_mappings: Vec<(String, Option<String>)>,
     /// The provider ensured in this run is a proxy provider.
@@ -177,6 +187,7 @@ impl RunState {
             table: ResourceTable::new(),
             provider_pk: None,
             provider_ensured: false,
+            written: Vec::new(),
             custom_mappings: Vec::new(),
             proxy_provider: false,
         }
@@ -235,6 +246,20 @@ impl RunState {
 
     fn change(&mut self, message: String) {
         self.record.changes.push(message);
+    }
+
+    /// Records that this run created or changed an object of `kind` in Authentik.
+    pub(crate) fn mark_written(&mut self, kind: Written) {
+        if !self.written.contains(&kind) {
+            self.written.push(kind);
+        }
+    }
+
+    /// Whether this run has written an object of `kind`: its lookups of that kind then go to
+    /// the server, not the snapshot taken when the command started (a flow may ensure the same
+    /// object twice, and must find what it created).
+    pub(crate) fn wrote(&self, kind: Written) -> bool {
+        self.written.contains(&kind)
     }
 
     fn upstream(&self, e: AkError) -> FlowError {

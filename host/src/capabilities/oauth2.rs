@@ -10,7 +10,7 @@ use super::objects::{
     APPLICATIONS, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows,
     settle, updated,
 };
-use super::{FlowError, Mode, RunState};
+use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
 use crate::runtime::bindings::sso::flow::authentik::{
@@ -409,7 +409,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             .map_err(|e| state.upstream(e))?;
         client_id = updated_provider.client_id;
         client_secret = updated_provider.client_secret;
-        updated(state, &what, &body);
+        updated(state, Written::Provider, &what, &body);
     }
     Ok(ProviderOutcome {
         pk: Some(current.pk),
@@ -422,10 +422,12 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
     let ak = state.ctx.authentik.clone();
     let slug = spec.slug.clone();
     let path = format!("core/applications/{slug}/");
-    let existing: Option<Application> = ak
-        .snapshot_find(APPLICATIONS, "slug", &slug)
-        .await
-        .map_err(|e| state.upstream(e))?;
+    let existing: Option<Application> = if state.wrote(Written::Application) {
+        ak.get_opt(&path).await
+    } else {
+        ak.snapshot_find(APPLICATIONS, "slug", &slug).await
+    }
+    .map_err(|e| state.upstream(e))?;
     let provider = state.provider_pk;
     let Some(app) = existing else {
         match state.mode {
@@ -453,6 +455,7 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
                         Err(e) => return Err(state.upstream(e)),
                     }
                 }
+                state.mark_written(Written::Application);
                 state.change(format!("created application `{slug}`"));
             }
         }
@@ -506,7 +509,7 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
         ak.patch::<Application>(&path, &Value::Object(body.clone()))
             .await
             .map_err(|e| state.upstream(e))?;
-        updated(state, &what, &body);
+        updated(state, Written::Application, &what, &body);
     }
     Ok(())
 }
@@ -527,14 +530,22 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
         .map_err(|e| state.upstream(e))?
         .scope_mapping_path;
     let name = format!("ssoctl {} {scope}", state.service.slug);
-    // From the run's list of every scope mapping (which the provider reads anyway).
-    let existing = ak
-        .scope_mappings()
-        .await
-        .map_err(|e| state.upstream(e))?
-        .iter()
-        .find(|m| m.name == name)
-        .cloned();
+    // From the run's list of every scope mapping (which the provider reads anyway), or from the
+    // server once this run has written.
+    let existing = if state.wrote(Written::ScopeMapping) {
+        ak.list::<ScopeMapping>(path, &[("name", name.clone())])
+            .await
+            .map_err(|e| state.upstream(e))?
+            .into_iter()
+            .find(|m| m.name == name)
+    } else {
+        ak.scope_mappings()
+            .await
+            .map_err(|e| state.upstream(e))?
+            .iter()
+            .find(|m| m.name == name)
+            .cloned()
+    };
     let pk = match existing {
         None => match state.mode {
             Mode::Check => {
@@ -566,6 +577,7 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
                         Err(e) => return Err(state.upstream(e)),
                     }
                 };
+                state.mark_written(Written::ScopeMapping);
                 state.change(format!("created scope mapping `{name}`"));
                 Some(created.pk)
             }
@@ -590,7 +602,7 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
                 ak.patch::<ScopeMapping>(&format!("{path}{}/", current.pk), &Value::Object(body.clone()))
                     .await
                     .map_err(|e| state.upstream(e))?;
-                updated(state, &what, &body);
+                updated(state, Written::ScopeMapping, &what, &body);
             }
             Some(current.pk)
         }

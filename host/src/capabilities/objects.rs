@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{FlowError, Mode, RunState};
+use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::AkError;
 use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
 
@@ -139,8 +139,9 @@ pub fn settle(state: &mut RunState, what: &str, diffs: Vec<Diff>) -> Option<Map<
     }
 }
 
-/// Records an update sent with the body [`settle`] returned.
-pub fn updated(state: &mut RunState, what: &str, body: &Map<String, Value>) {
+/// Records an update of an object of `kind` sent with the body [`settle`] returned.
+pub fn updated(state: &mut RunState, kind: Written, what: &str, body: &Map<String, Value>) {
+    state.mark_written(kind);
     let fields: Vec<&str> = body.keys().map(String::as_str).collect();
     state.change(format!("updated {what}: {}", fields.join(", ")));
 }
@@ -248,8 +249,12 @@ pub async fn prefetch(state: &mut RunState, provider_path: &str, needs: Needs) -
     result.map(|_| ()).map_err(|e| state.upstream(e))
 }
 
-/// The provider named `name` as it was when the run started (the run's snapshot of its kind).
+/// The provider named `name` as it was when the command started (the run's snapshot of its
+/// kind), or as it is now once this run has written something.
 pub async fn find_provider<P: Provider>(state: &mut RunState, name: &str) -> Result<Option<P>, FlowError> {
+    if state.wrote(Written::Provider) {
+        return find_provider_now(state, name).await;
+    }
     let ak = state.ctx.authentik.clone();
     ak.snapshot_find::<P>(P::PATH, "name", name)
         .await
@@ -283,9 +288,15 @@ pub async fn create_provider<P: Provider>(
     loop {
         attempt += 1;
         match ak.post::<P>(P::PATH, &body).await {
-            Ok(p) => return Ok(p),
+            Ok(p) => {
+                state.mark_written(Written::Provider);
+                return Ok(p);
+            }
             Err(e @ AkError::MaybeApplied { .. }) => match find_provider_now::<P>(state, name).await {
-                Ok(Some(p)) => return Ok(p),
+                Ok(Some(p)) => {
+                    state.mark_written(Written::Provider);
+                    return Ok(p);
+                }
                 Ok(None) if attempt < CREATE_ATTEMPTS => continue,
                 _ => return Err(state.upstream(e)),
             },

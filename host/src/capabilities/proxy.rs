@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::objects::{
     Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
 };
-use super::{FlowError, Mode, RunState};
+use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::models::{Outpost, ProxyProvider};
 use crate::runtime::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
 
@@ -160,7 +160,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
         )
         .await
         .map_err(|e| state.upstream(e))?;
-        updated(state, &what, &body);
+        updated(state, Written::Provider, &what, &body);
     }
     Ok(Some(current.pk))
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::objects::{
     Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle, updated,
 };
-use super::{FlowError, Mode, RunState};
+use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
 use crate::runtime::bindings::sso::flow::authentik::SamlProviderSpec;
@@ -239,7 +239,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         ak.patch::<SamlProvider>(&format!("providers/saml/{}/", current.pk), &Value::Object(body.clone()))
             .await
             .map_err(|e| state.upstream(e))?;
-        updated(state, &what, &body);
+        updated(state, Written::Provider, &what, &body);
     }
     // What the service must trust: the keypair the provider signs with (after apply, ours).
     let issuer = current

@@ -123,6 +123,32 @@ impl Guest for Misbehave {
                     ssoctl_flow_sdk::debug(&format!("flood line {i} {}", "y".repeat(200)));
                 }
             }
+            // Not hostile, but what a careless flow does: ensure the same objects twice in one run.
+            // The second call must find what the first created, not create it again.
+            "twice" => {
+                let spec = Oauth2ProviderSpec {
+                    client_type: ClientType::Confidential,
+                    redirect_uris: service.redirect_uris.clone(),
+                    scopes: vec!["openid".to_string()],
+                    custom_scopes: Vec::new(),
+                    sign_tokens: true,
+                    issuer_per_provider: true,
+                    grant_types: Vec::new(),
+                    sub_mode: None,
+                    include_claims_in_id_token: true,
+                    access_token_validity: None,
+                };
+                let app = ApplicationSpec {
+                    slug: service.slug.clone(),
+                    name: service.display_name.clone(),
+                    launch_url: None,
+                    open_in_new_tab: false,
+                };
+                for _ in 0..2 {
+                    authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+                    authentik::ensure_application(&app)?;
+                }
+            }
             // Not hostile: the drop-in tests run it from a plugin folder and look for its key.
             "hello" => {
                 service_config::set_env(&format!("{}HELLO", service.env_prefix), "from a drop-in")?;
