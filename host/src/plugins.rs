@@ -12,6 +12,10 @@ struct Audit<'a> {
     source: &'a Source,
     sha256: &'a str,
     size: usize,
+    /// The WIT package the component was built against, from the version in its export's name.
+    wit_package: Option<String>,
+    /// What the host grants every flow: the interfaces a component may import.
+    granted: Vec<String>,
     imports: &'a [crate::runtime::InterfaceUse],
     exports: &'a [crate::runtime::InterfaceUse],
     /// Imports outside the host's grant (a component with any is refused at load time).
@@ -26,6 +30,12 @@ fn audit_of(flow: &LoadedFlow) -> Audit<'_> {
         source: &flow.source,
         sha256: &flow.sha256,
         size: flow.size,
+        wit_package: flow
+            .exports
+            .iter()
+            .find_map(|e| e.name.strip_prefix("sso:flow/flow@"))
+            .map(|version| format!("sso:flow@{version}")),
+        granted: granted.clone(),
         imports: &flow.imports,
         exports: &flow.exports,
         ungranted: flow
@@ -124,6 +134,7 @@ fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
     } else {
         for a in &audits {
             println!("{} ({}) sha256 {}", a.sso_type, a.source, a.sha256);
+            println!("  WIT package: {}", a.wit_package.as_deref().unwrap_or("unknown"));
             for i in a.imports {
                 println!("  import {}: {}", i.name, i.functions.join(", "));
             }
@@ -139,6 +150,7 @@ fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
             if !a.ungranted.is_empty() {
                 println!("  NOT GRANTED: {}", a.ungranted.join(", "));
             }
+            println!("  granted to every flow: {}", a.granted.join(", "));
         }
     }
     if audits.iter().any(|a| !a.ungranted.is_empty()) {

@@ -223,6 +223,16 @@ async fn audit_shows_imports_and_no_wasi() {
     let types: Vec<&str> = items.iter().map(|i| i["sso_type"].as_str().unwrap()).collect();
     assert_eq!(types, ["oauth", "oidc", "saml", "proxy", "wikijs", "frappe"]);
     for item in items {
+        assert_eq!(item["wit_package"], "sso:flow@0.1.0", "{item}");
+        assert_eq!(
+            item["granted"],
+            serde_json::json!([
+                "sso:flow/types@0.1.0",
+                "sso:flow/authentik@0.1.0",
+                "sso:flow/service-config@0.1.0",
+                "sso:flow/log@0.1.0"
+            ])
+        );
         assert!(item["wasi_imports"].as_array().unwrap().is_empty(), "{item}");
         assert!(item["ungranted"].as_array().unwrap().is_empty(), "{item}");
         for import in item["imports"].as_array().unwrap() {
@@ -249,6 +259,7 @@ async fn audit_shows_imports_and_no_wasi() {
     let out = ssoctl(dir.path(), &["plugins", "audit"]).await;
     let (stdout, _) = text(&out);
     assert!(stdout.contains("oidc (stock) sha256 "), "{stdout}");
+    assert!(stdout.contains("  WIT package: sso:flow@0.1.0"), "{stdout}");
     assert!(stdout.contains("  WASI imports: none"), "{stdout}");
 }
 
