@@ -41,10 +41,6 @@ impl Snapshot {
         }
     }
 
-    pub fn items(&self) -> &[Value] {
-        &self.items
-    }
-
     /// The first object whose string field `field` is `value`.
     pub fn find(&self, field: &str, value: &str) -> Option<&Value> {
         let index = self
