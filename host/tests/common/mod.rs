@@ -162,9 +162,11 @@ impl Drop for Harness {
     }
 }
 
-/// One precompiled-artifact cache for the whole test binary, so each component is compiled once.
+/// One precompiled-artifact cache for every test binary, under cargo's `target/tmp` (cleaned
+/// with the build, never left in the system's temp folder). Artifacts are keyed by component
+/// and engine and written atomically, so test processes share it safely.
 pub fn shared_cache_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ssoctl-test-cache-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ssoctl-component-cache");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
