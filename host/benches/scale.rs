@@ -119,6 +119,17 @@ fn children_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// The simulator every measurement runs against: the newest release, the bench's token.
+async fn start_sim() -> Sim {
+    Sim::start(SimConfig {
+        version: "2026.8.3".into(),
+        token: TOKEN.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("start the simulator")
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -153,13 +164,7 @@ fn main() {
     for &latency_ms in &latencies {
         let latency = Duration::from_millis(latency_ms);
         for &n in &sizes {
-            let sim = rt
-                .block_on(Sim::start(SimConfig {
-                    version: "2026.8.3".into(),
-                    token: TOKEN.into(),
-                    ..Default::default()
-                }))
-                .unwrap();
+            let sim = rt.block_on(start_sim());
             sim.set_chaos(Chaos {
                 latency,
                 ..Default::default()
@@ -198,13 +203,7 @@ fn main() {
     // second check finds every lookup cached and sends nothing, so what is left is the flows.
     // One service at a time, so no service's time includes another's.
     rt.block_on(async {
-        let sim = Sim::start(SimConfig {
-            version: "2026.8.3".into(),
-            token: TOKEN.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let sim = start_sim().await;
         let dir = tempfile::tempdir().unwrap();
         ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 100).unwrap();
         let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(cache.path().into())).unwrap());
@@ -243,13 +242,7 @@ fn main() {
     });
 
     // Start-up: 10 services, no latency, cold and warm component cache.
-    let sim = rt
-        .block_on(Sim::start(SimConfig {
-            version: "2026.8.3".into(),
-            token: TOKEN.into(),
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = rt.block_on(start_sim());
     let dir = tempfile::tempdir().unwrap();
     ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 10).unwrap();
     ssoctl(&sim, dir.path(), cache.path(), &["bootstrap"], Duration::ZERO);

@@ -54,19 +54,7 @@ impl Guest for Misbehave {
                 } else {
                     (victim.clone(), Vec::new())
                 };
-                let spec = Oauth2ProviderSpec {
-                    client_type: ClientType::Confidential,
-                    redirect_uris: service.redirect_uris.clone(),
-                    scopes: vec!["openid".to_string()],
-                    custom_scopes,
-                    sign_tokens: true,
-                    issuer_per_provider: true,
-                    grant_types: Vec::new(),
-                    sub_mode: None,
-                    include_claims_in_id_token: true,
-                    access_token_validity: None,
-                };
-                authentik::ensure_oauth2_provider(&name, &spec)?;
+                authentik::ensure_oauth2_provider(&name, &provider_spec(&service, custom_scopes))?;
             }
             "foreign-app" => {
                 authentik::ensure_application(&ApplicationSpec {
@@ -126,18 +114,7 @@ impl Guest for Misbehave {
             // Not hostile, but what a careless flow does: ensure the same objects twice in one run.
             // The second call must find what the first created, not create it again.
             "twice" => {
-                let spec = Oauth2ProviderSpec {
-                    client_type: ClientType::Confidential,
-                    redirect_uris: service.redirect_uris.clone(),
-                    scopes: vec!["openid".to_string()],
-                    custom_scopes: Vec::new(),
-                    sign_tokens: true,
-                    issuer_per_provider: true,
-                    grant_types: Vec::new(),
-                    sub_mode: None,
-                    include_claims_in_id_token: true,
-                    access_token_validity: None,
-                };
+                let spec = provider_spec(&service, Vec::new());
                 let app = ApplicationSpec {
                     slug: service.slug.clone(),
                     name: service.display_name.clone(),
@@ -171,6 +148,22 @@ impl Guest for Misbehave {
             summary: "misbehaved without being stopped".to_string(),
             findings: Vec::new(),
         })
+    }
+}
+
+/// A plain confidential OIDC provider for the service's redirect URIs.
+fn provider_spec(service: &Service, custom_scopes: Vec<String>) -> Oauth2ProviderSpec {
+    Oauth2ProviderSpec {
+        client_type: ClientType::Confidential,
+        redirect_uris: service.redirect_uris.clone(),
+        scopes: vec!["openid".to_string()],
+        custom_scopes,
+        sign_tokens: true,
+        issuer_per_provider: true,
+        grant_types: Vec::new(),
+        sub_mode: None,
+        include_claims_in_id_token: true,
+        access_token_validity: None,
     }
 }
 
