@@ -20,7 +20,7 @@
 //!
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, ClientType, Oauth2ProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, Oauth2ProviderSpec};
 use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
@@ -151,20 +151,12 @@ impl Guest for Misbehave {
     }
 }
 
-/// A plain confidential OIDC provider for the service's redirect URIs.
+/// The SDK's confidential OIDC provider, for the service's own redirect URIs.
 fn provider_spec(service: &Service, custom_scopes: Vec<String>) -> Oauth2ProviderSpec {
-    Oauth2ProviderSpec {
-        client_type: ClientType::Confidential,
-        redirect_uris: service.redirect_uris.clone(),
-        scopes: vec!["openid".to_string()],
-        custom_scopes,
-        sign_tokens: true,
-        issuer_per_provider: true,
-        grant_types: Vec::new(),
-        sub_mode: None,
-        include_claims_in_id_token: true,
-        access_token_validity: None,
-    }
+    let mut spec = ssoctl_flow_sdk::oauth::confidential_oidc_spec(String::new());
+    spec.redirect_uris = service.redirect_uris.clone();
+    spec.custom_scopes = custom_scopes;
+    spec
 }
 
 /// Unbounded recursion the optimiser cannot turn into a loop.
