@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::capabilities::Mode;
+use crate::grants::{GRANTS_FILE, Grants};
 use crate::runner::ServiceReport;
 use crate::runtime::{FlowRuntime, Limits, cache};
 use crate::session::{Options, Session};
@@ -53,6 +54,10 @@ pub struct Cli {
     /// Let the drop-in `setup-<TYPE>.wasm` replace the stock flow of that type (repeatable).
     #[arg(long = "override", global = true, value_name = "TYPE")]
     overrides: Vec<String>,
+    /// The operator's grants: optional capabilities (`service-http`, `idp-http`) per sso.type;
+    /// default deny [default: <root>/sso-grants.yaml, if present].
+    #[arg(long, global = true, env = "SSOCTL_GRANTS", value_name = "FILE")]
+    grants: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +79,9 @@ impl Command {
             Command::Plugins {
                 command: PluginsCommand::Pin,
             } => "plugins pin",
+            Command::Plugins {
+                command: PluginsCommand::Componentize { .. },
+            } => "plugins componentize",
             Command::Plugins { .. } => "plugins audit",
             Command::Apps => "apps",
             Command::Export { .. } => "export",
@@ -166,6 +174,16 @@ enum PluginsCommand {
     /// Record the sha256 of every drop-in in the plugin folder's `plugins.lock`; from then on a
     /// drop-in whose hash differs, or that is not listed, is refused.
     Pin,
+    /// Turn a core WebAssembly module built with wit-bindgen against wit/sso-flow.wit (e.g.
+    /// `cargo build --target wasm32-unknown-unknown`) into the flow component ssoctl loads; the
+    /// same encoder as `wasm-tools component new`.
+    Componentize {
+        /// The core module.
+        module: PathBuf,
+        /// Where to write the component, e.g. `scripts/sso/setup-keycloak.wasm`.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -267,6 +285,11 @@ fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
     };
     let cache_dir = if cli.no_cache { None } else { cache::default_dir() };
     let runtime = FlowRuntime::new(limits, cache_dir)?;
+    let grants = match &cli.grants {
+        Some(file) => Grants::load(file, true)?,
+        None => Grants::load(&cli.root.join(GRANTS_FILE), false)?,
+    };
+    runtime.set_grants(grants);
     let dir = plugin_dir(cli)?;
     let drop_ins = runtime.register_drop_ins(&dir, &cli.overrides)?;
     if !drop_ins.is_empty() {
@@ -276,11 +299,25 @@ fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
 }
 
 async fn run(cli: Cli) -> u8 {
-    if let Command::Plugins {
-        command: PluginsCommand::Pin,
-    } = &cli.command
-    {
-        return run_pin(&cli);
+    match &cli.command {
+        Command::Plugins {
+            command: PluginsCommand::Pin,
+        } => return run_pin(&cli),
+        Command::Plugins {
+            command: PluginsCommand::Componentize { module, output },
+        } => {
+            return match plugins::componentize(module, output) {
+                Ok(size) => {
+                    println!("wrote {} ({size} bytes)", output.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            };
+        }
+        _ => {}
     }
     let runtime = match flow_runtime(&cli) {
         Ok(r) => r,
@@ -312,7 +349,7 @@ async fn run(cli: Cli) -> u8 {
             command: PluginsCommand::Audit { file },
         } => return plugins::audit(&runtime, file.as_deref(), cli.json),
         Command::Plugins {
-            command: PluginsCommand::Pin,
+            command: PluginsCommand::Pin | PluginsCommand::Componentize { .. },
         } => unreachable!("answered before the runtime starts"),
         Command::Fix {
             services, all: false, ..

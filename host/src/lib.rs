@@ -7,6 +7,7 @@
 //! - [`capabilities`]: what each WIT import does, scoped to the current service, per mode;
 //! - [`authentik`]: the HTTP client, version capabilities, tolerant models;
 //! - [`runner`] and [`session`]: running flows for a command; [`report`]: what is printed;
+//! - [`grants`]: the optional capabilities the operator grants each flow type;
 //! - [`cli`], [`demo`], [`plugins`]: the commands.
 
 pub mod apps;
@@ -15,6 +16,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod grants;
 pub mod plugins;
 pub mod probe;
 pub mod report;

@@ -190,7 +190,7 @@ impl Runner {
             Err(e) => return ServiceReport::error(&service, e.to_string()),
         };
         let label = format!("flow `{}` for `{}`", service.sso_type, service.name);
-        let state = RunState::new(
+        let mut state = RunState::new(
             self.ctx.clone(),
             service.clone(),
             mode,
@@ -199,6 +199,7 @@ impl Runner {
                 limits: self.runtime.limits.clone(),
             },
         );
+        state.grant = flow.grant.clone();
         let timing = std::sync::Mutex::new(RunTiming::default());
         let (result, record) = call_flow(&self.runtime, &flow, state, &service, mode, &label, &timing).await;
         let mut report = ServiceReport {
@@ -445,7 +446,10 @@ async fn call_flow(
     let deadline = runtime.limits.deadline;
     let call = async {
         let started = std::time::Instant::now();
-        let instance = flow.pre().instantiate_async(&mut store).await?;
+        let pre = flow
+            .pre()
+            .ok_or_else(|| wasmtime::format_err!("{} was refused at load time", flow.sso_type))?;
+        let instance = pre.instantiate_async(&mut store).await?;
         let instantiated = std::time::Instant::now();
         let result = instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await;
         *timing.lock().expect("timing") = RunTiming {

@@ -155,14 +155,13 @@ impl Session {
         let redactor = Redactor::default();
         redactor.add(authentik.token());
         let stack = Arc::new(stack);
-        let ctx = Arc::new(RunContext {
-            authentik: Arc::new(authentik),
-            stack: stack.clone(),
+        let ctx = Arc::new(RunContext::new(
+            Arc::new(authentik),
+            stack.clone(),
             redactor,
-            outposts: Default::default(),
-            service_http: Default::default(),
-            request_timeout: options.request_timeout,
-        });
+            &runtime.grants(),
+            options.request_timeout,
+        ));
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self { stack, runner })
     }

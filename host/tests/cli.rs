@@ -225,16 +225,24 @@ async fn audit_shows_imports_and_no_wasi() {
     for item in items {
         assert_eq!(item["wit_package"], "sso:flow@0.1.0", "{item}");
         assert_eq!(
-            item["granted"],
+            item["grants"]["base"],
             serde_json::json!([
                 "sso:flow/types@0.1.0",
                 "sso:flow/authentik@0.1.0",
-                "sso:flow/service-config@0.1.0",
+                "sso:flow/service-config@0.1.0 (without service-http)",
                 "sso:flow/log@0.1.0"
             ])
         );
+        // Only the flows that talk to the service's own API import service-http, and theirs is
+        // the built-in grant; nothing else is optional.
+        let talks_to_service = matches!(item["sso_type"].as_str(), Some("saml" | "wikijs" | "frappe"));
+        let expected: &[&str] = if talks_to_service { &["service-http"] } else { &[] };
+        assert_eq!(item["optional_imports"], serde_json::json!(expected), "{item}");
+        assert_eq!(item["grants"]["optional"], serde_json::json!(expected), "{item}");
+        let source = if talks_to_service { "built-in" } else { "default" };
+        assert_eq!(item["grants"]["source"]["kind"], source, "{item}");
         assert!(item["wasi_imports"].as_array().unwrap().is_empty(), "{item}");
-        assert!(item["ungranted"].as_array().unwrap().is_empty(), "{item}");
+        assert_eq!(item["refused"], serde_json::Value::Null, "{item}");
         for import in item["imports"].as_array().unwrap() {
             assert!(import["name"].as_str().unwrap().starts_with("sso:flow/"), "{import}");
         }
@@ -709,6 +717,23 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
     std::fs::write(folder.join("setup-oidc.py"), "# the script it replaces: ignored\n").unwrap();
+    // It imports service-http (and idp-http), which its type is not granted: refused at load
+    // time, naming the import and how to grant it.
+    let out = ssoctl(h.root(), &["add", "keycloakish"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "imports sso:flow/service-config@0.1.0 function `service-http`, which is not granted to sso.type `misbehave`"
+        ) && stderr.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
+        "{stderr}"
+    );
+    assert!(h.env_value("KEYCLOAKISH_HELLO").is_none());
+    std::fs::write(
+        h.root().join("sso-grants.yaml"),
+        "misbehave:\n  service-http: true\n  idp-http: {origin: 'http://127.0.0.1:9'}\n",
+    )
+    .unwrap();
     let out = ssoctl(h.root(), &["add", "keycloakish"]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
@@ -769,8 +794,9 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
         stderr.contains("setup-oauth.wasm would replace the stock `oauth` flow; pass --override oauth"),
         "{stderr}"
     );
+    // Listed in its place, and refused to run: the oauth type is not granted its service-http.
     let out = ssoctl(h.root(), &["--override", "oauth", "--json", "plugins", "list"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let oauth = doc["components"]
         .as_array()
@@ -780,6 +806,13 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
         .unwrap()
         .clone();
     assert_eq!(oauth["source"]["kind"], "file");
+    assert!(
+        oauth["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not granted to sso.type `oauth`"),
+        "{oauth}"
+    );
     std::fs::remove_file(folder.join("setup-oauth.wasm")).unwrap();
 
     // An override without its drop-in, and a named folder that does not exist, are errors.

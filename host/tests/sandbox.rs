@@ -52,6 +52,18 @@ async fn reaching_into_another_service_is_denied() {
                 "foreign-http",
                 "denied: `//evil.example.net/steal` is not a path on evil's API",
             ),
+            (
+                "idp-foreign",
+                "denied: https://evil.example.net is not the granted identity provider's origin http://127.0.0.1:9",
+            ),
+            (
+                "idp-outside",
+                "denied: `/admin/realms/master/users` is outside the paths granted on http://127.0.0.1:9 (/admin/realms/pma/)",
+            ),
+            (
+                "idp-credential",
+                "denied: `EVIL_IDP_TOKEN` holds an idp-http credential of the operator's grants",
+            ),
         ];
         for (behaviour, expected) in cases {
             let (error, _) = run_with_victim(&h, behaviour).await;

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod frappe;
+pub mod keycloak;
 pub mod schema;
 pub mod wikijs;
 pub mod world;

@@ -10,18 +10,12 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Placeholder for a secret in request and response bodies.
 pub const SECRET_PLACEHOLDER: &str = "{client_secret}";
 
-struct Target {
-    origin: String,
-    auth: Option<String>,
-}
-
 fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
     super::objects::setting(state, key)
 }
 
-/// Origin and `Authorization` header from `sso.http.*`; credential keys must be the service's own.
-/// `bearer` (a secret the flow routed) replaces the configured credentials.
-fn target(state: &RunState, bearer: Option<&str>) -> Result<Target, FlowError> {
+/// The service's API origin: `sso.http.base_url`, default its public URL.
+fn service_origin(state: &RunState) -> Result<String, FlowError> {
     let base = setting(state, "http.base_url")
         .unwrap_or(&state.service.public_url)
         .trim_end_matches('/');
@@ -31,7 +25,12 @@ fn target(state: &RunState, bearer: Option<&str>) -> Result<Target, FlowError> {
             "sso.http.base_url `{base}` must be an http(s) origin without a path"
         )));
     }
-    let origin = base.to_string();
+    Ok(base.to_string())
+}
+
+/// The `Authorization` header from `sso.http.*`; credential keys must be the service's own.
+/// `bearer` (a secret the flow routed) replaces the configured credentials.
+fn service_auth(state: &RunState, bearer: Option<&str>) -> Result<Option<String>, FlowError> {
     let env = |field: &str| -> Result<String, FlowError> {
         let key = setting(state, &format!("http.{field}"))
             .ok_or_else(|| FlowError::Invalid(format!("sso.http.{field} names the .env key holding the credential")))?;
@@ -56,10 +55,11 @@ fn target(state: &RunState, bearer: Option<&str>) -> Result<Target, FlowError> {
             )));
         }
     };
-    Ok(Target { origin, auth })
+    Ok(auth)
 }
 
 /// One request as the flow asked for it, with the secrets its handles stand for.
+#[derive(Clone)]
 pub struct Request {
     pub method: String,
     pub path: String,
@@ -126,115 +126,196 @@ fn describe(method: &str, path: &str, body: Option<&str>) -> String {
     }
 }
 
-pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
-    let Request {
-        method,
-        path,
-        body,
-        secret,
-        bearer,
-        capture,
-    } = request;
-    let path = path.as_str();
-    let method = method.to_ascii_uppercase();
-    let reqwest_method = match method.as_str() {
+/// `path` as a path and query on `origin`: a relative path starting with `/`, or an absolute URL
+/// on that very origin. Anything else would send injected credentials elsewhere: denied.
+pub fn on_origin(origin: &str, path: &str, whose: &str) -> Result<String, FlowError> {
+    if path.contains(['\r', '\n', '\\']) {
+        return Err(FlowError::Invalid(format!(
+            "`{path}` contains a line break or backslash"
+        )));
+    }
+    if path.starts_with("http://") || path.starts_with("https://") {
+        let url = url::Url::parse(path).map_err(|e| FlowError::Invalid(format!("`{path}`: {e}")))?;
+        let asked = url.origin().ascii_serialization();
+        let granted = url::Url::parse(origin)
+            .map(|o| o.origin().ascii_serialization())
+            .unwrap_or_else(|_| origin.to_string());
+        if asked != granted || !url.username().is_empty() || url.password().is_some() {
+            return Err(FlowError::Denied(format!(
+                "{asked} is not {whose} origin {granted}: requests may only go there"
+            )));
+        }
+        let mut relative = url.path().to_string();
+        if let Some(q) = url.query() {
+            relative.push('?');
+            relative.push_str(q);
+        }
+        return Ok(relative);
+    }
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('@') {
+        return Err(FlowError::Denied(format!(
+            "`{path}` is not a path on {whose} origin {origin}: requests may only go there"
+        )));
+    }
+    Ok(path.to_string())
+}
+
+/// The HTTP method, if it is one flows may use.
+fn method_of(method: &str) -> Result<reqwest::Method, FlowError> {
+    Ok(match method {
         "GET" => reqwest::Method::GET,
         "POST" => reqwest::Method::POST,
         "PUT" => reqwest::Method::PUT,
         "PATCH" => reqwest::Method::PATCH,
         "DELETE" => reqwest::Method::DELETE,
         other => return Err(FlowError::Invalid(format!("HTTP method `{other}` is not allowed"))),
-    };
-    if !path.starts_with('/') || path.starts_with("//") || path.contains(['\r', '\n', '\\']) || path.contains('@') {
+    })
+}
+
+/// The bearer secret a flow routed, if any (an unknown one is an error).
+pub fn routed_bearer(bearer: Option<Option<String>>) -> Result<Option<String>, FlowError> {
+    match bearer {
+        Some(Some(token)) => Ok(Some(token)),
+        Some(None) => Err(FlowError::Unsupported(
+            "the bearer credential is not known (not set in .env or not captured)".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
+pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
+    if !state.grant.service_http {
         return Err(FlowError::Denied(format!(
-            "`{path}` is not a path on {}'s API: flows may only send requests to the service's own origin",
-            state.service.name
+            "service-http is not granted to sso.type `{}`",
+            state.service.sso_type
         )));
     }
-    let bearer = match bearer {
-        Some(Some(token)) => Some(token),
-        Some(None) => {
-            return Err(FlowError::Unsupported(
-                "the bearer credential is not known (not set in .env or not captured)".into(),
-            ));
-        }
-        None => None,
-    };
-    let target = target(state, bearer.as_deref())?;
-    if let Some(auth) = &target.auth {
-        state
-            .ctx
-            .redactor
-            .add(auth.rsplit([' ', ':', '=']).next().unwrap_or(""));
-    }
+    let method = request.method.to_ascii_uppercase();
+    method_of(&method)?;
+    let origin = service_origin(state)?;
+    let whose = format!("{}'s API", state.service.name);
+    let path = on_origin(&origin, &request.path, &whose)?;
+    let bearer = routed_bearer(request.bearer.clone())?;
+    let auth = service_auth(state, bearer.as_deref())?;
     let graphql_read = method == "POST"
         && setting(state, "http.graphql_path").is_some_and(|p| p == path)
-        && is_graphql_read(body.as_deref());
+        && is_graphql_read(request.body.as_deref());
     let read = method == "GET" || graphql_read;
-    let what = describe(&method, path, body.as_deref());
-    if !read && state.mode != Mode::Apply {
-        if state.mode == Mode::Plan {
-            state.change(format!("{what} on {}", target.origin));
-        }
-        return Ok((204, String::new(), None));
-    }
-    let body = match (body, secret) {
-        (Some(b), Some(Some(value))) => {
-            let escaped = serde_json::to_string(&value).unwrap_or_default();
-            Some(b.replace(SECRET_PLACEHOLDER, &escaped[1..escaped.len() - 1]))
-        }
-        (Some(_), Some(None)) => {
-            return Err(FlowError::Unsupported(
-                "the client secret is not known yet (provider not registered)".into(),
-            ));
-        }
-        (b, _) => b,
+    let exchange = Exchange {
+        origin,
+        path,
+        auth,
+        read,
+        who: format!("{} API", state.service.name),
     };
-    let url = format!("{}{path}", target.origin);
-    let mut req = state.ctx.service_http()?.request(reqwest_method, &url);
-    if let Some(auth) = &target.auth {
-        req = req.header(reqwest::header::AUTHORIZATION, auth);
-    }
-    if let Some(b) = body {
-        req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
-    }
-    let response = req.send().await.map_err(|e| {
-        FlowError::Upstream(format!(
-            "{} API at {} did not answer {method} {path}: {}",
-            state.service.name,
-            target.origin,
-            e.without_url()
+    let client = state.ctx.service_http()?.clone();
+    exchange.run(state, &client, request).await
+}
+
+/// One request on its way out: where to, with which credentials, and whether it only reads.
+pub struct Exchange {
+    pub origin: String,
+    /// Path and query on `origin`.
+    pub path: String,
+    /// The `Authorization` header the host injects.
+    pub auth: Option<String>,
+    /// Reads are sent in every mode; other requests only in apply mode.
+    pub read: bool,
+    /// How errors name the peer, e.g. `grafana API`.
+    pub who: String,
+}
+
+impl Exchange {
+    pub async fn run(
+        self,
+        state: &mut RunState,
+        client: &reqwest::Client,
+        request: Request,
+    ) -> Result<Response, FlowError> {
+        let Exchange {
+            origin,
+            path,
+            auth,
+            read,
+            who,
+        } = self;
+        let Request {
+            method,
+            body,
+            secret,
+            capture,
+            ..
+        } = request;
+        let method = method.to_ascii_uppercase();
+        let reqwest_method = method_of(&method)?;
+        if let Some(auth) = &auth {
+            state
+                .ctx
+                .redactor
+                .add(auth.rsplit([' ', ':', '=']).next().unwrap_or(""));
+        }
+        let what = describe(&method, &path, body.as_deref());
+        if !read && state.mode != Mode::Apply {
+            if state.mode == Mode::Plan {
+                state.change(format!("{what} on {origin}"));
+            }
+            return Ok((204, String::new(), None));
+        }
+        let body = match (body, secret) {
+            (Some(b), Some(Some(value))) => {
+                let escaped = serde_json::to_string(&value).unwrap_or_default();
+                Some(b.replace(SECRET_PLACEHOLDER, &escaped[1..escaped.len() - 1]))
+            }
+            (Some(_), Some(None)) => {
+                return Err(FlowError::Unsupported(
+                    "the client secret is not known yet (provider not registered)".into(),
+                ));
+            }
+            (b, _) => b,
+        };
+        let url = format!("{origin}{path}");
+        let mut req = client.request(reqwest_method, &url);
+        if let Some(auth) = &auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        if let Some(b) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+        }
+        let response = req.send().await.map_err(|e| {
+            FlowError::Upstream(format!(
+                "{who} at {origin} did not answer {method} {path}: {}",
+                e.without_url()
+            ))
+        })?;
+        let status = response.status().as_u16();
+        if !read && (200..300).contains(&status) {
+            state.change(format!("{what} on {origin}"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| FlowError::Upstream(format!("{who}: reading the answer failed: {e}")))?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(FlowError::Upstream(format!(
+                "{who} answered {} bytes; the limit is 1 MiB",
+                bytes.len()
+            )));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let captured = capture.and_then(|pointer| {
+            let answer: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let value = answer.pointer(&pointer)?.as_str()?.to_string();
+            (!value.is_empty()).then_some(value)
+        });
+        if let Some(value) = &captured {
+            state.ctx.redactor.add(value);
+        }
+        Ok((
+            status,
+            state.ctx.redactor.replace_with(&text, SECRET_PLACEHOLDER),
+            captured,
         ))
-    })?;
-    let status = response.status().as_u16();
-    if !read && (200..300).contains(&status) {
-        state.change(format!("{what} on {}", target.origin));
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| FlowError::Upstream(format!("{} API: reading the answer failed: {e}", state.service.name)))?;
-    if bytes.len() > MAX_RESPONSE_BYTES {
-        return Err(FlowError::Upstream(format!(
-            "{} API answered {} bytes; the limit is 1 MiB",
-            state.service.name,
-            bytes.len()
-        )));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let captured = capture.and_then(|pointer| {
-        let answer: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let value = answer.pointer(&pointer)?.as_str()?.to_string();
-        (!value.is_empty()).then_some(value)
-    });
-    if let Some(value) = &captured {
-        state.ctx.redactor.add(value);
-    }
-    Ok((
-        status,
-        state.ctx.redactor.replace_with(&text, SECRET_PLACEHOLDER),
-        captured,
-    ))
 }
 
 #[cfg(test)]

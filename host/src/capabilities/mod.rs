@@ -6,6 +6,7 @@
 pub mod blueprint;
 mod files;
 mod http;
+mod idp;
 mod oauth2;
 mod objects;
 mod proxy;
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::authentik::{AkError, Authentik};
-use crate::runtime::bindings::sso::flow::{authentik as wit_ak, log as wit_log, service_config, types};
+use crate::grants::{Grant, Grants};
+use crate::runtime::bindings::sso::flow::{authentik as wit_ak, idp_http, log as wit_log, service_config, types};
 use crate::runtime::limits::RunLimiter;
 use crate::stack::{ServiceSpec, Stack, valid_env_key};
 pub use types::{FlowError, Mode};
@@ -35,9 +37,32 @@ pub struct RunContext {
     /// system's root certificates costs milliseconds most runs do not need to pay.
     pub service_http: std::sync::OnceLock<reqwest::Client>,
     pub request_timeout: std::time::Duration,
+    /// `.env` keys holding `idp-http` credentials: the host's alone.
+    pub credential_keys: Vec<String>,
+    /// `idp-http` client-credentials tokens, shared by the command's runs.
+    pub idp_tokens: idp::TokenCache,
 }
 
 impl RunContext {
+    pub fn new(
+        authentik: Arc<Authentik>,
+        stack: Arc<Stack>,
+        redactor: Redactor,
+        grants: &Grants,
+        request_timeout: std::time::Duration,
+    ) -> Self {
+        Self {
+            authentik,
+            stack,
+            redactor,
+            outposts: Default::default(),
+            service_http: Default::default(),
+            request_timeout,
+            credential_keys: grants.credential_keys(),
+            idp_tokens: Default::default(),
+        }
+    }
+
     /// The client for services' own APIs; redirects are not followed, so injected credentials
     /// never travel to another origin.
     pub fn service_http(&self) -> Result<&reqwest::Client, FlowError> {
@@ -163,6 +188,8 @@ pub struct RunState {
     pub mode: Mode,
     pub record: RunRecord,
     pub limiter: RunLimiter,
+    /// The optional capabilities the flow's type is granted.
+    pub grant: Grant,
     table: ResourceTable,
     /// The OAuth2 provider ensured in this run (its pk), for `ensure-application`.
     provider_pk: Option<u64>,
@@ -184,6 +211,7 @@ impl RunState {
             mode,
             record: RunRecord::default(),
             limiter,
+            grant: Grant::default(),
             table: ResourceTable::new(),
             provider_pk: None,
             provider_ensured: false,
@@ -283,6 +311,11 @@ impl RunState {
         if key.starts_with("AUTHENTIK_") {
             return Err(FlowError::Denied(format!(
                 "`{key}`: AUTHENTIK_* keys are never available to flows"
+            )));
+        }
+        if self.ctx.credential_keys.iter().any(|k| k == key) {
+            return Err(FlowError::Denied(format!(
+                "`{key}` holds an idp-http credential of the operator's grants; the host injects it, flows never see it"
             )));
         }
         match self.ctx.stack.env_owner(key) {
@@ -585,30 +618,9 @@ impl service_config::Host for RunState {
         request: service_config::HttpRequest,
     ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
         self.charge()?;
-        let resolve = |state: &Self, handle: &Option<Resource<SecretValue>>| -> wasmtime::Result<_> {
-            Ok(match handle {
-                Some(handle) => Some(state.table.get(handle)?.value.clone()),
-                None => None,
-            })
-        };
-        let request = http::Request {
-            secret: resolve(self, &request.secret)?,
-            bearer: resolve(self, &request.bearer)?,
-            method: request.method,
-            path: request.path,
-            body: request.body,
-            capture: request.capture,
-        };
-        match http::send(self, request).await {
-            Ok((status, body, captured)) => {
-                let captured = match captured {
-                    Some(value) => Some(self.new_secret(Some(value))?),
-                    None => None,
-                };
-                Ok(Ok(service_config::HttpResponse { status, body, captured }))
-            }
-            Err(e) => Ok(Err(e)),
-        }
+        let request = self.http_request(request)?;
+        let answer = http::send(self, request).await;
+        self.http_response(answer)
     }
 
     async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
@@ -619,6 +631,61 @@ impl service_config::Host for RunState {
     async fn write_file(&mut self, path: String, contents: String) -> wasmtime::Result<Result<(), FlowError>> {
         self.charge()?;
         Ok(files::stage_write(self, &path, contents))
+    }
+}
+
+impl idp_http::Host for RunState {
+    async fn origin(&mut self) -> wasmtime::Result<String> {
+        self.charge()?;
+        // Only a component granted idp-http is loaded with this import.
+        idp::origin(self).map_err(|e| wasmtime::format_err!("{e:?}"))
+    }
+
+    async fn send(
+        &mut self,
+        request: service_config::HttpRequest,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        self.charge()?;
+        let request = self.http_request(request)?;
+        let answer = idp::send(self, request).await;
+        self.http_response(answer)
+    }
+}
+
+impl RunState {
+    /// A guest request with its secret handles resolved.
+    fn http_request(&self, request: service_config::HttpRequest) -> wasmtime::Result<http::Request> {
+        let resolve = |handle: &Option<Resource<SecretValue>>| -> wasmtime::Result<_> {
+            Ok(match handle {
+                Some(handle) => Some(self.table.get(handle)?.value.clone()),
+                None => None,
+            })
+        };
+        Ok(http::Request {
+            secret: resolve(&request.secret)?,
+            bearer: resolve(&request.bearer)?,
+            method: request.method,
+            path: request.path,
+            body: request.body,
+            capture: request.capture,
+        })
+    }
+
+    /// The guest's answer, the captured credential behind a handle.
+    fn http_response(
+        &mut self,
+        answer: Result<http::Response, FlowError>,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        match answer {
+            Ok((status, body, captured)) => {
+                let captured = match captured {
+                    Some(value) => Some(self.new_secret(Some(value))?),
+                    None => None,
+                };
+                Ok(Ok(service_config::HttpResponse { status, body, captured }))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 

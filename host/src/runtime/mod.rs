@@ -16,6 +16,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
 
 use crate::capabilities::RunState;
+use crate::grants::{Grant, GrantSource, Grants, Optional};
 pub use bindings::{SsoFlow, SsoFlowPre};
 pub use limits::Limits;
 
@@ -146,7 +147,8 @@ pub struct InterfaceUse {
     pub functions: Vec<String>,
 }
 
-/// A loaded, checked flow component ready to instantiate.
+/// A loaded flow component: described, checked against the grants, and (unless refused) ready
+/// to instantiate.
 pub struct LoadedFlow {
     pub sso_type: String,
     pub source: Source,
@@ -154,11 +156,18 @@ pub struct LoadedFlow {
     pub size: usize,
     pub imports: Vec<InterfaceUse>,
     pub exports: Vec<InterfaceUse>,
-    pre: SsoFlowPre<RunState>,
+    /// The optional capabilities the component imports.
+    pub optional: Vec<Optional>,
+    /// What its type is granted, and by whom.
+    pub grant: Grant,
+    pub grant_source: GrantSource,
+    /// Why it may not run (`None`: it may).
+    pub refusal: Option<LoadError>,
+    pre: Option<SsoFlowPre<RunState>>,
 }
 
 /// Why a component was refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("flow component `{what}` is {size} bytes; the limit is {limit} bytes")]
     TooLarge { what: String, size: usize, limit: usize },
@@ -172,6 +181,9 @@ pub enum LoadError {
     },
     #[error("flow component `{what}` does not export `{export}` (built against another sso:flow version?)")]
     MissingExport { what: String, export: String },
+    /// An optional capability the component's type is not granted; `hint` says how to grant it.
+    #[error("flow component `{what}` imports {import}, which is not granted to {hint}")]
+    NotGranted { what: String, import: String, hint: String },
 }
 
 /// Engine, linker and the loaded components.
@@ -182,6 +194,8 @@ pub struct FlowRuntime {
     loaded: Mutex<HashMap<String, Arc<LoadedFlow>>>,
     /// Components registered beyond the stock ones (tests, later drop-ins), by sso.type.
     extra: Mutex<HashMap<String, (Vec<u8>, Source)>>,
+    /// The operator's grants (the built-in ones until `set_grants`).
+    grants: Mutex<Arc<Grants>>,
     pub limits: Limits,
     _ticker: limits::EpochTicker,
 }
@@ -226,9 +240,20 @@ impl FlowRuntime {
             cache,
             loaded: Mutex::new(HashMap::new()),
             extra: Mutex::new(HashMap::new()),
+            grants: Mutex::new(Arc::new(Grants::built_in())),
             limits,
             _ticker: ticker,
         })
+    }
+
+    /// Puts the operator's grants in force (components are checked again when next loaded).
+    pub fn set_grants(&self, grants: Grants) {
+        *self.grants.lock().expect("grants") = Arc::new(grants);
+        self.loaded.lock().expect("loaded").clear();
+    }
+
+    pub fn grants(&self) -> Arc<Grants> {
+        self.grants.lock().expect("grants").clone()
     }
 
     /// Makes `bytes` serve `sso_type` (replacing a stock flow of that type).
@@ -303,8 +328,20 @@ impl FlowRuntime {
         types
     }
 
-    /// The component serving `sso_type`, loaded and checked once per process.
+    /// The component serving `sso_type`, loaded and checked once per process; refused when it
+    /// imports what it is not granted.
     pub fn flow(&self, sso_type: &str) -> Result<Option<Arc<LoadedFlow>>, LoadError> {
+        match self.inspect(sso_type)? {
+            Some(flow) => match &flow.refusal {
+                Some(refusal) => Err(refusal.clone()),
+                None => Ok(Some(flow)),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The component serving `sso_type`, described even when it is refused (`plugins audit`).
+    pub fn inspect(&self, sso_type: &str) -> Result<Option<Arc<LoadedFlow>>, LoadError> {
         if let Some(f) = self.loaded.lock().expect("loaded").get(sso_type) {
             return Ok(Some(f.clone()));
         }
@@ -347,26 +384,49 @@ impl FlowRuntime {
             reason: format!("{e:#}"),
         })?;
         let (imports, exports) = describe_component(&self.engine, &component);
-        let granted = bindings::granted_imports();
-        if let Some(bad) = imports.iter().find(|i| !granted.contains(&i.name)) {
-            return Err(LoadError::UngrantedImport {
-                what,
-                import: bad.name.clone(),
-                granted: granted.join(", "),
-            });
-        }
+        let optional = bindings::optional_imports(&imports);
+        let grants = self.grants();
+        let (grant, grant_source) = grants.for_type(sso_type);
+        let known = bindings::known_imports();
         let export = bindings::required_export();
-        if !exports.iter().any(|e| e.name == export) {
-            return Err(LoadError::MissingExport { what, export });
-        }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(SsoFlowPre::new)
-            .map_err(|e| LoadError::Invalid {
+        let refusal = if let Some(bad) = imports.iter().find(|i| !known.contains(&i.name)) {
+            Some(LoadError::UngrantedImport {
                 what: what.clone(),
-                reason: format!("{e:#}"),
-            })?;
+                import: bad.name.clone(),
+                granted: known.join(", "),
+            })
+        } else if !exports.iter().any(|e| e.name == export) {
+            Some(LoadError::MissingExport {
+                what: what.clone(),
+                export,
+            })
+        } else {
+            optional
+                .iter()
+                .find(|o| !grant.allows(**o))
+                .map(|o| LoadError::NotGranted {
+                    what: what.clone(),
+                    import: o.import(),
+                    hint: format!(
+                        "sso.type `{sso_type}`; if you trust it with {}, grant it in {}, e.g. `{}`",
+                        o.name(),
+                        grants.describe_file(),
+                        o.example(sso_type)
+                    ),
+                })
+        };
+        let pre = match refusal {
+            Some(_) => None,
+            None => Some(
+                self.linker
+                    .instantiate_pre(&component)
+                    .and_then(SsoFlowPre::new)
+                    .map_err(|e| LoadError::Invalid {
+                        what: what.clone(),
+                        reason: format!("{e:#}"),
+                    })?,
+            ),
+        };
         Ok(LoadedFlow {
             sso_type: sso_type.to_string(),
             source,
@@ -374,6 +434,10 @@ impl FlowRuntime {
             size: bytes.len(),
             imports,
             exports,
+            optional,
+            grant,
+            grant_source,
+            refusal,
             pre,
         })
     }
@@ -391,8 +455,10 @@ impl FlowRuntime {
 }
 
 impl LoadedFlow {
-    pub fn pre(&self) -> &SsoFlowPre<RunState> {
-        &self.pre
+    /// Ready to instantiate; `None` for a refused component (which `FlowRuntime::flow` never
+    /// hands out).
+    pub fn pre(&self) -> Option<&SsoFlowPre<RunState>> {
+        self.pre.as_ref()
     }
 }
 

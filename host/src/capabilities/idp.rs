@@ -1,0 +1,191 @@
+//! `idp-http`: requests to the third-party identity provider the operator granted a flow type
+//! (Keycloak's admin API, a dynamic client registration endpoint). Only the granted origin and
+//! path prefixes are reachable; the host injects the credentials (a bearer token from `.env`, or
+//! an OAuth2 client-credentials token it obtains, caches for the command and refreshes), so the
+//! flow never sees them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::http::{Exchange, Request, Response, on_origin, routed_bearer};
+use super::{FlowError, RunContext, RunState};
+use crate::grants::{ClientCredentials, IdpAuth, IdpGrant};
+
+/// A token is renewed this long before it expires, so it does not lapse mid-request.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
+/// Client-credentials tokens for the command, one per token endpoint and client, shared by every
+/// run: services running at the same time wait for one token request instead of each making one.
+#[derive(Default)]
+pub struct TokenCache {
+    slots: Mutex<HashMap<(String, String), TokenSlot>>,
+}
+
+/// One client's token; the async lock makes concurrent runs wait for a single token request.
+type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
+
+struct Token {
+    value: String,
+    expires: Option<Instant>,
+}
+
+impl TokenCache {
+    fn slot(&self, cc: &ClientCredentials) -> TokenSlot {
+        self.slots
+            .lock()
+            .expect("token cache")
+            .entry((cc.token_url.clone(), cc.client_id.clone()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// The value of a credential key: the process environment, else `.env`.
+fn credential(ctx: &RunContext, sso_type: &str, key: &str) -> Result<String, FlowError> {
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| ctx.stack.env.get(key).filter(|v| !v.is_empty()).map(str::to_string))
+        .ok_or_else(|| {
+            FlowError::Invalid(format!(
+                "{key} is not set in .env or the environment (the idp-http credential granted to sso.type `{sso_type}`)"
+            ))
+        })
+}
+
+/// A client-credentials token: the cached one unless it is about to expire (or `stale` is the
+/// one the server just refused), else a new one from the token endpoint.
+async fn client_credentials_token(
+    ctx: &RunContext,
+    sso_type: &str,
+    cc: &ClientCredentials,
+    stale: Option<&str>,
+) -> Result<String, FlowError> {
+    let slot = ctx.idp_tokens.slot(cc);
+    let mut token = slot.lock().await;
+    let fresh = token.as_ref().is_some_and(|t| {
+        Some(t.value.as_str()) != stale && t.expires.is_none_or(|e| Instant::now() + EXPIRY_MARGIN < e)
+    });
+    if !fresh {
+        let secret = credential(ctx, sso_type, &cc.client_secret_env)?;
+        ctx.redactor.add(&secret);
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", cc.client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        if let Some(scope) = &cc.scope {
+            form.push(("scope", scope));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let client = ctx.service_http()?;
+        let answer = client
+            .post(&cc.token_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                FlowError::Upstream(format!(
+                    "idp-http: token endpoint {} did not answer: {}",
+                    cc.token_url,
+                    e.without_url()
+                ))
+            })?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(FlowError::Upstream(format!(
+                "idp-http: token endpoint {} answered {status} for client `{}` (check {} and the client's service-account settings)",
+                cc.token_url, cc.client_id, cc.client_secret_env
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            access_token: String,
+            expires_in: Option<u64>,
+        }
+        let parsed: TokenAnswer = answer.json().await.map_err(|e| {
+            FlowError::Upstream(format!(
+                "idp-http: token endpoint {} answered without an access_token: {}",
+                cc.token_url,
+                e.without_url()
+            ))
+        })?;
+        ctx.redactor.add(&parsed.access_token);
+        *token = Some(Token {
+            value: parsed.access_token,
+            expires: parsed.expires_in.map(|s| Instant::now() + Duration::from_secs(s)),
+        });
+    }
+    Ok(token.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+}
+
+/// The `Authorization` header the grant injects (`stale`: a token the server refused).
+async fn injected_auth(
+    ctx: &RunContext,
+    sso_type: &str,
+    grant: &IdpGrant,
+    stale: Option<&str>,
+) -> Result<Option<String>, FlowError> {
+    Ok(match &grant.auth {
+        IdpAuth::None => None,
+        IdpAuth::BearerEnv(key) => Some(format!("Bearer {}", credential(ctx, sso_type, key)?)),
+        IdpAuth::ClientCredentials(cc) => Some(format!(
+            "Bearer {}",
+            client_credentials_token(ctx, sso_type, cc, stale).await?
+        )),
+    })
+}
+
+fn grant(state: &RunState) -> Result<IdpGrant, FlowError> {
+    state.grant.idp_http.clone().ok_or_else(|| {
+        FlowError::Denied(format!(
+            "idp-http is not granted to sso.type `{}`",
+            state.service.sso_type
+        ))
+    })
+}
+
+pub fn origin(state: &RunState) -> Result<String, FlowError> {
+    Ok(grant(state)?.origin.trim_end_matches('/').to_string())
+}
+
+pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
+    let grant = grant(state)?;
+    let origin = grant.origin.trim_end_matches('/').to_string();
+    let path = on_origin(&origin, &request.path, "the granted identity provider's")?;
+    let bare = path.split('?').next().unwrap_or_default();
+    if !grant.paths.is_empty() && !grant.paths.iter().any(|p| bare.starts_with(p.as_str())) {
+        return Err(FlowError::Denied(format!(
+            "`{bare}` is outside the paths granted on {origin} ({})",
+            grant.paths.join(", ")
+        )));
+    }
+    let routed = routed_bearer(request.bearer.clone())?;
+    let read = request.method.eq_ignore_ascii_case("GET");
+    let client = state.ctx.service_http()?.clone();
+    let exchange = |auth: Option<String>| Exchange {
+        origin: origin.clone(),
+        path: path.clone(),
+        auth,
+        read,
+        who: "identity provider".to_string(),
+    };
+    let ctx = state.ctx.clone();
+    let sso_type = state.service.sso_type.clone();
+    let auth = match &routed {
+        Some(token) => Some(format!("Bearer {token}")),
+        None => injected_auth(&ctx, &sso_type, &grant, None).await?,
+    };
+    let answer = exchange(auth.clone()).run(state, &client, request.clone()).await?;
+    // A client-credentials token can be revoked or expire early: get a new one and retry once.
+    if answer.0 == 401 && routed.is_none() && matches!(grant.auth, IdpAuth::ClientCredentials(_)) {
+        let stale = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+        let renewed = injected_auth(&ctx, &sso_type, &grant, stale).await?;
+        return exchange(renewed).run(state, &client, request).await;
+    }
+    Ok(answer)
+}
