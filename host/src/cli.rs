@@ -137,6 +137,13 @@ enum Command {
         token: String,
         #[command(flatten)]
         chaos: ChaosArgs,
+        /// Also run a fake of Keycloak's admin REST API (for flows written against `idp-http`),
+        /// with this realm (repeatable) and a service account `ssoctl` on a free loopback port.
+        #[arg(long = "keycloak-realm", value_name = "REALM")]
+        keycloak_realms: Vec<String>,
+        /// The Keycloak service account's client secret.
+        #[arg(long, default_value = "sim-keycloak-secret", env = "SSOCTL_SIM_KEYCLOAK_SECRET")]
+        keycloak_secret: String,
     },
     /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
     Demo {
@@ -335,7 +342,12 @@ async fn run(cli: Cli) -> u8 {
             version,
             token,
             chaos,
-        } => return run_sim(*listen, version, token, chaos).await,
+            keycloak_realms,
+            keycloak_secret,
+        } => {
+            let keycloak = (!keycloak_realms.is_empty()).then_some((keycloak_realms.as_slice(), keycloak_secret.as_str()));
+            return run_sim(*listen, version, token, chaos, keycloak).await;
+        }
         Command::Demo { version } => return demo::run(version, runtime).await,
         Command::Completions { .. } | Command::Man => unreachable!("answered before the runtime starts"),
         Command::Apps => return run_apps(&options, runtime, cli.json).await,
@@ -608,7 +620,13 @@ impl ChaosArgs {
     }
 }
 
-async fn run_sim(listen: SocketAddr, version: &str, token: &str, chaos: &ChaosArgs) -> u8 {
+async fn run_sim(
+    listen: SocketAddr,
+    version: &str,
+    token: &str,
+    chaos: &ChaosArgs,
+    keycloak: Option<(&[String], &str)>,
+) -> u8 {
     let chaos = match chaos.chaos() {
         Ok(c) => c,
         Err(e) => {
@@ -645,8 +663,32 @@ async fn run_sim(listen: SocketAddr, version: &str, token: &str, chaos: &ChaosAr
         "  counters: {0}/-/sim/counters   schema violations: {0}/-/sim/violations",
         sim.url()
     );
+    let keycloak_fake = match keycloak {
+        Some((realms, secret)) => {
+            let realms: Vec<&str> = realms.iter().map(String::as_str).collect();
+            match ssoctl_sim::keycloak::KeycloakFake::start(&realms, "ssoctl", secret).await {
+                Ok(fake) => Some(fake),
+                Err(e) => {
+                    eprintln!("error: Keycloak fake: {e}");
+                    return 2;
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some(kc) = &keycloak_fake {
+        let url = kc.url();
+        let _ = writeln!(out, "Keycloak admin API fake listening on {url}; grant it in sso-grants.yaml:");
+        let _ = writeln!(
+            out,
+            "  <type>:\n    idp-http:\n      origin: {url}\n      auth:\n        client-credentials:\n          \
+             token-url: {url}/realms/master/protocol/openid-connect/token\n          client-id: ssoctl\n          \
+             client-secret-env: KEYCLOAK_SSOCTL_SECRET   # = --keycloak-secret"
+        );
+    }
     let _ = out.flush();
     let _ = tokio::signal::ctrl_c().await;
+    drop(keycloak_fake);
     let violations = sim.violations();
     if !violations.is_empty() {
         eprintln!("{} schema violation(s) seen:", violations.len());
