@@ -345,7 +345,8 @@ async fn run(cli: Cli) -> u8 {
             keycloak_realms,
             keycloak_secret,
         } => {
-            let keycloak = (!keycloak_realms.is_empty()).then_some((keycloak_realms.as_slice(), keycloak_secret.as_str()));
+            let keycloak =
+                (!keycloak_realms.is_empty()).then_some((keycloak_realms.as_slice(), keycloak_secret.as_str()));
             return run_sim(*listen, version, token, chaos, keycloak).await;
         }
         Command::Demo { version } => return demo::run(version, runtime).await,
@@ -678,7 +679,10 @@ async fn run_sim(
     };
     if let Some(kc) = &keycloak_fake {
         let url = kc.url();
-        let _ = writeln!(out, "Keycloak admin API fake listening on {url}; grant it in sso-grants.yaml:");
+        let _ = writeln!(
+            out,
+            "Keycloak admin API fake listening on {url}; grant it in sso-grants.yaml:"
+        );
         let _ = writeln!(
             out,
             "  <type>:\n    idp-http:\n      origin: {url}\n      auth:\n        client-credentials:\n          \

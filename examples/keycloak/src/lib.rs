@@ -42,7 +42,7 @@ fn send(method: &str, path: &str, body: Option<&Value>, capture: Option<&str>) -
         body: body.map(Value::to_string),
         secret: None,
         bearer: None,
-        capture: capture.map(str::to_string),
+        capture: capture.map(str::to_string).into_iter().collect(),
     })?;
     let parsed = if response.body.trim().is_empty() {
         Value::Null
@@ -52,7 +52,7 @@ fn send(method: &str, path: &str, body: Option<&Value>, capture: Option<&str>) -
     Ok(Answer {
         status: response.status,
         body: parsed,
-        captured: response.captured,
+        captured: response.captured.into_iter().next().flatten(),
     })
 }
 

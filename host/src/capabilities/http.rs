@@ -67,12 +67,12 @@ pub struct Request {
     /// Replaces `{client_secret}` in the body (`Some(None)`: a secret not known yet).
     pub secret: Option<Option<String>>,
     pub bearer: Option<Option<String>>,
-    /// JSON pointer to a credential in the answer.
-    pub capture: Option<String>,
+    /// JSON pointers to credentials in the answer.
+    pub capture: Vec<String>,
 }
 
-/// Status, scrubbed body, and the captured credential.
-pub type Response = (u16, String, Option<String>);
+/// Status, scrubbed body, and the captured credentials (one per pointer asked for).
+pub type Response = (u16, String, Vec<Option<String>>);
 
 /// Whether `body` is a GraphQL document that only reads: JSON with a `query` string whose
 /// operations are all queries. Conservative: the word `mutation` or `subscription` anywhere
@@ -259,7 +259,7 @@ impl Exchange {
             if state.mode == Mode::Plan {
                 state.change(format!("{what} on {origin}"));
             }
-            return Ok((204, String::new(), None));
+            return Ok((204, String::new(), vec![None; capture.len()]));
         }
         let body = match (body, secret) {
             (Some(b), Some(Some(value))) => {
@@ -302,12 +302,17 @@ impl Exchange {
             )));
         }
         let text = String::from_utf8_lossy(&bytes);
-        let captured = capture.and_then(|pointer| {
-            let answer: serde_json::Value = serde_json::from_str(&text).ok()?;
-            let value = answer.pointer(&pointer)?.as_str()?.to_string();
-            (!value.is_empty()).then_some(value)
-        });
-        if let Some(value) = &captured {
+        let answer: Option<serde_json::Value> = (!capture.is_empty())
+            .then(|| serde_json::from_str(&text).ok())
+            .flatten();
+        let captured: Vec<Option<String>> = capture
+            .iter()
+            .map(|pointer| {
+                let value = answer.as_ref()?.pointer(pointer)?.as_str()?.to_string();
+                (!value.is_empty()).then_some(value)
+            })
+            .collect();
+        for value in captured.iter().flatten() {
             state.ctx.redactor.add(value);
         }
         Ok((

@@ -678,10 +678,10 @@ impl RunState {
     ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
         match answer {
             Ok((status, body, captured)) => {
-                let captured = match captured {
-                    Some(value) => Some(self.new_secret(Some(value))?),
-                    None => None,
-                };
+                let captured = captured
+                    .into_iter()
+                    .map(|value| value.map(|v| self.new_secret(Some(v))).transpose())
+                    .collect::<wasmtime::Result<Vec<_>>>()?;
                 Ok(Ok(service_config::HttpResponse { status, body, captured }))
             }
             Err(e) => Ok(Err(e)),

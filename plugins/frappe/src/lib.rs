@@ -33,7 +33,7 @@ fn http(
         body: body.map(Value::to_string),
         secret: secret.then_some(provider_secret),
         bearer: None,
-        capture: None,
+        capture: Vec::new(),
     };
     let response = service_config::service_http(&request)?;
     if matches!(response.status, 401 | 403) {

@@ -20,7 +20,7 @@ fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)
         body: body.map(|b| b.to_string()),
         secret: None,
         bearer: None,
-        capture: None,
+        capture: Vec::new(),
     })?;
     if matches!(response.status, 401 | 403) {
         return Err(FlowError::Upstream(format!(

@@ -54,7 +54,7 @@ impl Api {
             body: Some(body),
             secret,
             bearer: auth,
-            capture: capture.map(str::to_string),
+            capture: capture.map(str::to_string).into_iter().collect(),
         })?;
         if response.status == 204 && response.body.is_empty() {
             // A write in check/plan mode: recorded by the host, not sent.
@@ -76,7 +76,7 @@ impl Api {
         Ok((
             answer.get("data").cloned().unwrap_or(Value::Null),
             error,
-            response.captured,
+            response.captured.into_iter().next().flatten(),
         ))
     }
 

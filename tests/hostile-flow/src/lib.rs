@@ -81,7 +81,7 @@ impl Guest for Misbehave {
                     body: None,
                     secret: None,
                     bearer: None,
-                    capture: None,
+                    capture: Vec::new(),
                 };
                 service_config::service_http(&request)?;
             }
@@ -97,7 +97,7 @@ impl Guest for Misbehave {
                     body: None,
                     secret: None,
                     bearer: None,
-                    capture: None,
+                    capture: Vec::new(),
                 })?;
             }
             "idp-credential" => {
