@@ -316,3 +316,298 @@ async fn the_audit_shows_what_a_drop_in_imports_and_what_it_is_granted() {
     );
     assert_eq!(keycloak["grants"]["source"]["kind"], "operator");
 }
+
+/// panva's `oidc-provider` (pinned in `examples/dcr/provider/package-lock.json`) on a free
+/// loopback port, stopped when dropped (and by itself when the test process's pipe closes).
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl OidcProvider {
+    /// `None` only when the operator of the test run opted out with `SSOCTL_SKIP_NODE_TESTS=1`;
+    /// a machine without Node.js otherwise fails the test, saying what to install.
+    fn start() -> Option<Self> {
+        use std::io::BufRead;
+        if std::env::var_os("SSOCTL_SKIP_NODE_TESTS").is_some() {
+            eprintln!("skipped: SSOCTL_SKIP_NODE_TESTS is set");
+            return None;
+        }
+        let dir = repo_root().join("examples").join("dcr").join("provider");
+        let node = Command::new("node").arg("--version").output();
+        assert!(
+            node.as_ref().is_ok_and(|o| o.status.success()),
+            "the DCR end-to-end test runs a real OpenID provider on Node.js (20 or later) with npm: \
+             install them, or set SSOCTL_SKIP_NODE_TESTS=1 to skip this test"
+        );
+        if !dir.join("node_modules").join("oidc-provider").exists() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .expect("run npm ci");
+            assert!(status.success(), "npm ci in {} failed", dir.display());
+        }
+        let mut child = Command::new("node")
+            .args(["server.mjs", "0"])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node server.mjs");
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        // Keep reading: the provider prints notices, and a closed pipe would end it.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let issuer = line
+            .trim()
+            .strip_prefix("issuer ")
+            .unwrap_or_else(|| panic!("oidc-provider did not start: {line:?}"))
+            .to_string();
+        Some(Self { child, issuer })
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser's authorization-code login at `issuer`, through the provider's development login
+/// and consent forms (any user name is accepted), then the code exchanged at the token endpoint
+/// with the client's id and secret. Returns the ID token's claims.
+async fn log_in(issuer: &str, client_id: &str, client_secret: &str, redirect_uri: &str) -> serde_json::Value {
+    use base64::Engine;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", redirect_uri),
+            ("state", "state-1234"),
+            ("nonce", "nonce-5678"),
+        ])
+        .finish();
+    let mut url = format!("{issuer}/auth?{query}");
+    let mut form: Option<Vec<(&str, &str)>> = None;
+    let mut code = None;
+    for _ in 0..12 {
+        let cookie = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = match form.take() {
+            Some(fields) => http.post(&url).form(&fields),
+            None => http.get(&url),
+        };
+        let response = request.header("cookie", cookie).send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    cookies.remove(name);
+                } else {
+                    cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response.headers()["location"].to_str().unwrap().to_string();
+            if location.starts_with(redirect_uri) {
+                let back = url::Url::parse(&location).unwrap();
+                let params: std::collections::BTreeMap<_, _> = back.query_pairs().into_owned().collect();
+                assert_eq!(
+                    params.get("state").map(String::as_str),
+                    Some("state-1234"),
+                    "{location}"
+                );
+                code = params.get("code").cloned();
+                assert!(code.is_some(), "no code in {location}");
+                break;
+            }
+            url = url::Url::parse(issuer).unwrap().join(&location).unwrap().to_string();
+            continue;
+        }
+        let page = response.text().await.unwrap();
+        assert_eq!(status, 200, "{url}: {page}");
+        if page.contains(r#"name="prompt" value="login""#) {
+            form = Some(vec![("prompt", "login"), ("login", "alice"), ("password", "any")]);
+        } else if page.contains(r#"name="prompt" value="consent""#) {
+            form = Some(vec![("prompt", "consent")]);
+        } else {
+            panic!("unexpected page at {url}: {page}");
+        }
+    }
+    let code = code.expect("the login ended at the service's redirect URI");
+    let answer: serde_json::Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = answer["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id_token: {answer}"));
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&claims).unwrap()
+}
+
+fn add_dcr_service(root: &Path, name: &str) {
+    let dir = root.join("packages").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "sso:\n  type: dcr\n  redirect_path: /auth/oidc/callback\n  configured: false\n",
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dcr_flow_registers_with_a_real_provider_and_the_client_logs_in() {
+    let Some(provider) = tokio::task::spawn_blocking(OidcProvider::start).await.unwrap() else {
+        return;
+    };
+    let issuer = provider.issuer.clone();
+    let h = Harness::new("2026.8.3").await;
+    let root = h.root();
+    add_dcr_service(root, "outline-dcr");
+    let core = tokio::task::spawn_blocking(|| build_example("dcr")).await.unwrap();
+    let folder = root.join("scripts").join("sso");
+    std::fs::create_dir_all(&folder).unwrap();
+    let component = folder.join("setup-dcr.wasm");
+    let out = ssoctl(
+        root,
+        &[
+            "plugins",
+            "componentize",
+            core.to_str().unwrap(),
+            "-o",
+            component.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    // Open registration: the grant names the provider's origin and two paths, no credentials.
+    std::fs::write(
+        root.join("sso-grants.yaml"),
+        format!("dcr:\n  idp-http:\n    origin: {issuer}\n    paths: [/.well-known/openid-configuration, /reg]\n"),
+    )
+    .unwrap();
+
+    let out = ssoctl(root, &["check", "outline-dcr"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    assert!(
+        output(&out).contains(&format!("not registered with {issuer}")),
+        "{}",
+        output(&out)
+    );
+
+    let out = ssoctl(root, &["add", "outline-dcr"]).await;
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("registered with {issuer}")), "{text}");
+    let client_id = h.env_value("OUTLINE_DCR_OIDC_CLIENT_ID").expect("client id in .env");
+    let secret = h
+        .env_value("OUTLINE_DCR_OIDC_CLIENT_SECRET")
+        .expect("client secret in .env");
+    let token = h
+        .env_value("OUTLINE_DCR_OIDC_REGISTRATION_TOKEN")
+        .expect("registration token in .env");
+    assert!(
+        !text.contains(&secret) && !text.contains(&token),
+        "no secret in output: {text}"
+    );
+    assert_eq!(h.env_value("OUTLINE_DCR_OIDC_ISSUER"), Some(issuer.clone()));
+    let registration_uri = h.env_value("OUTLINE_DCR_OIDC_REGISTRATION_URI").unwrap();
+    assert_eq!(registration_uri, format!("{issuer}/reg/{client_id}"));
+
+    // The registered client completes a real login; the ID token is for it.
+    let manifest = std::fs::read_to_string(h.manifest_path("outline-dcr")).unwrap();
+    assert!(manifest.contains("configured: true"), "{manifest}");
+    let registered: serde_json::Value = reqwest::Client::new()
+        .get(&registration_uri)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let redirect_uri = registered["redirect_uris"][0].as_str().unwrap().to_string();
+    assert!(redirect_uri.ends_with("/auth/oidc/callback"), "{registered}");
+    let claims = log_in(&issuer, &client_id, &secret, &redirect_uri).await;
+    assert_eq!(claims["aud"], json!(client_id), "{claims}");
+    assert_eq!(claims["iss"], json!(issuer));
+    assert_eq!(claims["sub"], json!("alice"));
+    assert_eq!(claims["nonce"], json!("nonce-5678"));
+
+    // Converged: check is green and a re-run keeps the same client.
+    let out = ssoctl(root, &["check", "outline-dcr"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    assert_eq!(ssoctl(root, &["fix", "outline-dcr"]).await.status.code(), Some(0));
+    assert_eq!(h.env_value("OUTLINE_DCR_OIDC_CLIENT_ID"), Some(client_id.clone()));
+
+    // Someone changes the registration at the provider (RFC 7592): check reports it, fix puts
+    // it back through the management endpoint, and the client still logs in.
+    let token = h.env_value("OUTLINE_DCR_OIDC_REGISTRATION_TOKEN").unwrap();
+    let mut changed = registered.clone();
+    let changed_fields = changed.as_object_mut().unwrap();
+    for field in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        changed_fields.remove(field);
+    }
+    changed_fields.insert("redirect_uris".into(), json!(["https://elsewhere.example.net/cb"]));
+    let put = reqwest::Client::new()
+        .put(&registration_uri)
+        .bearer_auth(&token)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    let status = put.status();
+    let answer: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(status.as_u16(), 200, "{answer}");
+    // The provider rotates the registration token on update: keep .env in step, as its owner would.
+    if let Some(rotated) = answer["registration_access_token"].as_str() {
+        let env = std::fs::read_to_string(root.join(".env")).unwrap();
+        std::fs::write(root.join(".env"), env.replace(&token, rotated)).unwrap();
+    }
+    let out = ssoctl(root, &["check", "outline-dcr"]).await;
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("the registered client differs: redirect_uris"), "{text}");
+    let out = ssoctl(root, &["fix", "outline-dcr"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let out = ssoctl(root, &["check", "outline-dcr"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let secret = h.env_value("OUTLINE_DCR_OIDC_CLIENT_SECRET").unwrap();
+    let claims = log_in(&issuer, &client_id, &secret, &redirect_uri).await;
+    assert_eq!(claims["aud"], json!(client_id));
+    drop(provider);
+}
