@@ -1,6 +1,6 @@
 //! The operator's grants: which optional capabilities each flow component (by `sso.type`) may
-//! use beyond the base interfaces every flow gets (`authentik`, `service-config` without
-//! `service-http`, `log`). Default deny: a component importing an optional capability that its
+//! use beyond the base interfaces every flow gets (`types`, `authentik`, `service-config`,
+//! `log`). Default deny: a component importing an optional capability that its
 //! type is not granted is refused at load time.
 //!
 //! The file (`sso-grants.yaml` at the stack root, or `--grants FILE`) belongs to the operator:
@@ -38,7 +38,7 @@ const STOCK_SERVICE_HTTP: &[&str] = &["saml", "wikijs", "frappe"];
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Grant {
-    /// `service-config.service-http`: requests to the service's own API origin.
+    /// The `service-http` interface: requests to the service's own API origin.
     #[serde(default)]
     pub service_http: bool,
     /// The `idp-http` interface: requests to one identity provider's origin.
@@ -142,6 +142,10 @@ pub enum Optional {
 }
 
 impl Optional {
+    pub fn all() -> [Optional; 2] {
+        [Optional::ServiceHttp, Optional::IdpHttp]
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Optional::ServiceHttp => "service-http",
@@ -152,7 +156,7 @@ impl Optional {
     /// The import as the component names it.
     pub fn import(self) -> String {
         match self {
-            Optional::ServiceHttp => format!("sso:flow/service-config@{API_VERSION} function `service-http`"),
+            Optional::ServiceHttp => format!("sso:flow/service-http@{API_VERSION}"),
             Optional::IdpHttp => format!("sso:flow/idp-http@{API_VERSION}"),
         }
     }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::grants::GrantSource;
-use crate::runtime::bindings::{API_VERSION, known_imports};
+use crate::grants::{GrantSource, Optional};
+use crate::runtime::bindings::known_imports;
 use crate::runtime::{FlowRuntime, LoadedFlow, Source};
 
 /// What a component's type may use, and where that comes from.
@@ -38,14 +38,7 @@ struct Audit<'a> {
 fn audit_of(flow: &LoadedFlow) -> Audit<'_> {
     let base: Vec<String> = known_imports()
         .into_iter()
-        .filter(|i| *i != format!("sso:flow/idp-http@{API_VERSION}"))
-        .map(|i| {
-            if i.starts_with("sso:flow/service-config@") {
-                format!("{i} (without service-http)")
-            } else {
-                i
-            }
-        })
+        .filter(|i| !Optional::all().iter().any(|o| o.import() == *i))
         .collect();
     Audit {
         sso_type: &flow.sso_type,

@@ -196,7 +196,7 @@ impl Runner {
             mode,
             RunLimiter {
                 label: label.clone(),
-                limits: self.runtime.limits.clone(),
+                limits: self.runtime.limits_for(&flow),
             },
         );
         state.grant = flow.grant.clone();
@@ -421,7 +421,7 @@ async fn call_flow(
     Result<crate::runtime::bindings::exports::sso::flow::flow::Outcome, String>,
     Option<crate::capabilities::RunRecord>,
 ) {
-    let mut store = runtime.store(state);
+    let mut store = runtime.store(flow, state);
     let wit_service = types::Service {
         name: service.name.clone(),
         slug: service.slug.clone(),

@@ -229,7 +229,7 @@ async fn audit_shows_imports_and_no_wasi() {
             serde_json::json!([
                 "sso:flow/types@0.1.0",
                 "sso:flow/authentik@0.1.0",
-                "sso:flow/service-config@0.1.0 (without service-http)",
+                "sso:flow/service-config@0.1.0",
                 "sso:flow/log@0.1.0"
             ])
         );
@@ -723,9 +723,8 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(
-        stderr.contains(
-            "imports sso:flow/service-config@0.1.0 function `service-http`, which is not granted to sso.type `misbehave`"
-        ) && stderr.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
+        stderr.contains("imports sso:flow/service-http@0.1.0, which is not granted to sso.type `misbehave`")
+            && stderr.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
         "{stderr}"
     );
     assert!(h.env_value("KEYCLOAKISH_HELLO").is_none());

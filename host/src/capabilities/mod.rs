@@ -21,7 +21,9 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use crate::authentik::{AkError, Authentik};
 use crate::grants::{Grant, Grants};
-use crate::runtime::bindings::sso::flow::{authentik as wit_ak, idp_http, log as wit_log, service_config, types};
+use crate::runtime::bindings::sso::flow::{
+    authentik as wit_ak, idp_http, log as wit_log, service_config, service_http, types,
+};
 use crate::runtime::limits::RunLimiter;
 use crate::stack::{ServiceSpec, Stack, valid_env_key};
 pub use types::{FlowError, Mode};
@@ -613,16 +615,6 @@ impl service_config::Host for RunState {
         Ok(Ok(()))
     }
 
-    async fn service_http(
-        &mut self,
-        request: service_config::HttpRequest,
-    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
-        self.charge()?;
-        let request = self.http_request(request)?;
-        let answer = http::send(self, request).await;
-        self.http_response(answer)
-    }
-
     async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
         self.charge()?;
         Ok(files::read(self, &path))
@@ -631,6 +623,18 @@ impl service_config::Host for RunState {
     async fn write_file(&mut self, path: String, contents: String) -> wasmtime::Result<Result<(), FlowError>> {
         self.charge()?;
         Ok(files::stage_write(self, &path, contents))
+    }
+}
+
+impl service_http::Host for RunState {
+    async fn send(
+        &mut self,
+        request: service_config::HttpRequest,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        self.charge()?;
+        let request = self.http_request(request)?;
+        let answer = http::send(self, request).await;
+        self.http_response(answer)
     }
 }
 

@@ -17,34 +17,29 @@ wasmtime::component::bindgen!({
 /// The WIT package version this host implements; part of every import name.
 pub const API_VERSION: &str = "0.1.0";
 
-/// Interfaces a flow component may import: the base every flow gets, plus `idp-http`, which
-/// only loads when granted (see [`optional_imports`]).
+/// Interfaces a flow component may import: the base every flow gets, plus `service-http` and
+/// `idp-http`, which only load when granted (see [`optional_imports`]).
 pub fn known_imports() -> Vec<String> {
-    ["types", "authentik", "service-config", "idp-http", "log"]
-        .iter()
-        .map(|i| format!("sso:flow/{i}@{API_VERSION}"))
-        .collect()
+    [
+        "types",
+        "authentik",
+        "service-config",
+        "service-http",
+        "idp-http",
+        "log",
+    ]
+    .iter()
+    .map(|i| format!("sso:flow/{i}@{API_VERSION}"))
+    .collect()
 }
 
-/// The optional capabilities among `imports`: the `idp-http` interface, and `service-http` from
-/// `service-config` (a component that never calls it does not import it).
+/// The optional capabilities among `imports`.
 pub fn optional_imports(imports: &[super::InterfaceUse]) -> Vec<crate::grants::Optional> {
     use crate::grants::Optional;
-    let mut found = Vec::new();
-    let service_config = format!("sso:flow/service-config@{API_VERSION}");
-    if imports
-        .iter()
-        .any(|i| i.name == service_config && i.functions.iter().any(|f| f == "service-http"))
-    {
-        found.push(Optional::ServiceHttp);
-    }
-    if imports
-        .iter()
-        .any(|i| i.name == format!("sso:flow/idp-http@{API_VERSION}"))
-    {
-        found.push(Optional::IdpHttp);
-    }
-    found
+    Optional::all()
+        .into_iter()
+        .filter(|o| imports.iter().any(|i| i.name == o.import()))
+        .collect()
 }
 
 /// The interface a flow component must export.

@@ -47,6 +47,20 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The limits of a component that carries a language runtime (CPython, SpiderMonkey): the
+    /// same memory, deadline and quotas, with room for the runtime's many core instances and
+    /// tables.
+    pub fn for_language_runtime(&self) -> Self {
+        Self {
+            instances: self.instances.max(100),
+            tables: self.tables.max(100),
+            memories: self.memories.max(4),
+            ..self.clone()
+        }
+    }
+}
+
 /// `ResourceLimiter` whose refusals name the flow, the service and the sizes involved.
 pub struct RunLimiter {
     pub label: String,

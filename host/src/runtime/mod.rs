@@ -119,7 +119,7 @@ pub fn pin_drop_ins(dir: &Path) -> Result<Vec<(String, String)>, String> {
 
 /// Largest component accepted (compilation time grows with size, and compile-time DoS is
 /// outside wasmtime's security policy).
-pub const MAX_COMPONENT_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Where a component came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -163,6 +163,9 @@ pub struct LoadedFlow {
     pub grant_source: GrantSource,
     /// Why it may not run (`None`: it may).
     pub refusal: Option<LoadError>,
+    /// It carries a language runtime and runs on the on-demand engine
+    /// (see [`LANGUAGE_RUNTIME_BYTES`]).
+    pub language_runtime: bool,
     pre: Option<SsoFlowPre<RunState>>,
 }
 
@@ -186,27 +189,64 @@ pub enum LoadError {
     NotGranted { what: String, import: String, hint: String },
 }
 
-/// Engine, linker and the loaded components.
-pub struct FlowRuntime {
+/// An engine with its linker and artifact cache.
+struct Backend {
     engine: Engine,
     linker: Linker<RunState>,
     cache: Option<cache::ArtifactCache>,
+    _ticker: limits::EpochTicker,
+}
+
+impl Backend {
+    fn new(config: &Config, limits: &Limits, cache_dir: Option<PathBuf>) -> Result<Self, String> {
+        let engine = Engine::new(config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let mut linker = Linker::<RunState>::new(&engine);
+        SsoFlow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| format!("link host interfaces: {e}"))?;
+        let cache = cache_dir.map(|dir| cache::ArtifactCache::new(dir, &engine));
+        let ticker = limits::EpochTicker::start(&engine, limits.epoch_tick);
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            _ticker: ticker,
+        })
+    }
+}
+
+/// Components larger than this carry a language runtime (CPython from componentize-py,
+/// SpiderMonkey from componentize-js): dozens of core instances and tables where a Rust flow
+/// has a handful. They run on an engine without the instance pool (whose slots are sized for
+/// small flows), under the same memory limit and deadline, with [`Limits::for_language_runtime`].
+pub const LANGUAGE_RUNTIME_BYTES: usize = 2 * 1024 * 1024;
+
+/// Engines, linkers and the loaded components.
+pub struct FlowRuntime {
+    /// The pooled engine every stock flow and small drop-in runs on.
+    pooled: Backend,
+    /// The on-demand engine for language-runtime components, started when the first one loads.
+    on_demand: std::sync::OnceLock<Result<Backend, String>>,
+    cache_dir: Option<PathBuf>,
     loaded: Mutex<HashMap<String, Arc<LoadedFlow>>>,
     /// Components registered beyond the stock ones (tests, later drop-ins), by sso.type.
     extra: Mutex<HashMap<String, (Vec<u8>, Source)>>,
     /// The operator's grants (the built-in ones until `set_grants`).
     grants: Mutex<Arc<Grants>>,
     pub limits: Limits,
-    _ticker: limits::EpochTicker,
+}
+
+fn base_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    config.max_wasm_stack(limits.max_wasm_stack);
+    config
 }
 
 impl FlowRuntime {
     /// `cache_dir: None` compiles every component on load.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, String> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        config.max_wasm_stack(limits.max_wasm_stack);
+        let mut config = base_config(&limits);
         // A pool of instance slots, one per concurrent run: a run takes a slot whose memory,
         // tables and fiber stack are already mapped and returns it, instead of mapping and
         // unmapping them (the kernel work was a third of a 1000-service check). The slots are
@@ -228,22 +268,35 @@ impl FlowRuntime {
             // One page above the limit, so the limiter (not the pool) refuses the growth.
             .max_memory_size(limits.memory_bytes + (64 << 10));
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
-        let mut linker = Linker::<RunState>::new(&engine);
-        SsoFlow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| format!("link host interfaces: {e}"))?;
-        let cache = cache_dir.map(|dir| cache::ArtifactCache::new(dir, &engine));
-        let ticker = limits::EpochTicker::start(&engine, limits.epoch_tick);
+        let pooled = Backend::new(&config, &limits, cache_dir.clone())?;
         Ok(Self {
-            engine,
-            linker,
-            cache,
+            pooled,
+            on_demand: std::sync::OnceLock::new(),
+            cache_dir,
             loaded: Mutex::new(HashMap::new()),
             extra: Mutex::new(HashMap::new()),
             grants: Mutex::new(Arc::new(Grants::built_in())),
             limits,
-            _ticker: ticker,
         })
+    }
+
+    fn backend(&self, language_runtime: bool) -> Result<&Backend, String> {
+        if !language_runtime {
+            return Ok(&self.pooled);
+        }
+        self.on_demand
+            .get_or_init(|| Backend::new(&base_config(&self.limits), &self.limits, self.cache_dir.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The limits of a run of `flow`.
+    pub fn limits_for(&self, flow: &LoadedFlow) -> Limits {
+        if flow.language_runtime {
+            self.limits.for_language_runtime()
+        } else {
+            self.limits.clone()
+        }
     }
 
     /// Puts the operator's grants in force (components are checked again when next loaded).
@@ -375,15 +428,20 @@ impl FlowRuntime {
             });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, bytes, &sha256),
-            None => Component::new(&self.engine, bytes),
+        let language_runtime = bytes.len() > LANGUAGE_RUNTIME_BYTES;
+        let backend = self.backend(language_runtime).map_err(|reason| LoadError::Invalid {
+            what: what.clone(),
+            reason,
+        })?;
+        let component = match &backend.cache {
+            Some(cache) => cache.load(&backend.engine, bytes, &sha256),
+            None => Component::new(&backend.engine, bytes),
         }
         .map_err(|e| LoadError::Invalid {
             what: what.clone(),
             reason: format!("{e:#}"),
         })?;
-        let (imports, exports) = describe_component(&self.engine, &component);
+        let (imports, exports) = describe_component(&backend.engine, &component);
         let optional = bindings::optional_imports(&imports);
         let grants = self.grants();
         let (grant, grant_source) = grants.for_type(sso_type);
@@ -418,7 +476,8 @@ impl FlowRuntime {
         let pre = match refusal {
             Some(_) => None,
             None => Some(
-                self.linker
+                backend
+                    .linker
                     .instantiate_pre(&component)
                     .and_then(SsoFlowPre::new)
                     .map_err(|e| LoadError::Invalid {
@@ -438,13 +497,19 @@ impl FlowRuntime {
             grant,
             grant_source,
             refusal,
+            language_runtime,
             pre,
         })
     }
 
-    /// A fresh store for one run, with the memory limiter and the epoch deadline armed.
-    pub fn store(&self, state: RunState) -> Store<RunState> {
-        let mut store = Store::new(&self.engine, state);
+    /// A fresh store for one run of `flow`, with the memory limiter and the epoch deadline armed.
+    pub fn store(&self, flow: &LoadedFlow, state: RunState) -> Store<RunState> {
+        let engine = match self.backend(flow.language_runtime) {
+            Ok(backend) => &backend.engine,
+            // Loading `flow` started this backend; it cannot have failed.
+            Err(_) => &self.pooled.engine,
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         // Yield to the executor at every tick: a spinning guest stays cancellable by the
         // deadline around the call, and other services keep running.

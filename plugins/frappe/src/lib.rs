@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value, json};
 use ssoctl_flow_sdk::sso::flow::authentik;
-use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
+use ssoctl_flow_sdk::sso::flow::service_config::HttpRequest;
+use ssoctl_flow_sdk::sso::flow::service_http;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const DOCTYPE: &str = "/api/resource/Social%20Login%20Key";
@@ -35,7 +36,7 @@ fn http(
         bearer: None,
         capture: Vec::new(),
     };
-    let response = service_config::service_http(&request)?;
+    let response = service_http::send(&request)?;
     if matches!(response.status, 401 | 403) {
         return Err(FlowError::Upstream(format!(
             "Frappe refused the API credentials ({}): check the keys named by sso.http in the manifest",

@@ -7,14 +7,15 @@
 
 use serde_json::{Value, json};
 use ssoctl_flow_sdk::sso::flow::authentik::SamlProvider;
-use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
+use ssoctl_flow_sdk::sso::flow::service_config::HttpRequest;
+use ssoctl_flow_sdk::sso::flow::service_http;
 use ssoctl_flow_sdk::{Finding, FlowError, Mode, Service, Settings};
 
 /// What Zammad shows instead of a secret value (`private_key`, `private_key_secret`).
 const MASK: &str = "*****";
 
 fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), FlowError> {
-    let response = service_config::service_http(&HttpRequest {
+    let response = service_http::send(&HttpRequest {
         method: method.into(),
         path: path.into(),
         body: body.map(|b| b.to_string()),

@@ -18,6 +18,7 @@
 use serde_json::{Map, Value, json};
 use ssoctl_flow_sdk::sso::flow::authentik::{self, Oauth2Provider, Secret};
 use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
+use ssoctl_flow_sdk::sso::flow::service_http;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const SECRET: &str = "{client_secret}";
@@ -48,7 +49,7 @@ impl Api {
         capture: Option<&str>,
     ) -> Result<(Value, Option<String>, Option<Secret>), FlowError> {
         let body = json!({"query": query, "variables": variables}).to_string();
-        let response = service_config::service_http(&HttpRequest {
+        let response = service_http::send(&HttpRequest {
             method: "POST".into(),
             path: self.path.clone(),
             body: Some(body),

@@ -24,7 +24,7 @@
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
 use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, Oauth2ProviderSpec};
-use ssoctl_flow_sdk::sso::flow::{idp_http, service_config};
+use ssoctl_flow_sdk::sso::flow::{idp_http, service_config, service_http};
 use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 struct Misbehave;
@@ -83,7 +83,7 @@ impl Guest for Misbehave {
                     bearer: None,
                     capture: Vec::new(),
                 };
-                service_config::service_http(&request)?;
+                service_http::send(&request)?;
             }
             "idp-foreign" | "idp-outside" => {
                 let path = if settings.get("misbehave") == Some("idp-outside") {
