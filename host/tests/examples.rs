@@ -71,6 +71,66 @@ async fn install_keycloak_flow(root: &Path) -> PathBuf {
     component
 }
 
+/// Whether a test that needs another language's toolchain (`node`, `python3`) must be skipped:
+/// only when that toolchain is missing and the run does not require it. CI sets
+/// `SSOCTL_REQUIRE_NON_RUST_TESTS=1` (see `.ci/run`), so there a missing toolchain fails.
+fn missing_toolchain(program: &str, args: &[&str], what: &str) -> bool {
+    let present = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return false;
+    }
+    assert!(
+        std::env::var_os("SSOCTL_REQUIRE_NON_RUST_TESTS").is_none(),
+        "this test needs {what}, which is not installed"
+    );
+    eprintln!("SKIPPED: this test needs {what}, which is not installed");
+    true
+}
+
+/// The Python twin (`examples/keycloak-python`), built with componentize-py (pinned in its
+/// requirements.txt, installed from PyPI into a virtualenv of the test's own) for the world
+/// `idp-flow`, with every WASI import stubbed out.
+async fn install_python_keycloak_flow(root: &Path) -> PathBuf {
+    let folder = root.join("scripts").join("sso");
+    std::fs::create_dir_all(&folder).unwrap();
+    let component = folder.join("setup-keycloak.wasm");
+    let out = component.clone();
+    tokio::task::spawn_blocking(move || {
+        let source = repo_root().join("examples").join("keycloak-python");
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("componentize-py");
+        let tool = venv.join("bin").join("componentize-py");
+        if !tool.exists() {
+            let python = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+            assert!(python.is_ok_and(|s| s.success()), "python3 -m venv failed");
+            let status = Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(source.join("requirements.txt"))
+                .status()
+                .expect("run pip");
+            assert!(
+                status.success(),
+                "pip install -r examples/keycloak-python/requirements.txt failed"
+            );
+        }
+        let status = Command::new(&tool)
+            .arg("-d")
+            .arg(repo_root().join("wit"))
+            .args(["-w", "idp-flow", "componentize", "-p"])
+            .arg(&source)
+            .args(["app", "--stub-wasi", "-o"])
+            .arg(&out)
+            .status()
+            .expect("run componentize-py");
+        assert!(status.success(), "componentize-py failed");
+    })
+    .await
+    .unwrap();
+    component
+}
+
 fn add_keycloak_service(root: &Path, name: &str) {
     let dir = root.join("packages").join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -109,14 +169,68 @@ fn output(o: &std::process::Output) -> String {
     )
 }
 
+/// Where a Keycloak flow comes from: the Rust crate, or its Python twin.
+#[derive(Clone, Copy, Debug)]
+enum KeycloakFlow {
+    Rust,
+    Python,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keycloak_flow_built_outside_the_workspace_runs_with_the_unchanged_host() {
+    keycloak_scenario(KeycloakFlow::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_twin_of_the_keycloak_flow_passes_the_same_test() {
+    if missing_toolchain(
+        "python3",
+        &["-c", "import venv, ensurepip"],
+        "Python 3 with venv and pip",
+    ) {
+        return;
+    }
+    keycloak_scenario(KeycloakFlow::Python).await;
+}
+
+/// The Keycloak flow's whole life with an operator: refused until granted, registration, a
+/// converged re-run, drift, a rotated secret, a wrong service-account secret.
+async fn keycloak_scenario(flow: KeycloakFlow) {
     let h = Harness::new("2026.8.3").await;
     let root = h.root();
     let kc = KeycloakFake::start(&[REALM], ADMIN_CLIENT, ADMIN_SECRET).await.unwrap();
     add_keycloak_service(root, "hedgedoc");
     set_env(root, ADMIN_SECRET_KEY, ADMIN_SECRET);
-    install_keycloak_flow(root).await;
+    match flow {
+        KeycloakFlow::Rust => install_keycloak_flow(root).await,
+        KeycloakFlow::Python => install_python_keycloak_flow(root).await,
+    };
+
+    // What an auditor sees: the interfaces of the world `idp-flow` and not one WASI import
+    // (componentize-py's `--stub-wasi`); the Python one carries its interpreter.
+    let out = ssoctl(root, &["--json", "plugins", "audit"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let audit = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == "keycloak")
+        .cloned()
+        .unwrap();
+    assert_eq!(audit["wasi_imports"], json!([]), "{audit}");
+    assert_eq!(audit["optional_imports"], json!(["idp-http"]), "{audit}");
+    let imports: Vec<&str> = audit["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(imports.iter().all(|i| i.starts_with("sso:flow/")), "{imports:?}");
+    let size = audit["size"].as_u64().unwrap() as usize;
+    match flow {
+        KeycloakFlow::Rust => assert!(size < ssoctl::runtime::LANGUAGE_RUNTIME_BYTES, "{size}"),
+        KeycloakFlow::Python => assert!(size > ssoctl::runtime::LANGUAGE_RUNTIME_BYTES, "{size}"),
+    }
 
     // Default deny: the component imports idp-http, which nobody granted yet.
     let out = ssoctl(root, &["add", "hedgedoc"]).await;
@@ -325,21 +439,13 @@ struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// `None` only when the operator of the test run opted out with `SSOCTL_SKIP_NODE_TESTS=1`;
-    /// a machine without Node.js otherwise fails the test, saying what to install.
+    /// `None` when Node.js is missing and the run does not require it (see [`missing_toolchain`]).
     fn start() -> Option<Self> {
         use std::io::BufRead;
-        if std::env::var_os("SSOCTL_SKIP_NODE_TESTS").is_some() {
-            eprintln!("skipped: SSOCTL_SKIP_NODE_TESTS is set");
+        if missing_toolchain("node", &["--version"], "Node.js (20 or later) with npm") {
             return None;
         }
         let dir = repo_root().join("examples").join("dcr").join("provider");
-        let node = Command::new("node").arg("--version").output();
-        assert!(
-            node.as_ref().is_ok_and(|o| o.status.success()),
-            "the DCR end-to-end test runs a real OpenID provider on Node.js (20 or later) with npm: \
-             install them, or set SSOCTL_SKIP_NODE_TESTS=1 to skip this test"
-        );
         if !dir.join("node_modules").join("oidc-provider").exists() {
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
