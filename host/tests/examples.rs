@@ -362,7 +362,7 @@ async fn the_idp_token_is_shared_by_a_command_and_renewed_when_refused() {
     h.runtime
         .set_grants(ssoctl::grants::Grants::load(&root.join("sso-grants.yaml"), true).unwrap());
 
-    // Four services at once: one token request.
+    // Three services at once: one token request.
     let session = h.session().await;
     let all: Vec<String> = names[..3].iter().map(|s| s.to_string()).collect();
     let reports = session.apply(&all, None).await.unwrap();
@@ -375,6 +375,57 @@ async fn the_idp_token_is_shared_by_a_command_and_renewed_when_refused() {
     assert!(reports[0].error.is_none(), "{reports:?}");
     assert_eq!(kc.token_requests(), 2);
     assert!(kc.client(REALM, "app-d").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_bearer_token_from_env_is_injected_and_never_shown() {
+    let h = Harness::new("2026.8.3").await;
+    let root = h.root();
+    let kc = KeycloakFake::start(&[REALM], ADMIN_CLIENT, ADMIN_SECRET).await.unwrap();
+    // An admin token handed over out of band (by `kcadm.sh`, a CI secret store).
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}{TOKEN_PATH}", kc.url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", ADMIN_CLIENT),
+            ("client_secret", ADMIN_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    set_env(root, "KEYCLOAK_ADMIN_TOKEN", &token);
+    add_keycloak_service(root, "hedgedoc");
+    install_keycloak_flow(root).await;
+    std::fs::write(
+        root.join("sso-grants.yaml"),
+        format!(
+            "keycloak:\n  idp-http:\n    origin: {}\n    auth: {{bearer-env: KEYCLOAK_ADMIN_TOKEN}}\n",
+            kc.url()
+        ),
+    )
+    .unwrap();
+
+    let out = ssoctl(root, &["add", "hedgedoc"]).await;
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(kc.client(REALM, "hedgedoc").is_some());
+    assert_eq!(kc.token_requests(), 1, "the host asked for no token of its own");
+    assert!(!text.contains(&token), "{text}");
+
+    // Keycloak stops accepting it: Keycloak's 401 is reported with a hint, the token is not.
+    kc.revoke_tokens();
+    let out = ssoctl(root, &["check", "hedgedoc"]).await;
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("Keycloak answered 401") && text.contains("the service account's token was refused"),
+        "{text}"
+    );
+    assert!(!text.contains(&token), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
