@@ -93,6 +93,37 @@ fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration
     } else {
         1 + times.windows(2).filter(|w| w[1] - w[0] > latency / 2).count()
     };
+    // BENCH_TIMELINE=1: when each round started and what it sent, to see where wall time goes.
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        let mut sorted = arrivals.clone();
+        sorted.sort_by_key(|(at, _)| *at);
+        let mut previous: Option<Instant> = None;
+        let mut round: Vec<String> = Vec::new();
+        let mut round_start = started;
+        let flush = |round: &mut Vec<String>, start: Instant| {
+            if !round.is_empty() {
+                let mut kinds = round.clone();
+                kinds.dedup();
+                eprintln!(
+                    "  +{:>6.1} ms  {} request(s): {}",
+                    since(start).as_secs_f64() * 1e3,
+                    round.len(),
+                    kinds.join(", ")
+                );
+                round.clear();
+            }
+        };
+        for (at, key) in &sorted {
+            if previous.is_none_or(|p| *at - p > latency / 2) {
+                flush(&mut round, round_start);
+                round_start = *at;
+            }
+            round.push(key.split('?').next().unwrap_or(key).to_string());
+            previous = Some(*at);
+        }
+        flush(&mut round, round_start);
+        eprintln!("  +{:>6.1} ms  exit", wall.as_secs_f64() * 1e3);
+    }
     Run {
         wall,
         exit: status.code().unwrap_or(-1),
@@ -155,6 +186,20 @@ fn main() {
     let sizes = list("BENCH_SIZES", &[10, 100, 1000]);
     let latencies = list("BENCH_LATENCIES", &[0, 20]);
     let cache = tempfile::tempdir().unwrap();
+    // Warm up first, so every row measures the same warm state whichever rows
+    // BENCH_SIZES/BENCH_LATENCIES select: the components compiled into the cache (cold start-up
+    // is measured at the end), and the simulator's schema validators, which it compiles on first
+    // use of each operation and keeps for the process (~100 ms of its CPU a fresh simulator
+    // would otherwise spend inside the first measured command).
+    {
+        let sim = rt.block_on(start_sim());
+        let dir = tempfile::tempdir().unwrap();
+        ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 10).unwrap();
+        for args in [&["bootstrap"][..], &["check"][..]] {
+            let run = ssoctl(&sim, dir.path(), cache.path(), args, Duration::ZERO);
+            assert_eq!(run.exit, 0, "warm-up {args:?} failed");
+        }
+    }
     println!("ssoctl scale bench: {BIN}");
     println!();
     println!(
