@@ -298,6 +298,30 @@ fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
             vec!["services.yaml", "line"],
         ),
         (
+            "malformed grants file",
+            Box::new(|r, _| std::fs::write(r.join("sso-grants.yaml"), "keycloak:\n  idp-http: [unclosed\n").unwrap()),
+            vec!["sso-grants.yaml", "line 2"],
+        ),
+        (
+            "grants file names an unknown capability",
+            Box::new(|r, _| std::fs::write(r.join("sso-grants.yaml"), "keycloak:\n  idp-htp: {}\n").unwrap()),
+            vec!["sso-grants.yaml", "line 2", "idp-htp"],
+        ),
+        (
+            "grants file: an idp-http origin with a path",
+            Box::new(|r, _| {
+                std::fs::write(
+                    r.join("sso-grants.yaml"),
+                    "keycloak:\n  idp-http: {origin: 'https://kc.example.org/admin'}\n",
+                )
+                .unwrap()
+            }),
+            vec![
+                "sso-grants.yaml",
+                "keycloak.idp-http: origin `https://kc.example.org/admin` must be",
+            ],
+        ),
+        (
             "profile names an unknown service",
             Box::new(|r, _| replace_in(r, "services.yaml", "[grafana, uptime-kuma]", "[grafana, nosuchservice]")),
             vec!["services.yaml", "nosuchservice"],
