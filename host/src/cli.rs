@@ -425,7 +425,11 @@ async fn run(cli: Cli) -> u8 {
 }
 
 async fn run_export(options: &Options, runtime: Arc<FlowRuntime>, services: &[String], profile: Option<&str>) -> u8 {
-    let reports = match Session::open(options, runtime).await {
+    let options = Options {
+        blueprint: true,
+        ..options.clone()
+    };
+    let reports = match Session::open(&options, runtime).await {
         Ok(session) => session.plan(services, profile).await,
         Err(e) => Err(e),
     };

@@ -30,6 +30,9 @@ pub struct Options {
     pub concurrency: usize,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Record the blueprint entry of every object a run asks for (`export --blueprint`); other
+    /// commands skip building them.
+    pub blueprint: bool,
 }
 
 impl Options {
@@ -40,6 +43,7 @@ impl Options {
             concurrency: DEFAULT_CONCURRENCY,
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
+            blueprint: false,
         }
     }
 }
@@ -155,13 +159,15 @@ impl Session {
         let redactor = Redactor::default();
         redactor.add(authentik.token());
         let stack = Arc::new(stack);
-        let ctx = Arc::new(RunContext::new(
+        let mut ctx = RunContext::new(
             Arc::new(authentik),
             stack.clone(),
             redactor,
             &runtime.grants(),
             options.request_timeout,
-        ));
+        );
+        ctx.blueprint = options.blueprint;
+        let ctx = Arc::new(ctx);
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self { stack, runner })
     }

@@ -43,6 +43,8 @@ pub struct RunContext {
     pub credential_keys: Vec<String>,
     /// `idp-http` client-credentials tokens, shared by the command's runs.
     pub idp_tokens: idp::TokenCache,
+    /// Whether runs record blueprint entries (`export --blueprint` only).
+    pub blueprint: bool,
 }
 
 impl RunContext {
@@ -62,6 +64,7 @@ impl RunContext {
             request_timeout,
             credential_keys: grants.credential_keys(),
             idp_tokens: Default::default(),
+            blueprint: false,
         }
     }
 
@@ -413,7 +416,9 @@ impl wit_ak::Host for RunState {
         if let Err(e) = self.own_provider_name("OAuth2 provider", &name) {
             return Ok(Err(e));
         }
-        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+        if self.ctx.blueprint
+            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+        {
             let entry = blueprint::oauth2(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);
         }
@@ -453,7 +458,9 @@ impl wit_ak::Host for RunState {
         if let Err(e) = self.own_provider_name("SAML provider", &name) {
             return Ok(Err(e));
         }
-        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+        if self.ctx.blueprint
+            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+        {
             let entry = blueprint::saml(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);
         }
@@ -485,7 +492,9 @@ impl wit_ak::Host for RunState {
         if let Err(e) = self.own_provider_name("proxy provider", &name) {
             return Ok(Err(e));
         }
-        if let Ok(caps) = self.ctx.authentik.capabilities().await.cloned() {
+        if self.ctx.blueprint
+            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+        {
             let entry = blueprint::proxy(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);
         }
@@ -518,7 +527,9 @@ impl wit_ak::Host for RunState {
     ) -> wasmtime::Result<Result<String, FlowError>> {
         self.charge()?;
         let name = format!("ssoctl {} {}", self.service.slug, spec.scope_name.trim());
-        self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));
+        if self.ctx.blueprint {
+            self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));
+        }
         Ok(oauth2::ensure_scope_mapping(self, &spec).await)
     }
 
@@ -538,8 +549,10 @@ impl wit_ak::Host for RunState {
                 "call ensure-oauth2-provider before ensure-application".into(),
             )));
         }
-        let entry = blueprint::application(Some(&self.service.slug), &spec);
-        self.record.blueprint.push(entry);
+        if self.ctx.blueprint {
+            let entry = blueprint::application(Some(&self.service.slug), &spec);
+            self.record.blueprint.push(entry);
+        }
         Ok(oauth2::ensure_application(self, &spec)
             .await
             .map(|()| wit_ak::Application {
