@@ -190,10 +190,14 @@ impl Authentik {
     pub fn new(mut config: AuthentikConfig) -> Result<Self, AkError> {
         config.public_url = config.public_url.trim_end_matches('/').to_string();
         config.api_url = config.api_url.trim_end_matches('/').to_string();
+        // Loading the system's root certificates costs milliseconds per command; an API reached
+        // over plain http (the bundled Authentik on the stack's internal network) needs none.
+        let tls = !config.api_url.starts_with("http://");
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("ssoctl/", env!("CARGO_PKG_VERSION")))
+            .tls_built_in_root_certs(tls)
             .build()
             .map_err(|e| AkError::Unreachable {
                 url: config.api_url.clone(),
