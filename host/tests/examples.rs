@@ -50,12 +50,13 @@ fn build_example(name: &str) -> PathBuf {
         .join(format!("ssoctl_example_{name}.wasm"))
 }
 
-/// The Keycloak example as a drop-in in `<root>/scripts/sso`.
-async fn install_keycloak_flow(root: &Path) -> PathBuf {
-    let core = tokio::task::spawn_blocking(|| build_example("keycloak")).await.unwrap();
+/// `examples/<name>`, built and componentized with the ssoctl binary, as the drop-in
+/// `setup-<sso_type>.wasm` in `<root>/scripts/sso`.
+async fn install_example(root: &Path, name: &'static str, sso_type: &str) -> PathBuf {
+    let core = tokio::task::spawn_blocking(move || build_example(name)).await.unwrap();
     let folder = root.join("scripts").join("sso");
     std::fs::create_dir_all(&folder).unwrap();
-    let component = folder.join("setup-keycloak.wasm");
+    let component = folder.join(format!("setup-{sso_type}.wasm"));
     let out = ssoctl(
         root,
         &[
@@ -69,6 +70,11 @@ async fn install_keycloak_flow(root: &Path) -> PathBuf {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     component
+}
+
+/// The Keycloak example as a drop-in.
+async fn install_keycloak_flow(root: &Path) -> PathBuf {
+    install_example(root, "keycloak", "keycloak").await
 }
 
 /// Whether a test that needs another language's toolchain (`node`, `python3`) must be skipped:
@@ -650,22 +656,7 @@ async fn a_dcr_flow_registers_with_a_real_provider_and_the_client_logs_in() {
     let h = Harness::new("2026.8.3").await;
     let root = h.root();
     add_dcr_service(root, "outline-dcr");
-    let core = tokio::task::spawn_blocking(|| build_example("dcr")).await.unwrap();
-    let folder = root.join("scripts").join("sso");
-    std::fs::create_dir_all(&folder).unwrap();
-    let component = folder.join("setup-dcr.wasm");
-    let out = ssoctl(
-        root,
-        &[
-            "plugins",
-            "componentize",
-            core.to_str().unwrap(),
-            "-o",
-            component.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    install_example(root, "dcr", "dcr").await;
     // Open registration: the grant names the provider's origin and two paths, no credentials.
     std::fs::write(
         root.join("sso-grants.yaml"),
