@@ -137,6 +137,20 @@ async fn install_python_keycloak_flow(root: &Path) -> PathBuf {
     component
 }
 
+/// `plugins audit --json` for the stack at `root`: its exit code and the entry of `sso_type`.
+async fn audit_of(root: &Path, sso_type: &str) -> (Option<i32>, serde_json::Value) {
+    let out = ssoctl(root, &["--json", "plugins", "audit"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == sso_type)
+        .cloned()
+        .unwrap_or_else(|| panic!("`{sso_type}` is audited: {doc}"));
+    (out.status.code(), entry)
+}
+
 fn add_keycloak_service(root: &Path, name: &str) {
     let dir = root.join("packages").join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -214,15 +228,7 @@ async fn keycloak_scenario(flow: KeycloakFlow) {
 
     // What an auditor sees: the interfaces of the world `idp-flow` and not one WASI import
     // (componentize-py's `--stub-wasi`); the Python one carries its interpreter.
-    let out = ssoctl(root, &["--json", "plugins", "audit"]).await;
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let audit = doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["sso_type"] == "keycloak")
-        .cloned()
-        .unwrap();
+    let (_, audit) = audit_of(root, "keycloak").await;
     assert_eq!(audit["wasi_imports"], json!([]), "{audit}");
     assert_eq!(audit["optional_imports"], json!(["idp-http"]), "{audit}");
     let imports: Vec<&str> = audit["imports"]
@@ -441,19 +447,7 @@ async fn the_audit_shows_what_a_drop_in_imports_and_what_it_is_granted() {
     let kc = KeycloakFake::start(&[REALM], ADMIN_CLIENT, ADMIN_SECRET).await.unwrap();
     install_keycloak_flow(root).await;
 
-    let audit = |root: PathBuf| async move {
-        let out = ssoctl(&root, &["--json", "plugins", "audit"]).await;
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let keycloak = doc["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["sso_type"] == "keycloak")
-            .cloned()
-            .expect("the drop-in is audited");
-        (out.status.code(), keycloak)
-    };
-    let (code, keycloak) = audit(root.to_path_buf()).await;
+    let (code, keycloak) = audit_of(root, "keycloak").await;
     assert_eq!(code, Some(1), "a refused component fails the audit");
     assert_eq!(keycloak["optional_imports"], json!(["idp-http"]));
     assert_eq!(keycloak["grants"]["optional"], json!([]));
@@ -475,7 +469,7 @@ async fn the_audit_shows_what_a_drop_in_imports_and_what_it_is_granted() {
     assert_eq!(idp["functions"], json!(["origin", "send"]));
 
     grant_keycloak(root, &kc);
-    let (code, keycloak) = audit(root.to_path_buf()).await;
+    let (code, keycloak) = audit_of(root, "keycloak").await;
     assert_eq!(code, Some(0));
     assert_eq!(keycloak["refused"], serde_json::Value::Null);
     assert_eq!(
