@@ -50,7 +50,7 @@ pub struct Grant {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IdpGrant {
-    /// `scheme://host[:port]`, no path.
+    /// `scheme://host[:port]`, no path and no trailing slash.
     pub origin: String,
     /// Path prefixes allowed on the origin; empty allows every path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -218,10 +218,12 @@ impl Grants {
             Some(at) => format!("line {}: {e}", at.line()),
             None => e.to_string(),
         })?;
-        let entries = entries.unwrap_or_default();
-        for (sso_type, grant) in &entries {
-            if let Some(idp) = &grant.idp_http {
+        let mut entries = entries.unwrap_or_default();
+        for (sso_type, grant) in &mut entries {
+            if let Some(idp) = &mut grant.idp_http {
                 validate_idp(idp).map_err(|e| format!("{sso_type}.idp-http: {e}"))?;
+                // One spelling from here on: no trailing slash.
+                idp.origin = idp.origin.trim_end_matches('/').to_string();
             }
         }
         Ok(Self { file: None, entries })

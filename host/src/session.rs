@@ -53,8 +53,8 @@ pub struct Session {
     pub runner: Arc<Runner>,
 }
 
-/// `key` from the process environment, else from `.env`.
-fn setting(stack: &Stack, key: &str) -> Option<String> {
+/// `key` from the process environment, else from `.env`; empty counts as unset.
+pub(crate) fn setting(stack: &Stack, key: &str) -> Option<String> {
     std::env::var(key)
         .ok()
         .filter(|v| !v.is_empty())

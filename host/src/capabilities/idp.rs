@@ -43,15 +43,11 @@ impl TokenCache {
 
 /// The value of a credential key: the process environment, else `.env`.
 fn credential(ctx: &RunContext, sso_type: &str, key: &str) -> Result<String, FlowError> {
-    std::env::var(key)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| ctx.stack.env.get(key).filter(|v| !v.is_empty()).map(str::to_string))
-        .ok_or_else(|| {
-            FlowError::Invalid(format!(
-                "{key} is not set in .env or the environment (the idp-http credential granted to sso.type `{sso_type}`)"
-            ))
-        })
+    crate::session::setting(&ctx.stack, key).ok_or_else(|| {
+        FlowError::Invalid(format!(
+            "{key} is not set in .env or the environment (the idp-http credential granted to sso.type `{sso_type}`)"
+        ))
+    })
 }
 
 /// A client-credentials token: the cached one unless it is about to expire (or `stale` is the
@@ -150,12 +146,12 @@ fn grant(state: &RunState) -> Result<IdpGrant, FlowError> {
 }
 
 pub fn origin(state: &RunState) -> Result<String, FlowError> {
-    Ok(grant(state)?.origin.trim_end_matches('/').to_string())
+    Ok(grant(state)?.origin)
 }
 
 pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
     let grant = grant(state)?;
-    let origin = grant.origin.trim_end_matches('/').to_string();
+    let origin = grant.origin.clone();
     let path = on_origin(&origin, &request.path, "the granted identity provider's")?;
     let bare = path.split('?').next().unwrap_or_default();
     if !grant.paths.is_empty() && !grant.paths.iter().any(|p| bare.starts_with(p.as_str())) {
