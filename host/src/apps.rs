@@ -41,6 +41,7 @@ fn uris(value: &Value) -> Vec<String> {
 }
 
 pub async fn rows(session: &Session) -> Result<Vec<AppRow>> {
+    session.preflight(&[]).await?;
     let ak = session.authentik();
     let (apps, oauth2, proxy, saml, keypairs) = tokio::try_join!(
         ak.list::<Application>("core/applications/", &[]),

@@ -51,6 +51,20 @@ impl Options {
 pub struct Session {
     pub stack: Arc<Stack>,
     pub runner: Arc<Runner>,
+    /// An external Authentik, which must answer at once: its preflight errors say so.
+    external: bool,
+    /// Set once the preflight has passed and its version notes were logged.
+    preflight: tokio::sync::OnceCell<()>,
+}
+
+/// A spawned task that is stopped when its handle is dropped (a preflight left behind by an
+/// error elsewhere must not keep retrying).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `key` from the process environment, else from `.env`; empty counts as unset.
@@ -130,32 +144,6 @@ impl Session {
         if !wait.is_zero() {
             authentik.wait_ready(wait).await?;
         }
-        let caps = authentik.capabilities().await.map_err(|e| match e {
-            crate::authentik::AkError::Unreachable { url, reason, .. } if wait.is_zero() => {
-                crate::authentik::AkError::Unreachable {
-                    url,
-                    reason,
-                    hint: EXTERNAL_HINT,
-                }
-            }
-            other => other,
-        })?;
-        tracing::info!("Authentik {} at {}", caps.version, authentik.public_url());
-        if caps.version > crate::authentik::NEWEST_KNOWN {
-            tracing::warn!(
-                "Authentik {} is newer than the newest release ssoctl is tested against ({}); continuing on a \
-                 best-effort basis with the request shapes its own schema describes",
-                caps.version,
-                crate::authentik::NEWEST_KNOWN
-            );
-        } else if caps.version < crate::authentik::OLDEST_KNOWN {
-            tracing::warn!(
-                "Authentik {} is older than the oldest release ssoctl is tested against ({}); continuing on a \
-                 best-effort basis",
-                caps.version,
-                crate::authentik::OLDEST_KNOWN
-            );
-        }
         let redactor = Redactor::default();
         redactor.add(authentik.token());
         let stack = Arc::new(stack);
@@ -169,7 +157,70 @@ impl Session {
         ctx.blueprint = options.blueprint;
         let ctx = Arc::new(ctx);
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
-        Ok(Self { stack, runner })
+        Ok(Self {
+            stack,
+            runner,
+            external: wait.is_zero(),
+            preflight: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Checks Authentik before anything is written (reachable, token accepted, version and
+    /// request shapes known: one round trip) and the selected services' components (loadable and
+    /// granted). The two overlap: the preflight's requests leave first, the components load while
+    /// they travel, and the lists the flows' first calls will read are started alongside
+    /// ([`crate::capabilities::warm_up`]), so the flows do not begin with a round trip of their own.
+    pub async fn preflight(&self, services: &[ServiceSpec]) -> Result<()> {
+        let authentik = self.runner.ctx.authentik.clone();
+        let mut detect = AbortOnDrop(tokio::spawn(async move { authentik.capabilities().await.cloned() }));
+        self.runner.check_types(services)?;
+        let mut flows = Vec::new();
+        for s in services {
+            if let Ok(Some(flow)) = self.runner.runtime.flow(&s.sso_type)
+                && !flows
+                    .iter()
+                    .any(|f: &Arc<crate::runtime::LoadedFlow>| Arc::ptr_eq(f, &flow))
+            {
+                flows.push(flow);
+            }
+        }
+        crate::capabilities::warm_up(&self.runner.ctx.authentik, &flows);
+        let caps = match (&mut detect.0).await {
+            Ok(result) => result,
+            Err(e) => return Err(Error::Config(format!("internal error in ssoctl's preflight: {e}"))),
+        };
+        let caps = caps.map_err(|e| match e {
+            crate::authentik::AkError::Unreachable { url, reason, .. } if self.external => {
+                crate::authentik::AkError::Unreachable {
+                    url,
+                    reason,
+                    hint: EXTERNAL_HINT,
+                }
+            }
+            other => other,
+        })?;
+        // Said once per session, however many commands it serves.
+        self.preflight
+            .get_or_init(|| async {
+                tracing::info!("Authentik {} at {}", caps.version, self.authentik().public_url());
+                if caps.version > crate::authentik::NEWEST_KNOWN {
+                    tracing::warn!(
+                        "Authentik {} is newer than the newest release ssoctl is tested against ({}); continuing on a \
+                     best-effort basis with the request shapes its own schema describes",
+                        caps.version,
+                        crate::authentik::NEWEST_KNOWN
+                    );
+                } else if caps.version < crate::authentik::OLDEST_KNOWN {
+                    tracing::warn!(
+                        "Authentik {} is older than the oldest release ssoctl is tested against ({}); continuing on a \
+                     best-effort basis",
+                        caps.version,
+                        crate::authentik::OLDEST_KNOWN
+                    );
+                }
+            })
+            .await;
+        Ok(())
     }
 
     /// `bootstrap`: every service of the profile that is not configured yet.
@@ -180,33 +231,33 @@ impl Session {
             .into_iter()
             .filter(|s| !s.configured)
             .collect();
-        self.runner.check_types(&services)?;
+        self.preflight(&services).await?;
         Ok(self.runner.run_all(services, Mode::Apply, true).await)
     }
 
     /// `add` / `fix`: apply the named services (all of the profile when empty).
     pub async fn apply(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile)?;
+        let services = self.select(names, profile).await?;
         Ok(self.runner.run_all(services, Mode::Apply, true).await)
     }
 
     pub async fn check(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile)?;
+        let services = self.select(names, profile).await?;
         Ok(self.runner.run_all(services, Mode::Check, false).await)
     }
 
     pub async fn plan(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile)?;
+        let services = self.select(names, profile).await?;
         Ok(self.runner.run_all(services, Mode::Plan, false).await)
     }
 
-    fn select(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
+    async fn select(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
         let services = if names.is_empty() {
             self.stack.profile_services(profile)?
         } else {
             self.stack.named(names)?
         };
-        self.runner.check_types(&services)?;
+        self.preflight(&services).await?;
         Ok(services)
     }
 

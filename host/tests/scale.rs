@@ -124,3 +124,64 @@ async fn an_oauth_only_stack_meets_the_four_plus_two_pages_budget() {
         sim.counts()
     );
 }
+
+/// Sequential rounds in a list of arrival times: a gap of more than `gap` starts a new one.
+fn rounds(mut arrivals: Vec<std::time::Instant>, gap: std::time::Duration) -> usize {
+    arrivals.sort();
+    1 + arrivals.windows(2).filter(|w| w[1] - w[0] > gap).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flows_first_lists_travel_with_the_preflight() {
+    // With every answer held back by the latency, a request that waited for the preflight's
+    // answers cannot arrive before the schema request's arrival plus the latency.
+    const LATENCY: std::time::Duration = std::time::Duration::from_millis(400);
+    let sim = Sim::start(SimConfig {
+        version: "2026.8.3".into(),
+        token: TOKEN.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 10).unwrap();
+    let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(common::shared_cache_dir())).unwrap());
+    let options = Options::new(dir.path());
+    sim.set_chaos(ssoctl_sim::Chaos {
+        latency: LATENCY,
+        ..Default::default()
+    });
+    sim.reset_counts();
+    let session = Session::open(&options, runtime.clone()).await.unwrap();
+    let boot = session.bootstrap(None).await.unwrap();
+    assert!(boot.iter().all(|r| r.status == Status::Ok), "{boot:#?}");
+    let arrivals = sim.arrivals();
+    let at = |key: &str| {
+        arrivals
+            .iter()
+            .find(|(_, k)| k == key)
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("no `{key}` request: {arrivals:#?}"))
+    };
+    let preflight_answered = at("GET /schema/") + LATENCY;
+    for list in [
+        "GET /providers/oauth2/",
+        "GET /providers/proxy/",
+        "GET /core/applications/",
+        "GET /outposts/instances/",
+        "GET /crypto/certificatekeypairs/",
+    ] {
+        assert!(
+            at(list) < preflight_answered,
+            "`{list}` waited for the preflight: {:?} after the schema request",
+            at(list) - at("GET /schema/")
+        );
+    }
+    // The whole bootstrap: preflight with those lists; scope mappings and the proxy providers;
+    // OAuth2 providers and proxy applications; OAuth2 applications and the outpost read; the
+    // outpost write. One round fewer than when the lists waited for the preflight.
+    let all: Vec<_> = arrivals.iter().map(|(at, _)| *at).collect();
+    let n = rounds(all, LATENCY / 2);
+    assert!(n <= 5, "bootstrap of 10 took {n} rounds: {arrivals:#?}");
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

@@ -13,6 +13,7 @@ mod proxy;
 mod saml;
 
 pub use files::commit as commit_files;
+pub use objects::warm_up;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,12 +1,15 @@
 //! Pieces every `ensure-*` capability shares: manifest settings, the default flows, and what to
 //! do with the fields that differ in each mode (findings, a planned change, or one PATCH).
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{FlowError, Mode, RunState, Written};
-use crate::authentik::AkError;
 use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
+use crate::authentik::{AkError, Authentik};
+use crate::runtime::LoadedFlow;
 
 pub const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
 pub const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
@@ -194,6 +197,9 @@ impl Provider for SamlProvider {
     }
 }
 
+/// The import name of the `authentik` interface, without its version.
+const AUTHENTIK_INTERFACE: &str = "sso:flow/authentik@";
+
 /// Where applications are listed.
 pub const APPLICATIONS: &str = "core/applications/";
 
@@ -247,6 +253,46 @@ pub async fn prefetch(state: &mut RunState, provider_path: &str, needs: Needs) -
         },
     );
     result.map(|_| ()).map_err(|e| state.upstream(e))
+}
+
+/// Starts the lookups the flows' first `ensure-*` call will wait for (see [`prefetch`]), judged
+/// by the Authentik functions each component imports, so they travel with the preflight instead
+/// of in a round trip after it. Only lists whose path is the same in every Authentik release are
+/// started this early; the mappings' path depends on the version the preflight is reading.
+/// Errors are left for the run that needs the list, which asks again and reports in its own words.
+pub fn warm_up(ak: &Arc<Authentik>, flows: &[Arc<LoadedFlow>]) {
+    let imports = |function: &str| {
+        flows.iter().any(|f| {
+            f.imports
+                .iter()
+                .any(|i| i.name.starts_with(AUTHENTIK_INTERFACE) && i.functions.iter().any(|n| n == function))
+        })
+    };
+    let mut lists = Vec::new();
+    for (function, path) in [
+        ("ensure-oauth2-provider", "providers/oauth2/"),
+        ("ensure-saml-provider", "providers/saml/"),
+        ("ensure-proxy-provider", "providers/proxy/"),
+        ("ensure-application", APPLICATIONS),
+        ("attach-to-embedded-outpost", super::proxy::OUTPOSTS),
+    ] {
+        if imports(function) {
+            lists.push(path);
+        }
+    }
+    for path in lists {
+        let ak = ak.clone();
+        tokio::spawn(async move {
+            let _ = ak.snapshot(path).await;
+        });
+    }
+    // Stock OAuth2 flows sign their tokens, and every SAML provider signs.
+    if imports("ensure-oauth2-provider") || imports("ensure-saml-provider") {
+        let ak = ak.clone();
+        tokio::spawn(async move {
+            let _ = ak.signing_keypair().await;
+        });
+    }
 }
 
 /// The provider named `name` as it was when the command started (the run's snapshot of its
