@@ -47,6 +47,10 @@ struct Run {
 /// every millisecond until it exits. (`wait4`'s `ru_maxrss` would not do: a child's figure starts
 /// from the RSS of the process that forked it, here the simulator's.)
 fn ssoctl(sim: &Sim, root: &Path, cache: &Path, args: &[&str], latency: Duration) -> Run {
+    // Earlier rows' files (a thousand-service stack written and removed) are flushed first:
+    // otherwise this command's fsyncs wait for their writeback, and a row's time depends on
+    // which rows ran before it.
+    let _ = Command::new("sync").status();
     sim.reset_counts();
     let cpu_before = children_cpu();
     let started = Instant::now();
