@@ -12,7 +12,8 @@
 //! - start-up: process start to the first request and to the first request a flow made, with a
 //!   cold (empty) and a warm component cache.
 //!
-//! `BENCH_SIZES=10,100` and `BENCH_LATENCIES=0` narrow the matrix.
+//! `BENCH_SIZES=10,100` and `BENCH_LATENCIES=0` narrow the matrix; each row is the median of
+//! `BENCH_RUNS` (default 3) repetitions on fresh stacks, with the range beside it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -207,26 +208,44 @@ fn main() {
     println!("ssoctl scale bench: {BIN}");
     println!();
     println!(
-        "| latency | N | command | wall ms | round trips (wall ÷ latency) | ssoctl CPU ms | GET | POST | PATCH | peak RSS MiB | exit |"
+        "| latency | N | command | wall ms, median (range) | round trips (wall ÷ latency) | ssoctl CPU ms | GET | POST | PATCH | peak RSS MiB | exit |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    // Each row is the run of median wall time among `BENCH_RUNS` repetitions, each on a fresh
+    // simulator and stack (a fresh bootstrap cannot be repeated on the same one).
+    let repetitions = list("BENCH_RUNS", &[3]).first().copied().unwrap_or(3).max(1) as usize;
+    const COMMANDS: [(&str, &[&str]); 4] = [
+        ("bootstrap (fresh)", &["bootstrap"]),
+        ("re-run (converged)", &["fix", "--all"]),
+        ("check", &["check"]),
+        ("plan", &["plan"]),
+    ];
     for &latency_ms in &latencies {
         let latency = Duration::from_millis(latency_ms);
         for &n in &sizes {
-            let sim = rt.block_on(start_sim());
-            sim.set_chaos(Chaos {
-                latency,
-                ..Default::default()
-            });
-            let dir = tempfile::tempdir().unwrap();
-            ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, n as usize).unwrap();
-            for (label, args) in [
-                ("bootstrap (fresh)", &["bootstrap"][..]),
-                ("re-run (converged)", &["fix", "--all"][..]),
-                ("check", &["check"][..]),
-                ("plan", &["plan"][..]),
-            ] {
-                let run = ssoctl(&sim, dir.path(), cache.path(), args, latency);
+            let mut runs: Vec<Vec<Run>> = COMMANDS.iter().map(|_| Vec::new()).collect();
+            for _ in 0..repetitions {
+                let sim = rt.block_on(start_sim());
+                sim.set_chaos(Chaos {
+                    latency,
+                    ..Default::default()
+                });
+                let dir = tempfile::tempdir().unwrap();
+                ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, n as usize).unwrap();
+                for (at, (_, args)) in COMMANDS.iter().enumerate() {
+                    runs[at].push(ssoctl(&sim, dir.path(), cache.path(), args, latency));
+                }
+                assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+            }
+            for ((label, _), mut runs) in COMMANDS.iter().zip(runs) {
+                runs.sort_by_key(|r| r.wall);
+                let (fastest, slowest) = (runs[0].wall, runs[runs.len() - 1].wall);
+                let run = &runs[runs.len() / 2];
+                let wall = if runs.len() > 1 {
+                    format!("{} ({}–{})", ms(run.wall), ms(fastest), ms(slowest))
+                } else {
+                    ms(run.wall)
+                };
                 let trips = if latency_ms > 0 {
                     format!("{} ({:.1})", run.rounds, run.wall.as_secs_f64() / latency.as_secs_f64())
                 } else {
@@ -234,8 +253,7 @@ fn main() {
                 };
                 let count = |m: &str| run.by_method.get(m).copied().unwrap_or(0);
                 println!(
-                    "| {latency_ms} ms | {n} | {label} | {} | {trips} | {} | {} | {} | {} | {:.1} | {} |",
-                    ms(run.wall),
+                    "| {latency_ms} ms | {n} | {label} | {wall} | {trips} | {} | {} | {} | {} | {:.1} | {} |",
                     ms(run.cpu),
                     count("GET"),
                     count("POST"),
@@ -244,7 +262,6 @@ fn main() {
                     run.exit
                 );
             }
-            assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
         }
     }
 
