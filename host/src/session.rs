@@ -53,8 +53,8 @@ pub struct Session {
     pub runner: Arc<Runner>,
     /// An external Authentik, which must answer at once: its preflight errors say so.
     external: bool,
-    /// Set once the preflight has passed and its version notes were logged.
-    preflight: tokio::sync::OnceCell<()>,
+    /// The preflight's version notes are logged once per session.
+    version_noted: std::sync::Once,
 }
 
 /// A spawned task that is stopped when its handle is dropped (a preflight left behind by an
@@ -86,7 +86,8 @@ fn required(stack: &Stack, key: &str, what: &str) -> Result<String> {
 }
 
 impl Session {
-    /// Loads the stack and checks Authentik. Nothing is written by this.
+    /// Loads the stack and, for the bundled Authentik, waits for its readiness. Authentik itself
+    /// is checked by [`Session::preflight`], which every command runs first. Nothing is written.
     pub async fn open(options: &Options, runtime: Arc<FlowRuntime>) -> Result<Self> {
         // Authentik's settings are checked before the manifests, so a stack without them says so first.
         let env = crate::stack::EnvFile::load(&options.root.join(".env"))?;
@@ -161,7 +162,7 @@ impl Session {
             stack,
             runner,
             external: wait.is_zero(),
-            preflight: tokio::sync::OnceCell::new(),
+            version_noted: std::sync::Once::new(),
         })
     }
 
@@ -174,16 +175,11 @@ impl Session {
         let authentik = self.runner.ctx.authentik.clone();
         let mut detect = AbortOnDrop(tokio::spawn(async move { authentik.capabilities().await.cloned() }));
         self.runner.check_types(services)?;
-        let mut flows = Vec::new();
-        for s in services {
-            if let Ok(Some(flow)) = self.runner.runtime.flow(&s.sso_type)
-                && !flows
-                    .iter()
-                    .any(|f: &Arc<crate::runtime::LoadedFlow>| Arc::ptr_eq(f, &flow))
-            {
-                flows.push(flow);
-            }
-        }
+        let types: std::collections::BTreeSet<&str> = services.iter().map(|s| s.sso_type.as_str()).collect();
+        let flows: Vec<_> = types
+            .into_iter()
+            .filter_map(|t| self.runner.runtime.flow(t).ok().flatten())
+            .collect();
         crate::capabilities::warm_up(&self.runner.ctx.authentik, &flows);
         let caps = match (&mut detect.0).await {
             Ok(result) => result,
@@ -199,27 +195,24 @@ impl Session {
             }
             other => other,
         })?;
-        // Said once per session, however many commands it serves.
-        self.preflight
-            .get_or_init(|| async {
-                tracing::info!("Authentik {} at {}", caps.version, self.authentik().public_url());
-                if caps.version > crate::authentik::NEWEST_KNOWN {
-                    tracing::warn!(
-                        "Authentik {} is newer than the newest release ssoctl is tested against ({}); continuing on a \
+        self.version_noted.call_once(|| {
+            tracing::info!("Authentik {} at {}", caps.version, self.authentik().public_url());
+            if caps.version > crate::authentik::NEWEST_KNOWN {
+                tracing::warn!(
+                    "Authentik {} is newer than the newest release ssoctl is tested against ({}); continuing on a \
                      best-effort basis with the request shapes its own schema describes",
-                        caps.version,
-                        crate::authentik::NEWEST_KNOWN
-                    );
-                } else if caps.version < crate::authentik::OLDEST_KNOWN {
-                    tracing::warn!(
-                        "Authentik {} is older than the oldest release ssoctl is tested against ({}); continuing on a \
+                    caps.version,
+                    crate::authentik::NEWEST_KNOWN
+                );
+            } else if caps.version < crate::authentik::OLDEST_KNOWN {
+                tracing::warn!(
+                    "Authentik {} is older than the oldest release ssoctl is tested against ({}); continuing on a \
                      best-effort basis",
-                        caps.version,
-                        crate::authentik::OLDEST_KNOWN
-                    );
-                }
-            })
-            .await;
+                    caps.version,
+                    crate::authentik::OLDEST_KNOWN
+                );
+            }
+        });
         Ok(())
     }
 

@@ -17,20 +17,27 @@ fn pages(objects: usize) -> u64 {
     objects.div_ceil(100).max(1) as u64
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_stack_costs_a_few_list_pages_not_a_request_per_service() {
-    const N: usize = 250;
+/// A simulator playing `version`, a generated stack of `n` services pointed at it, and the
+/// options and runtime to run ssoctl on it.
+async fn generated(version: &str, n: usize) -> (Sim, tempfile::TempDir, Options, Arc<FlowRuntime>) {
     let sim = Sim::start(SimConfig {
-        version: "2026.8.3".into(),
+        version: version.into(),
         token: TOKEN.into(),
         ..Default::default()
     })
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, N).unwrap();
+    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, n).unwrap();
     let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(common::shared_cache_dir())).unwrap());
     let options = Options::new(dir.path());
+    (sim, dir, options, runtime)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_stack_costs_a_few_list_pages_not_a_request_per_service() {
+    const N: usize = 250;
+    let (sim, dir, options, runtime) = generated("2026.8.3", N).await;
     let open = || async { Session::open(&options, runtime.clone()).await.unwrap() };
 
     let boot = open().await.bootstrap(None).await.unwrap();
@@ -92,17 +99,7 @@ async fn a_large_stack_costs_a_few_list_pages_not_a_request_per_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth_only_stack_meets_the_four_plus_two_pages_budget() {
     // 10 services of the generated kind minus the proxies: 4 + 2·⌈N/100⌉ requests for check.
-    let sim = Sim::start(SimConfig {
-        version: "2024.2".into(),
-        token: TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 8).unwrap();
-    let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(common::shared_cache_dir())).unwrap());
-    let options = Options::new(dir.path());
+    let (sim, _dir, options, runtime) = generated("2024.2", 8).await;
     let session = Session::open(&options, runtime.clone()).await.unwrap();
     assert!(
         session
@@ -136,17 +133,7 @@ async fn the_flows_first_lists_travel_with_the_preflight() {
     // With every answer held back by the latency, a request that waited for the preflight's
     // answers cannot arrive before the schema request's arrival plus the latency.
     const LATENCY: std::time::Duration = std::time::Duration::from_millis(400);
-    let sim = Sim::start(SimConfig {
-        version: "2026.8.3".into(),
-        token: TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    ssoctl::demo::write_generated_stack(dir.path(), &sim.url(), TOKEN, 10).unwrap();
-    let runtime = Arc::new(FlowRuntime::new(Limits::default(), Some(common::shared_cache_dir())).unwrap());
-    let options = Options::new(dir.path());
+    let (sim, _dir, options, runtime) = generated("2026.8.3", 10).await;
     sim.set_chaos(ssoctl_sim::Chaos {
         latency: LATENCY,
         ..Default::default()
