@@ -268,23 +268,20 @@ pub fn warm_up(ak: &Arc<Authentik>, flows: &[Arc<LoadedFlow>]) {
                 .any(|i| i.name.starts_with(AUTHENTIK_INTERFACE) && i.functions.iter().any(|n| n == function))
         })
     };
-    let mut lists = Vec::new();
+    // The same paths the runs' lookups read (`Provider::PATH`), so the snapshots are shared.
     for (function, path) in [
-        ("ensure-oauth2-provider", "providers/oauth2/"),
-        ("ensure-saml-provider", "providers/saml/"),
-        ("ensure-proxy-provider", "providers/proxy/"),
+        ("ensure-oauth2-provider", OAuth2Provider::PATH),
+        ("ensure-saml-provider", SamlProvider::PATH),
+        ("ensure-proxy-provider", ProxyProvider::PATH),
         ("ensure-application", APPLICATIONS),
         ("attach-to-embedded-outpost", super::proxy::OUTPOSTS),
     ] {
         if imports(function) {
-            lists.push(path);
+            let ak = ak.clone();
+            tokio::spawn(async move {
+                let _ = ak.snapshot(path).await;
+            });
         }
-    }
-    for path in lists {
-        let ak = ak.clone();
-        tokio::spawn(async move {
-            let _ = ak.snapshot(path).await;
-        });
     }
     // Stock OAuth2 flows sign their tokens, and every SAML provider signs.
     if imports("ensure-oauth2-provider") || imports("ensure-saml-provider") {
