@@ -13,6 +13,7 @@ use crate::runtime::limits::RunLimiter;
 use crate::runtime::{FlowRuntime, LoadedFlow};
 use crate::stack::envfile::EnvFile;
 use crate::stack::{ServiceSpec, manifest};
+use wasmtime::Store;
 
 /// How one service's run ended.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -173,7 +174,29 @@ impl Runner {
         Ok(())
     }
 
+    /// Runs one service; everything in the report that came from the flow or a service's answer
+    /// is scrubbed of secrets and made printable on one line.
     pub async fn run_one(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
+        let mut report = self.run_unscrubbed(service, mode, mark_configured).await;
+        let clean = |text: &str| crate::capabilities::printable(&self.ctx.redactor.redact(text));
+        report.summary = clean(&report.summary);
+        report.error = report.error.as_deref().map(clean);
+        for finding in &mut report.findings {
+            finding.kind = clean(&finding.kind);
+            finding.message = clean(&finding.message);
+        }
+        for line in report
+            .changes
+            .iter_mut()
+            .chain(&mut report.events)
+            .chain(&mut report.warnings)
+        {
+            *line = clean(line);
+        }
+        report
+    }
+
+    async fn run_unscrubbed(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
         let flow = match self.runtime.flow(&service.sso_type) {
             Ok(Some(f)) => f,
             Ok(None) => {
@@ -220,6 +243,16 @@ impl Runner {
             report.error = Some(self.ctx.redactor.redact(&result.err().unwrap_or_default()));
             return report;
         };
+        if let Err(message) = result.as_ref()
+            && record.lost
+        {
+            // The store was lost to a trap or the deadline: its staged writes are dropped, but
+            // what it already changed in Authentik stays there and is reported.
+            report.status = Status::Error;
+            report.error = Some(self.ctx.redactor.redact(message));
+            report.changes = std::mem::take(&mut record.changes);
+            return report;
+        }
         // Events announce changes ("registered …"); a run that changed nothing has none to announce.
         if !record.changes.is_empty() {
             report.events = std::mem::take(&mut record.events);
@@ -459,13 +492,20 @@ async fn call_flow(
         result
     };
     let result = tokio::time::timeout(deadline, call).await;
+    // A run that did not end by returning keeps only the list of what it changed in Authentik.
+    let lost = |store: &mut Store<RunState>| {
+        let mut kept = crate::capabilities::RunRecord::default();
+        kept.lost = true;
+        kept.changes = std::mem::take(&mut store.data_mut().record.changes);
+        Some(kept)
+    };
     match result {
         Err(_) => (
             Err(format!(
                 "{label} did not finish within {} s (deadline); it was stopped",
                 deadline.as_secs_f32()
             )),
-            None,
+            lost(&mut store),
         ),
         Ok(Err(trap)) => {
             // A panicking guest reports its message through `log` before it traps.
@@ -474,8 +514,11 @@ async fn call_flow(
                 None => String::new(),
             };
             match limit_breach(&trap, label) {
-                Some(breach) => (Err(breach), None),
-                None => (Err(format!("{label} failed: {}{detail}", trap_message(&trap))), None),
+                Some(breach) => (Err(breach), lost(&mut store)),
+                None => (
+                    Err(format!("{label} failed: {}{detail}", trap_message(&trap))),
+                    lost(&mut store),
+                ),
             }
         }
         Ok(Ok(Ok(outcome))) if answer_size(&outcome) > MAX_ANSWER_BYTES => (
@@ -483,7 +526,7 @@ async fn call_flow(
                 "{label} answered {:.1} MiB; the limit is 1 MiB",
                 answer_size(&outcome) as f64 / (1024.0 * 1024.0)
             )),
-            None,
+            lost(&mut store),
         ),
         Ok(Ok(Err(flow_error))) => (
             Err(flow_error_message(&flow_error)),

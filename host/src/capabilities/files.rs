@@ -33,6 +33,21 @@ fn check_path(state: &RunState, path: &str) -> Result<(), FlowError> {
     }
 }
 
+/// A declared file that is a link to the manifest (or any path resolving to it) is still the
+/// operator's intent: refused.
+fn not_the_manifest(state: &RunState, path: &str) -> Result<(), FlowError> {
+    let folder = state.service.manifest_path.parent().unwrap_or(Path::new("."));
+    let target = std::fs::canonicalize(folder.join(path));
+    let manifest = std::fs::canonicalize(&state.service.manifest_path);
+    match (target, manifest) {
+        (Ok(t), Ok(m)) if t == m => Err(FlowError::Denied(format!(
+            "packages/{}/{path} resolves to the service's manifest, the operator's own file",
+            state.service.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn read(state: &RunState, path: &str) -> Result<Option<String>, FlowError> {
     check_path(state, path)?;
     if let Some(staged) = state.record.file_writes.get(path) {
@@ -50,6 +65,8 @@ pub fn read(state: &RunState, path: &str) -> Result<Option<String>, FlowError> {
 
 pub fn stage_write(state: &mut RunState, path: &str, contents: String) -> Result<(), FlowError> {
     check_path(state, path)?;
+    super::intent::file_write(state, path, &contents)?;
+    not_the_manifest(state, path)?;
     const MAX: usize = 1 << 20;
     if contents.len() > MAX {
         return Err(FlowError::Invalid(format!(

@@ -153,8 +153,9 @@ pub async fn send(state: &mut RunState, request: Request) -> Result<Response, Fl
     let grant = grant(state)?;
     let origin = grant.origin.clone();
     let path = on_origin(&origin, &request.path, "the granted identity provider's")?;
+    let path = as_the_server_sees_it(&origin, &path)?;
     let bare = path.split('?').next().unwrap_or_default();
-    if !grant.paths.is_empty() && !grant.paths.iter().any(|p| bare.starts_with(p.as_str())) {
+    if !grant.paths.is_empty() && !grant.paths.iter().any(|p| under_prefix(bare, p)) {
         return Err(FlowError::Denied(format!(
             "`{bare}` is outside the paths granted on {origin} ({})",
             grant.paths.join(", ")
@@ -184,4 +185,79 @@ pub async fn send(state: &mut RunState, request: Request) -> Result<Response, Fl
         return exchange(renewed).run(state, &client, request).await;
     }
     Ok(answer)
+}
+
+/// `path` (and its query) as the identity provider will see it, so a path grant is matched on
+/// what is actually reached: dot segments, in any encoding, are refused rather than resolved
+/// (`/admin/realms/pma/../master/`, `/%2e%2e/`), and so are the encodings servers and proxies
+/// decode differently (an encoded `/`, `\` or `%`, a NUL, `;` path parameters).
+fn as_the_server_sees_it(origin: &str, path: &str) -> Result<String, FlowError> {
+    let (bare, query) = match path.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (path, None),
+    };
+    let lower = bare.to_ascii_lowercase();
+    if ["%2f", "%5c", "%25", "%00"].iter().any(|e| lower.contains(e)) || bare.contains([';', '\\']) {
+        return Err(FlowError::Denied(format!(
+            "`{bare}`: encoded `/`, `\\` or `%`, NUL and `;` parameters are refused in idp-http paths (servers \
+             decode them differently from the path grant)"
+        )));
+    }
+    let dot = |segment: &str| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    };
+    if bare.split('/').any(dot) {
+        return Err(FlowError::Denied(format!(
+            "`{bare}` has a dot segment (`.` or `..`, in any encoding): idp-http paths are matched against the \
+             grant as sent, so they must be plain"
+        )));
+    }
+    let url = url::Url::parse(&format!("{origin}{path}"))
+        .map_err(|e| FlowError::Invalid(format!("`{path}` does not make a URL on {origin}: {e}")))?;
+    let mut seen = url.path().to_string();
+    if let Some(q) = query.and(url.query()) {
+        seen.push('?');
+        seen.push_str(q);
+    }
+    Ok(seen)
+}
+
+/// `path` is `prefix` or below it, on a segment boundary (`/realms/pma` does not cover `/realms/pmax`).
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_matched_as_the_server_sees_them() {
+        let origin = "http://127.0.0.1:9";
+        for path in [
+            "/admin/realms/pma/../master/users",
+            "/admin/realms/pma/%2e%2e/master/users",
+            "/admin/realms/pma/.%2E/master/users",
+            "/admin/realms/pma/%2E/x",
+            "/admin/realms/pma/..;/master",
+            "/admin/realms/pma%2f..%2fmaster",
+            "/admin/realms/pma/%252e%252e/master",
+            "/admin/realms/pma/..\\master",
+        ] {
+            assert!(as_the_server_sees_it(origin, path).is_err(), "{path}");
+        }
+        assert_eq!(
+            as_the_server_sees_it(origin, "/admin/realms/pma/clients?first=0").unwrap(),
+            "/admin/realms/pma/clients?first=0"
+        );
+        assert!(under_prefix("/admin/realms/pma/clients", "/admin/realms/pma/"));
+        assert!(under_prefix("/register", "/register"));
+        assert!(under_prefix("/register/abc", "/register"));
+        assert!(!under_prefix("/registerx", "/register"));
+        assert!(!under_prefix("/admin/realms/pmax", "/admin/realms/pma"));
+    }
 }

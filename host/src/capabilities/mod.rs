@@ -7,10 +7,12 @@ pub mod blueprint;
 mod files;
 mod http;
 mod idp;
+mod intent;
 mod oauth2;
 mod objects;
 mod proxy;
 mod saml;
+mod traefik;
 
 pub use files::commit as commit_files;
 pub use objects::warm_up;
@@ -85,31 +87,43 @@ impl RunContext {
     }
 }
 
-/// Replaces every secret the host knows (admin token, client secrets) with `***` in text that
-/// leaves the host: logs, events, errors and findings.
+/// Replaces every secret the host knows (admin token, client secrets, `.env` secrets a flow
+/// routed, captured credentials) with `***` in text that leaves the host: logs, events, errors,
+/// findings, and the answers a flow reads.
 ///
 /// A run of a thousand services knows a thousand secrets, and text is redacted many times per
 /// service: secrets are indexed by their first bytes, so redacting costs one lookup per byte of
-/// the text, whatever the number of secrets.
+/// the text, whatever the number of secrets. Secrets shorter than the index key (a four-digit
+/// PIN is still a secret) are kept apart and looked for at every byte.
 #[derive(Default)]
 pub struct Redactor {
-    secrets: Mutex<std::collections::HashMap<[u8; SECRET_PREFIX], Vec<String>>>,
+    secrets: Mutex<Secrets>,
 }
 
-/// Shorter values would redact ordinary words; real tokens and secrets are long.
+#[derive(Default)]
+struct Secrets {
+    by_prefix: std::collections::HashMap<[u8; SECRET_PREFIX], Vec<String>>,
+    /// Shorter than `SECRET_PREFIX`, longest first.
+    short: Vec<String>,
+}
+
+/// Bytes of a secret's index key.
 const SECRET_PREFIX: usize = 8;
 
 impl Redactor {
     pub fn add(&self, secret: &str) {
-        let Some(prefix) = secret.as_bytes().first_chunk::<SECRET_PREFIX>() else {
+        if secret.is_empty() {
             return;
-        };
+        }
         let mut secrets = self.secrets.lock().expect("redactor");
-        let same_prefix = secrets.entry(*prefix).or_default();
-        if !same_prefix.iter().any(|x| x == secret) {
-            same_prefix.push(secret.to_string());
+        let same = match secret.as_bytes().first_chunk::<SECRET_PREFIX>() {
+            Some(prefix) => secrets.by_prefix.entry(*prefix).or_default(),
+            None => &mut secrets.short,
+        };
+        if !same.iter().any(|x| x == secret) {
+            same.push(secret.to_string());
             // Longest first: a secret that extends another is replaced whole.
-            same_prefix.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            same.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
 
@@ -120,30 +134,49 @@ impl Redactor {
     /// Replaces every known secret in `text` with `placeholder`.
     pub fn replace_with(&self, text: &str, placeholder: &str) -> String {
         let secrets = self.secrets.lock().expect("redactor");
-        if secrets.is_empty() {
+        if secrets.by_prefix.is_empty() && secrets.short.is_empty() {
             return text.to_string();
         }
         let bytes = text.as_bytes();
         let mut out = String::with_capacity(text.len());
         let (mut copied, mut at) = (0, 0);
-        while let Some(window) = bytes.get(at..at + SECRET_PREFIX) {
-            let found = secrets
-                .get(window)
-                .and_then(|same| same.iter().find(|s| bytes[at..].starts_with(s.as_bytes())));
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let long = rest
+                .get(..SECRET_PREFIX)
+                .and_then(|window| secrets.by_prefix.get(window))
+                .and_then(|same| same.iter().find(|s| rest.starts_with(s.as_bytes())));
+            let found = long.or_else(|| secrets.short.iter().find(|s| rest.starts_with(s.as_bytes())));
             match found {
                 // A match starts where a secret (valid UTF-8) starts: a character boundary.
-                Some(secret) => {
+                Some(secret) if text.is_char_boundary(at) => {
                     out.push_str(&text[copied..at]);
                     out.push_str(placeholder);
                     at += secret.len();
                     copied = at;
                 }
-                None => at += 1,
+                _ => at += 1,
             }
         }
         out.push_str(&text[copied..]);
         out
     }
+}
+
+/// Text from a flow (or a service's answer) made safe to print on one line of the operator's
+/// terminal or CI log: control characters (escape sequences, carriage returns, line breaks),
+/// Unicode line separators and bidirectional overrides become spaces, so nothing a flow says can
+/// recolour the screen, rewrite a line or start one of its own (a forged `✓ other-service`).
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let invisible = c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c);
+            if invisible { ' ' } else { c }
+        })
+        .collect()
 }
 
 /// Kinds of Authentik object a run writes.
@@ -183,6 +216,9 @@ pub struct RunRecord {
     pub file_writes: BTreeMap<String, String>,
     /// The last error-level log line, shown when the flow traps (a panic message, usually).
     pub last_error_log: Option<String>,
+    /// The run ended without returning (a trap, the deadline, an answer over the limit): only
+    /// `changes` was kept, the list of what it had already changed in Authentik.
+    pub lost: bool,
     calls: u32,
     log_bytes: usize,
 }
@@ -337,6 +373,19 @@ impl RunState {
         }
     }
 
+    /// Whether this service may set `.env` key `key`: one of its own, and not one a manifest
+    /// expands with `${VAR}` (the operator's input: an API origin, a host name), which would let
+    /// a flow choose where ssoctl sends credentials on the next run.
+    pub(crate) fn check_env_write(&self, key: &str) -> Result<(), FlowError> {
+        self.check_env_key(key)?;
+        if self.ctx.stack.env_expanded(key) {
+            return Err(FlowError::Denied(format!(
+                "`{key}` is expanded by a manifest (`${{{key}}}`): it is the operator's input, which no flow may set"
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn current_env(&self, key: &str) -> Option<String> {
         self.ctx.stack.env.get(key).map(str::to_string)
     }
@@ -414,7 +463,10 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::Oauth2ProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::Oauth2Provider, FlowError>> {
         self.charge()?;
-        if let Err(e) = self.own_provider_name("OAuth2 provider", &name) {
+        if let Err(e) = self
+            .own_provider_name("OAuth2 provider", &name)
+            .and_then(|()| intent::oauth2_provider(self, &spec))
+        {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
@@ -456,7 +508,10 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::SamlProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::SamlProvider, FlowError>> {
         self.charge()?;
-        if let Err(e) = self.own_provider_name("SAML provider", &name) {
+        if let Err(e) = self
+            .own_provider_name("SAML provider", &name)
+            .and_then(|()| intent::saml_provider(self, &spec))
+        {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
@@ -490,7 +545,10 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::ProxyProviderSpec,
     ) -> wasmtime::Result<Result<wit_ak::ProxyProvider, FlowError>> {
         self.charge()?;
-        if let Err(e) = self.own_provider_name("proxy provider", &name) {
+        if let Err(e) = self
+            .own_provider_name("proxy provider", &name)
+            .and_then(|()| intent::proxy_provider(self, &spec))
+        {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
@@ -527,6 +585,9 @@ impl wit_ak::Host for RunState {
         spec: wit_ak::ScopeMappingSpec,
     ) -> wasmtime::Result<Result<String, FlowError>> {
         self.charge()?;
+        if let Err(e) = intent::scope_mapping(self, &spec) {
+            return Ok(Err(e));
+        }
         let name = format!("ssoctl {} {}", self.service.slug, spec.scope_name.trim());
         if self.ctx.blueprint {
             self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));
@@ -549,6 +610,9 @@ impl wit_ak::Host for RunState {
             return Ok(Err(FlowError::Invalid(
                 "call ensure-oauth2-provider before ensure-application".into(),
             )));
+        }
+        if let Err(e) = intent::application(self, &spec) {
+            return Ok(Err(e));
         }
         if self.ctx.blueprint {
             let entry = blueprint::application(Some(&self.service.slug), &spec);
@@ -580,7 +644,7 @@ impl service_config::Host for RunState {
 
     async fn set_env(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), FlowError>> {
         self.charge()?;
-        if let Err(e) = self.check_env_key(&key) {
+        if let Err(e) = self.check_env_write(&key) {
             return Ok(Err(e));
         }
         if value.contains(['\n', '\r', '\0']) {
@@ -609,7 +673,7 @@ impl service_config::Host for RunState {
         value: Resource<SecretValue>,
     ) -> wasmtime::Result<Result<(), FlowError>> {
         self.charge()?;
-        if let Err(e) = self.check_env_key(&key) {
+        if let Err(e) = self.check_env_write(&key) {
             return Ok(Err(e));
         }
         let secret = self.table.get(&value)?.value.clone();
@@ -754,7 +818,7 @@ impl RunState {
             ));
         }
         self.record.log_bytes += message.len();
-        Ok(Some(self.ctx.redactor.redact(&message)))
+        Ok(Some(printable(&self.ctx.redactor.redact(&message))))
     }
 }
 
@@ -765,7 +829,7 @@ mod redactor_tests {
     #[test]
     fn every_known_secret_is_replaced_wherever_it_appears() {
         let r = Redactor::default();
-        r.add("short"); // too short to be a secret: never redacted
+        r.add("pin7"); // shorter than the index key: still a secret
         r.add("tok-0123456789");
         r.add("tok-0123456789-longer");
         r.add("ünïcødé-secret-value");
@@ -773,9 +837,10 @@ mod redactor_tests {
             r.add(&format!("client-secret-{i:04}-abcdefgh"));
         }
         assert_eq!(
-            r.redact("a tok-0123456789-longer and tok-0123456789, short"),
-            "a *** and ***, short"
+            r.redact("a tok-0123456789-longer and tok-0123456789, short pin7"),
+            "a *** and ***, short ***"
         );
+        assert_eq!(r.redact("pin7pin7 ü pin"), "****** ü pin");
         assert_eq!(
             r.redact("x=client-secret-0999-abcdefghy=client-secret-0001-abcdefgh"),
             "x=***y=***"
@@ -783,5 +848,13 @@ mod redactor_tests {
         assert_eq!(r.redact("ü ünïcødé-secret-value ü"), "ü *** ü");
         assert_eq!(r.redact("client-secret-0999-abcdefg"), "client-secret-0999-abcdefg");
         assert_eq!(r.redact(""), "");
+    }
+
+    #[test]
+    fn printable_text_stays_on_its_line() {
+        assert_eq!(
+            super::printable("ok\r✓ grafana\n\u{1b}[32mgreen\u{2028}x\u{202e}y\u{85}z\t"),
+            "ok ✓ grafana  [32mgreen x y z "
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The operator's stack: `.env`, `services.yaml` profiles and `packages/<svc>/manifest.yaml`,
 //! resolved into the [`ServiceSpec`]s flows run against.
 
+pub mod declared;
 pub mod envfile;
 pub mod manifest;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use crate::error::{Error, Result};
+pub use declared::Declared;
 pub use envfile::EnvFile;
 pub use manifest::Manifest;
 
@@ -35,6 +37,13 @@ pub struct ServiceSpec {
     pub settings: Vec<(String, String)>,
     pub manifest_path: PathBuf,
     pub configured: bool,
+    /// What the manifest declares beyond the name: origins, expressions, files (the capability
+    /// layer holds every flow call to it).
+    pub declared: Declared,
+    /// `.env` keys the manifest expands with `${VAR}`: the operator's input, which no flow may set.
+    pub expanded_env: Vec<String>,
+    /// `.env` keys the manifest names as its own beyond `sso.env` (`sso.http.key_env`, ...).
+    pub named_env: Vec<String>,
 }
 
 /// A stack root on disk.
@@ -50,26 +59,86 @@ pub struct Stack {
     owners: EnvOwners,
 }
 
-/// Declared keys and prefixes → service name.
+/// Declared keys and prefixes → service name, and the keys some manifest expands.
 #[derive(Clone, Debug, Default)]
 struct EnvOwners {
     declared: std::collections::HashMap<String, String>,
     prefixes: std::collections::HashMap<String, String>,
+    /// Keys any manifest expands with `${VAR}`: read by ssoctl as the operator's input.
+    expanded: std::collections::HashSet<String>,
 }
 
 impl EnvOwners {
-    fn index(services: &BTreeMap<String, ServiceSpec>) -> Self {
+    /// Indexes ownership, refusing what would let one service take another's keys: a key two
+    /// manifests claim, a key one manifest claims inside another service's prefix, and a
+    /// `${VAR}` that expands another service's key.
+    fn index(services: &BTreeMap<String, ServiceSpec>) -> Result<Self> {
         let mut owners = Self::default();
         for s in services.values() {
-            for key in &s.declared_env {
-                owners.declared.entry(key.clone()).or_insert_with(|| s.name.clone());
-            }
             owners
                 .prefixes
                 .entry(s.env_prefix.clone())
                 .or_insert_with(|| s.name.clone());
         }
-        owners
+        let conflict = |s: &ServiceSpec, other: &str, message: String| Error::Stack {
+            path: s.manifest_path.clone(),
+            message: format!(
+                "{message} ({}); a .env key has one owner: rename the key or one of the services",
+                services[other].manifest_path.display()
+            ),
+        };
+        for s in services.values() {
+            for key in s.declared_env.iter().chain(&s.named_env) {
+                if let Some(first) = owners.declared.get(key).filter(|o| **o != s.name) {
+                    return Err(conflict(
+                        s,
+                        first,
+                        format!("`{key}` is also claimed by service `{first}`"),
+                    ));
+                }
+                if let Some(by_prefix) = owners.prefix_owner(key).filter(|o| *o != s.name) {
+                    return Err(conflict(
+                        s,
+                        by_prefix,
+                        format!("`{key}` lies inside the .env prefix of service `{by_prefix}`"),
+                    ));
+                }
+                owners.declared.insert(key.clone(), s.name.clone());
+            }
+        }
+        for s in services.values() {
+            for key in &s.expanded_env {
+                if let Some(owner) = owners.owner(key).filter(|o| *o != s.name) {
+                    return Err(conflict(
+                        s,
+                        owner,
+                        format!("`${{{key}}}` expands a .env key of service `{owner}`, whose flow may set it"),
+                    ));
+                }
+                owners.expanded.insert(key.clone());
+            }
+        }
+        Ok(owners)
+    }
+
+    /// The longest service prefix `key` starts with.
+    fn prefix_owner(&self, key: &str) -> Option<&str> {
+        // Prefixes end in `_`: try the key's own `_`-ended prefixes, longest first.
+        key.char_indices()
+            .rev()
+            .filter(|(_, c)| *c == '_')
+            .find_map(|(at, _)| self.prefixes.get(&key[..=at]))
+            .map(String::as_str)
+    }
+
+    fn owner(&self, key: &str) -> Option<&str> {
+        if key.starts_with("AUTHENTIK_") {
+            return None;
+        }
+        match self.declared.get(key) {
+            Some(name) => Some(name),
+            None => self.prefix_owner(key),
+        }
     }
 }
 
@@ -122,7 +191,7 @@ impl Stack {
                 });
             }
         }
-        let owners = EnvOwners::index(&services);
+        let owners = EnvOwners::index(&services)?;
         Ok(Self {
             root: root.to_path_buf(),
             env,
@@ -174,21 +243,17 @@ impl Stack {
             .collect()
     }
 
-    /// Which service owns `.env` key `key`: a declaration under `sso.env` wins, then the longest
-    /// matching service prefix. `AUTHENTIK_*` keys belong to no service.
+    /// Which service owns `.env` key `key`: a declaration under `sso.env` (or a key named by
+    /// `sso.http.*_env`) wins, then the longest matching service prefix. `AUTHENTIK_*` keys
+    /// belong to no service.
     pub fn env_owner(&self, key: &str) -> Option<&str> {
-        if key.starts_with("AUTHENTIK_") {
-            return None;
-        }
-        if let Some(name) = self.owners.declared.get(key) {
-            return Some(name);
-        }
-        // Prefixes end in `_`: try the key's own `_`-ended prefixes, longest first.
-        key.char_indices()
-            .rev()
-            .filter(|(_, c)| *c == '_')
-            .find_map(|(at, _)| self.owners.prefixes.get(&key[..=at]))
-            .map(String::as_str)
+        self.owners.owner(key)
+    }
+
+    /// Whether some manifest expands `key` with `${VAR}`: the operator's input (a service's API
+    /// origin, its public host), which no flow may set.
+    pub fn env_expanded(&self, key: &str) -> bool {
+        self.owners.expanded.contains(key)
     }
 }
 
@@ -234,8 +299,10 @@ fn load_profiles(path: &Path) -> Result<Profiles> {
     Ok((profiles, default))
 }
 
-/// `${VAR}` from `.env` (or the process environment); an unset variable is an error naming it.
-fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile) -> Result<String> {
+/// `${VAR}` from `.env` (or the process environment); an unset variable is an error naming it,
+/// and so is an `AUTHENTIK_*` one: ssoctl's own settings (the admin token among them) never
+/// become a service's. Each variable expanded is added to `expanded`.
+fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile, expanded: &mut Vec<String>) -> Result<String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -246,6 +313,14 @@ fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile) -> Result<Str
             message: format!("{what}: unclosed `${{` in `{text}`"),
         })?;
         let var = &after[..end];
+        if var.starts_with("AUTHENTIK_") {
+            return Err(Error::Stack {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{what} uses ${{{var}}}: AUTHENTIK_* settings are ssoctl's own and never expand into a service's"
+                ),
+            });
+        }
         let value = env
             .get(var)
             .map(str::to_string)
@@ -254,6 +329,9 @@ fn interpolate(path: &Path, what: &str, text: &str, env: &EnvFile) -> Result<Str
                 path: path.to_path_buf(),
                 message: format!("{what} uses ${{{var}}}, which is not set in {}", env.path().display()),
             })?;
+        if !expanded.iter().any(|v| v == var) {
+            expanded.push(var.to_string());
+        }
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -298,13 +376,15 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
             format!("slug `{slug}` must be 1-50 letters, digits, `-` or `_`"),
         ));
     }
+    let mut expanded_env = Vec::new();
     let public_url = match manifest.str("public_url") {
-        Some(url) => interpolate(path, "public_url", url, env)?,
+        Some(url) => interpolate(path, "public_url", url, env, &mut expanded_env)?,
         None => interpolate(
             path,
             "the default public URL",
             &format!("https://{name}.${{ASD_TUNNEL_HOST}}"),
             env,
+            &mut expanded_env,
         )?,
     };
     let public_url = public_url.trim_end_matches('/').to_string();
@@ -330,7 +410,7 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
     };
     let mut redirect_uris = Vec::new();
     for p in strings("redirect_path")?.into_iter().chain(strings("redirect_paths")?) {
-        let p = interpolate(path, "sso.redirect_path", &p, env)?;
+        let p = interpolate(path, "sso.redirect_path", &p, env, &mut expanded_env)?;
         if !p.starts_with('/') {
             return Err(at(
                 "redirect_path",
@@ -343,7 +423,7 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         });
     }
     for r in strings("redirect_uris_regex")? {
-        let r = interpolate(path, "sso.redirect_uris_regex", &r, env)?;
+        let r = interpolate(path, "sso.redirect_uris_regex", &r, env, &mut expanded_env)?;
         redirect_uris.push(RedirectUri { regex: true, url: r });
     }
     if redirect_uris.is_empty() && NEEDS_REDIRECT.contains(&sso_type.as_str()) {
@@ -382,6 +462,30 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(at("configured", "sso.configured must be true or false".into())),
     };
+    let mut settings = Vec::new();
+    for (k, v) in manifest::flatten(sso) {
+        // `${VAR}` from .env in any setting, e.g. `http.base_url: ${ERPNEXT_API_URL}`.
+        let v = if v.contains("${") {
+            interpolate(path, &format!("sso.{k}"), &v, env, &mut expanded_env)?
+        } else {
+            v
+        };
+        settings.push((k, v));
+    }
+    let declared = Declared::parse(&public_url, &settings).map_err(bad)?;
+    // Keys the manifest names as the service's credentials (`sso.http.key_env`, ...) are claimed
+    // like `sso.env` keys: no other service may own them.
+    let mut named_env = Vec::new();
+    for (k, v) in &settings {
+        if k.ends_with("_env") && valid_env_key(v) && !declared_env.contains(v) && !named_env.contains(v) {
+            if v.starts_with("AUTHENTIK_") {
+                return Err(bad(format!(
+                    "sso.{k}: `{v}` is ssoctl's own setting, never a service's"
+                )));
+            }
+            named_env.push(v.clone());
+        }
+    }
     Ok(Some(ServiceSpec {
         name: name.to_string(),
         slug,
@@ -391,20 +495,12 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         redirect_uris,
         env_prefix: format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
         declared_env,
-        settings: manifest::flatten(sso)
-            .into_iter()
-            .map(|(k, v)| {
-                // `${VAR}` from .env in any setting, e.g. `http.base_url: ${ERPNEXT_API_URL}`.
-                let v = if v.contains("${") {
-                    interpolate(path, &format!("sso.{k}"), &v, env)?
-                } else {
-                    v
-                };
-                Ok((k, v))
-            })
-            .collect::<Result<Vec<_>>>()?,
+        settings,
         manifest_path: path.to_path_buf(),
         configured,
+        declared,
+        expanded_env,
+        named_env,
     }))
 }
 

@@ -138,15 +138,36 @@ impl Harness {
         self.root().join("packages").join(service).join("manifest.yaml")
     }
 
-    /// Adds a service using the hostile test component.
+    /// Adds a service using the hostile test component. Its manifest declares the files the
+    /// file cases write, so those reach the filesystem layer.
     pub fn add_misbehaving_service(&self, name: &str, behaviour: &str) {
+        self.add_hostile(name, behaviour, &[]);
+    }
+
+    /// Adds a service using the hostile test component with more `sso:` settings (the payload of
+    /// a trust-boundary case, or declarations), written as YAML so any text survives quoting.
+    pub fn add_hostile(&self, name: &str, behaviour: &str, extra: &[(&str, serde_yaml::Value)]) {
         let dir = self.root().join("packages").join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("manifest.yaml"),
-            format!("sso:\n  type: misbehave\n  redirect_path: /cb\n  misbehave: {behaviour}\n  victim: grafana\n  configured: false\n"),
-        )
-        .unwrap();
+        let mut sso = serde_yaml::Mapping::new();
+        let mut set = |k: &str, v: serde_yaml::Value| {
+            sso.insert(k.into(), v);
+        };
+        set("type", "misbehave".into());
+        set("redirect_path", "/cb".into());
+        set("misbehave", behaviour.into());
+        set("victim", "grafana".into());
+        set("configured", false.into());
+        set(
+            "files",
+            serde_yaml::Value::Sequence(vec!["link/pwned".into(), "half-written.txt".into()]),
+        );
+        for (k, v) in extra {
+            set(k, v.clone());
+        }
+        let mut doc = serde_yaml::Mapping::new();
+        doc.insert("sso".into(), serde_yaml::Value::Mapping(sso));
+        std::fs::write(dir.join("manifest.yaml"), serde_yaml::to_string(&doc).unwrap()).unwrap();
     }
 
     /// The provider of `slug` as the simulator holds it, read through the API.

@@ -21,11 +21,29 @@
 //! - `symlink-file`: writes through `link` (a symlink the test plants pointing outside);
 //! - `trap-mid-write`: stages its own `.env` key and a file, then traps.
 //!
+//! The trust-boundary cases take their payload from `sso.payload` (never from the settings the
+//! host reads as the operator's declarations), so a test can try many payloads with one build:
+//! - `expression`: a scope mapping for `sso.scope` with the payload as its Python expression;
+//! - `redirect` / `redirect-regex`: a provider whose one redirect URI is the payload;
+//! - `public-client`: a public client; `grant`: the payload's comma-separated grant types;
+//! - `launch`: an application whose launch URL is the payload;
+//! - `acs`: a SAML provider whose ACS URL is the payload;
+//! - `proxy-external` / `proxy-internal` / `proxy-cookie` / `proxy-skip` / `proxy-mode`: a proxy
+//!   provider with the payload in that field (the manifest's `sso.mode` otherwise);
+//! - `write`: writes the payload to `sso.path`; `set-env`: sets `sso.key` to the payload;
+//! - `idp-path`: GETs the payload through `idp-http`;
+//! - `print`: the payload as summary, finding, event and log line;
+//! - `echo-secret`: routes the secret in `sso.key` to its own API, returns what came back;
+//! - `trap-after-writes`: creates its provider and application, then traps.
+//!
 //! Every denied call is returned as the run's error, so tests can read the host's message.
 
-use ssoctl_flow_sdk::sso::flow::authentik::{self, ApplicationSpec, Oauth2ProviderSpec};
+use ssoctl_flow_sdk::sso::flow::authentik::{
+    self, ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec,
+    ScopeMappingSpec,
+};
 use ssoctl_flow_sdk::sso::flow::{idp_http, service_config, service_http};
-use ssoctl_flow_sdk::{FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
+use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, RedirectUri, Service, Settings};
 
 struct Misbehave;
 
@@ -161,15 +179,150 @@ impl Guest for Misbehave {
                 service_config::write_file("half-written.txt", "half")?;
                 unreachable!("trapping in the middle of the writes");
             }
-            other => {
-                return Err(FlowError::Invalid(format!("unknown sso.misbehave `{other}`")));
-            }
+            other => return trust_case(other, &service, &settings),
         }
         Ok(Outcome {
             summary: "misbehaved without being stopped".to_string(),
             findings: Vec::new(),
         })
     }
+}
+
+/// The trust-boundary cases: each sends `sso.payload` where the host must hold it to the manifest.
+fn trust_case(behaviour: &str, service: &Service, settings: &Settings) -> Result<Outcome, FlowError> {
+    let payload = settings.get("payload").unwrap_or("").to_string();
+    let key = settings.get("key").unwrap_or("").to_string();
+    let done = |summary: String| {
+        Ok(Outcome {
+            summary,
+            findings: Vec::new(),
+        })
+    };
+    let mut spec = provider_spec(service, Vec::new());
+    match behaviour {
+        "expression" => {
+            authentik::ensure_scope_mapping(&ScopeMappingSpec {
+                scope_name: settings.get("scope").unwrap_or("read_user").to_string(),
+                expression: payload,
+                description: "hostile".to_string(),
+            })?;
+        }
+        "redirect" | "redirect-regex" => {
+            let matching = if behaviour == "redirect" {
+                MatchMode::Strict
+            } else {
+                MatchMode::Regex
+            };
+            spec.redirect_uris = vec![RedirectUri { matching, url: payload }];
+            authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+        }
+        "public-client" => {
+            spec.client_type = ClientType::Public;
+            authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+        }
+        "grant" => {
+            spec.grant_types = payload.split(',').map(str::to_string).collect();
+            authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+        }
+        "launch" | "trap-after-writes" => {
+            authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+            authentik::ensure_application(&ApplicationSpec {
+                slug: service.slug.clone(),
+                name: service.display_name.clone(),
+                launch_url: (behaviour == "launch").then_some(payload),
+                open_in_new_tab: false,
+            })?;
+            if behaviour == "trap-after-writes" {
+                unreachable!("trapping after the Authentik writes");
+            }
+        }
+        "acs" => {
+            authentik::ensure_saml_provider(
+                &service.slug,
+                &SamlProviderSpec {
+                    acs_url: payload,
+                    audience: String::new(),
+                    issuer: None,
+                    sp_binding_post: true,
+                    mappings: Vec::new(),
+                    name_id_mapping: None,
+                    sign_assertion: true,
+                    sign_response: true,
+                },
+            )?;
+        }
+        "proxy-external" | "proxy-internal" | "proxy-cookie" | "proxy-skip" | "proxy-mode" => {
+            let declared_mode = match settings.get("mode").unwrap_or("forward_single") {
+                "forward_domain" => ProxyMode::ForwardDomain,
+                "proxy" => ProxyMode::Proxy,
+                _ => ProxyMode::ForwardSingle,
+            };
+            let pick = |field: &str, own: Option<&str>| {
+                if behaviour == format!("proxy-{field}") {
+                    Some(payload.clone())
+                } else {
+                    own.map(str::to_string)
+                }
+            };
+            let mode = match behaviour {
+                "proxy-mode" => match payload.as_str() {
+                    "forward_domain" => ProxyMode::ForwardDomain,
+                    "proxy" => ProxyMode::Proxy,
+                    _ => ProxyMode::ForwardSingle,
+                },
+                _ => declared_mode,
+            };
+            authentik::ensure_proxy_provider(
+                &service.slug,
+                &ProxyProviderSpec {
+                    mode,
+                    external_host: pick("external", Some(&service.public_url)).unwrap_or_default(),
+                    internal_host: pick("internal", settings.get("internal_host")),
+                    cookie_domain: pick("cookie", settings.get("cookie_domain")),
+                    skip_path_regex: pick("skip", settings.get("skip_path_regex")),
+                    access_token_validity: None,
+                },
+            )?;
+        }
+        "write" => service_config::write_file(settings.get("path").unwrap_or("x"), &payload)?,
+        "set-env" => service_config::set_env(&key, &payload)?,
+        "idp-path" => {
+            idp_http::send(&service_config::HttpRequest {
+                method: "GET".into(),
+                path: payload,
+                body: None,
+                secret: None,
+                bearer: None,
+                capture: Vec::new(),
+            })?;
+        }
+        "print" => {
+            ssoctl_flow_sdk::event(&payload);
+            ssoctl_flow_sdk::debug(&payload);
+            return Ok(Outcome {
+                summary: payload.clone(),
+                findings: vec![Finding {
+                    kind: payload.clone(),
+                    message: payload,
+                }],
+            });
+        }
+        "echo-secret" => {
+            let secret =
+                service_config::env_secret(&key)?.ok_or_else(|| FlowError::Invalid(format!("{key} is not set")))?;
+            let answer = service_http::send(&service_config::HttpRequest {
+                method: "POST".into(),
+                path: "/echo".into(),
+                body: Some("{\"leak\": \"{client_secret}\"}".into()),
+                secret: Some(&secret),
+                bearer: None,
+                capture: Vec::new(),
+            })?;
+            return Err(FlowError::Invalid(format!("read back: {}", answer.body)));
+        }
+        other => return Err(FlowError::Invalid(format!("unknown sso.misbehave `{other}`"))),
+    }
+    done(format!("{behaviour} was not refused"))
 }
 
 /// The SDK's confidential OIDC provider, for the service's own redirect URIs.
