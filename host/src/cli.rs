@@ -44,6 +44,10 @@ pub struct Cli {
     /// Wall-clock limit for one flow run, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     deadline: u64,
+    /// Wall-clock limit for compiling one flow component that is not cached yet, in seconds;
+    /// its services fail past it, and other services never wait for it.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    compile_deadline: u64,
     /// Do not cache precompiled flow components on disk.
     #[arg(long, global = true)]
     no_cache: bool,
@@ -295,6 +299,7 @@ fn run_pin(cli: &Cli) -> u8 {
 fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
     let limits = Limits {
         deadline: Duration::from_secs(cli.deadline.max(1)),
+        compile_deadline: Duration::from_secs(cli.compile_deadline.max(1)),
         concurrent_runs: cli.concurrency.max(1),
         ..Limits::default()
     };

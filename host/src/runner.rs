@@ -58,9 +58,14 @@ pub struct RunTiming {
 
 impl ServiceReport {
     fn error(service: &ServiceSpec, message: String) -> Self {
+        Self::failed(&service.name, &service.sso_type, message)
+    }
+
+    /// A service that could not run at all, with why.
+    pub fn failed(service: &str, sso_type: &str, message: String) -> Self {
         Self {
-            service: service.name.clone(),
-            sso_type: service.sso_type.clone(),
+            service: service.to_string(),
+            sso_type: sso_type.to_string(),
             status: Status::Error,
             summary: String::new(),
             findings: Vec::new(),
@@ -74,6 +79,9 @@ impl ServiceReport {
     }
 }
 
+/// A type's component, or why its services cannot run.
+type Loaded = Result<Arc<LoadedFlow>, String>;
+
 /// Called as each service's run ends (a progress bar).
 pub type OnDone = Arc<dyn Fn(&ServiceReport) + Send + Sync>;
 
@@ -82,6 +90,10 @@ pub struct Runner {
     pub runtime: Arc<FlowRuntime>,
     /// Services configured at once (each mostly waits on Authentik).
     pub concurrency: usize,
+    /// One permit per service running, shared by every `run_all` of the command.
+    permits: Arc<Semaphore>,
+    /// Each type's component, loaded once per command off the async workers (see [`Runner::load`]).
+    loads: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Loaded>>>>,
     env_path: PathBuf,
     env_commits: EnvCommits,
     on_done: std::sync::Mutex<Option<OnDone>>,
@@ -96,6 +108,8 @@ impl Runner {
             ctx,
             runtime,
             concurrency,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            loads: Default::default(),
             env_path,
             env_commits: EnvCommits::default(),
             on_done: std::sync::Mutex::new(None),
@@ -114,16 +128,17 @@ impl Runner {
         mode: Mode,
         mark_configured: bool,
     ) -> Vec<ServiceReport> {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
         let handles: Vec<_> = services
             .into_iter()
             .map(|service| {
                 let runner = self.clone();
-                let permits = permits.clone();
                 let spec = service.clone();
                 let handle = tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await.expect("semaphore open");
-                    let report = runner.run_one(service, mode, mark_configured).await;
+                    // The component first, then a run slot: a service whose component is still
+                    // compiling holds no slot another service could use.
+                    let flow = runner.load(&service.sso_type).await;
+                    let _permit = runner.permits.clone().acquire_owned().await.expect("semaphore open");
+                    let report = runner.run_one(service, flow, mode, mark_configured).await;
                     let callback = runner.on_done.lock().expect("on_done").clone();
                     if let Some(callback) = callback {
                         callback(&report);
@@ -146,38 +161,71 @@ impl Runner {
         reports
     }
 
-    /// Every service's `sso.type` has a flow: checked before anything runs, so a typo in one
-    /// manifest stops the run instead of leaving it half done.
-    pub fn check_types(&self, services: &[ServiceSpec]) -> crate::error::Result<()> {
-        let known = self.runtime.known_types();
-        if let Some(s) = services.iter().find(|s| !known.contains(&s.sso_type)) {
-            return Err(crate::error::Error::Stack {
-                path: s.manifest_path.clone(),
-                message: format!(
-                    "{}unknown sso.type `{}` (available: {})",
-                    line_prefix(s),
-                    s.sso_type,
+    /// The component serving `sso_type`, loaded once per command on a thread of its own and
+    /// bounded by the compile deadline: a component that compiles for a minute fails its own
+    /// services when the deadline passes, and the services of other types never wait for it.
+    /// (Its compilation goes on in the background and lands in the cache if it finishes before
+    /// the command ends.)
+    pub async fn load(&self, sso_type: &str) -> Loaded {
+        let cell = self
+            .loads
+            .lock()
+            .expect("loads")
+            .entry(sso_type.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let runtime = self.runtime.clone();
+            let known = runtime.known_types();
+            if !known.iter().any(|t| t == sso_type) {
+                return Err(format!(
+                    "unknown sso.type `{sso_type}` (available: {})",
                     known.join(", ")
-                ),
-            });
-        }
-        // Loading (and checking) each component now means a broken one stops the run before
-        // any service is touched.
-        for s in services {
-            if let Err(e) = self.runtime.flow(&s.sso_type) {
-                return Err(crate::error::Error::Config(format!(
-                    "{e} (sso.type of {})",
-                    s.manifest_path.display()
-                )));
+                ));
             }
-        }
-        Ok(())
+            let (done, result) = tokio::sync::oneshot::channel();
+            let t = sso_type.to_string();
+            std::thread::spawn(move || {
+                let _ = done.send(runtime.flow(&t));
+            });
+            let limit = self.runtime.limits.compile_deadline;
+            match tokio::time::timeout(limit, result).await {
+                Ok(Ok(Ok(Some(flow)))) => Ok(flow),
+                Ok(Ok(Ok(None))) => Err(format!("unknown sso.type `{sso_type}`")),
+                Ok(Ok(Err(e))) => Err(e.to_string()),
+                Ok(Err(_)) => Err(format!("internal error in ssoctl while loading the `{sso_type}` flow")),
+                Err(_) => Err(format!(
+                    "compiling the `{sso_type}` flow component took longer than {} s (--compile-deadline); \
+                     its services are not run",
+                    limit.as_secs_f32()
+                )),
+            }
+        })
+        .await
+        .clone()
     }
 
     /// Runs one service; everything in the report that came from the flow or a service's answer
     /// is scrubbed of secrets and made printable on one line.
-    pub async fn run_one(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
-        let mut report = self.run_unscrubbed(service, mode, mark_configured).await;
+    pub async fn run_one(
+        &self,
+        service: ServiceSpec,
+        flow: Loaded,
+        mode: Mode,
+        mark_configured: bool,
+    ) -> ServiceReport {
+        let mut report = match flow {
+            Ok(flow) => self.run_unscrubbed(service, flow, mode, mark_configured).await,
+            // Why the flow cannot run, naming the manifest that chose it.
+            Err(e) if e.starts_with("unknown sso.type") => {
+                let message = format!("{}: {}{e}", service.manifest_path.display(), line_prefix(&service));
+                ServiceReport::error(&service, message)
+            }
+            Err(e) => {
+                let message = format!("{e} (sso.type of {})", service.manifest_path.display());
+                ServiceReport::error(&service, message)
+            }
+        };
         let clean = |text: &str| crate::capabilities::printable(&self.ctx.redactor.redact(text));
         report.summary = clean(&report.summary);
         report.error = report.error.as_deref().map(clean);
@@ -196,22 +244,13 @@ impl Runner {
         report
     }
 
-    async fn run_unscrubbed(&self, service: ServiceSpec, mode: Mode, mark_configured: bool) -> ServiceReport {
-        let flow = match self.runtime.flow(&service.sso_type) {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                return ServiceReport::error(
-                    &service,
-                    format!(
-                        "unknown sso.type `{}` in {} (available: {})",
-                        service.sso_type,
-                        service.manifest_path.display(),
-                        self.runtime.known_types().join(", ")
-                    ),
-                );
-            }
-            Err(e) => return ServiceReport::error(&service, e.to_string()),
-        };
+    async fn run_unscrubbed(
+        &self,
+        service: ServiceSpec,
+        flow: Arc<LoadedFlow>,
+        mode: Mode,
+        mark_configured: bool,
+    ) -> ServiceReport {
         let label = format!("flow `{}` for `{}`", service.sso_type, service.name);
         let mut state = RunState::new(
             self.ctx.clone(),

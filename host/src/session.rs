@@ -10,7 +10,7 @@ use crate::capabilities::{Mode, Redactor, RunContext};
 use crate::error::{Error, Result};
 use crate::runner::{Runner, ServiceReport};
 use crate::runtime::FlowRuntime;
-use crate::stack::{ServiceSpec, Stack};
+use crate::stack::{Selection, ServiceSpec, Stack};
 
 const EXTERNAL_HINT: &str = " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)";
 
@@ -171,16 +171,23 @@ impl Session {
     /// granted). The two overlap: the preflight's requests leave first, the components load while
     /// they travel, and the lists the flows' first calls will read are started alongside
     /// ([`crate::capabilities::warm_up`]), so the flows do not begin with a round trip of their own.
+    ///
+    /// A service whose flow cannot run (an unknown `sso.type`, a refused component, one that
+    /// does not compile in time) fails on its own line when its run starts; the others run.
     pub async fn preflight(&self, services: &[ServiceSpec]) -> Result<()> {
         let authentik = self.runner.ctx.authentik.clone();
         let mut detect = AbortOnDrop(tokio::spawn(async move { authentik.capabilities().await.cloned() }));
-        self.runner.check_types(services)?;
-        let types: std::collections::BTreeSet<&str> = services.iter().map(|s| s.sso_type.as_str()).collect();
-        let flows: Vec<_> = types
-            .into_iter()
-            .filter_map(|t| self.runner.runtime.flow(t).ok().flatten())
-            .collect();
-        crate::capabilities::warm_up(&self.runner.ctx.authentik, &flows);
+        // Each type's component loads on a thread of its own (bounded by the compile deadline);
+        // as each is ready, the lists its first calls will read are started.
+        let types: std::collections::BTreeSet<String> = services.iter().map(|s| s.sso_type.clone()).collect();
+        for sso_type in types {
+            let runner = self.runner.clone();
+            tokio::spawn(async move {
+                if let Ok(flow) = runner.load(&sso_type).await {
+                    crate::capabilities::warm_up(&runner.ctx.authentik, &[flow]);
+                }
+            });
+        }
         let caps = match (&mut detect.0).await {
             Ok(result) => result,
             Err(e) => return Err(Error::Config(format!("internal error in ssoctl's preflight: {e}"))),
@@ -218,40 +225,46 @@ impl Session {
 
     /// `bootstrap`: every service of the profile that is not configured yet.
     pub async fn bootstrap(&self, profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services: Vec<ServiceSpec> = self
-            .stack
-            .profile_services(profile)?
-            .into_iter()
-            .filter(|s| !s.configured)
-            .collect();
-        self.preflight(&services).await?;
-        Ok(self.runner.run_all(services, Mode::Apply, true).await)
+        let mut selection = self.stack.profile_services(profile)?;
+        selection.services.retain(|s| !s.configured);
+        self.run(selection, Mode::Apply, true).await
     }
 
     /// `add` / `fix`: apply the named services (all of the profile when empty).
     pub async fn apply(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile).await?;
-        Ok(self.runner.run_all(services, Mode::Apply, true).await)
+        self.run(self.select(names, profile)?, Mode::Apply, true).await
     }
 
     pub async fn check(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile).await?;
-        Ok(self.runner.run_all(services, Mode::Check, false).await)
+        self.run(self.select(names, profile)?, Mode::Check, false).await
     }
 
     pub async fn plan(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceReport>> {
-        let services = self.select(names, profile).await?;
-        Ok(self.runner.run_all(services, Mode::Plan, false).await)
+        self.run(self.select(names, profile)?, Mode::Plan, false).await
     }
 
-    async fn select(&self, names: &[String], profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
-        let services = if names.is_empty() {
-            self.stack.profile_services(profile)?
+    fn select(&self, names: &[String], profile: Option<&str>) -> Result<Selection> {
+        if names.is_empty() {
+            self.stack.profile_services(profile)
         } else {
-            self.stack.named(names)?
-        };
-        self.preflight(&services).await?;
-        Ok(services)
+            self.stack.named(names)
+        }
+    }
+
+    /// Preflight, then run every selected service; a broken manifest (or, inside the run, a
+    /// refused flow) is its own service's failed report, in the selection's order.
+    async fn run(&self, selection: Selection, mode: Mode, mark_configured: bool) -> Result<Vec<ServiceReport>> {
+        self.preflight(&selection.services).await?;
+        let mut reports = self.runner.run_all(selection.services, mode, mark_configured).await;
+        reports.extend(
+            selection
+                .broken
+                .iter()
+                .map(|b| ServiceReport::failed(&b.name, &b.sso_type, b.error.clone())),
+        );
+        let position = |name: &str| selection.order.iter().position(|n| n == name);
+        reports.sort_by_key(|r| position(&r.service));
+        Ok(reports)
     }
 
     pub fn authentik(&self) -> &Authentik {

@@ -206,9 +206,19 @@ async fn malformed_manifest_names_file_and_line() {
     )
     .unwrap();
     let out = ssoctl(h.root(), &["check"]).await;
-    let (_, stderr) = text(&out);
+    let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("packages/redmine/manifest.yaml: line "), "{stderr}");
+    // Its own line says why; the other services are still checked.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("❌ redmine (?) — ") && l.contains("packages/redmine/manifest.yaml: line ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("❌ grafana (oidc) — ")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,9 +717,10 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
 
     // Without the drop-in the binary does not know the type, and nothing is written.
     let out = ssoctl(h.root(), &["add", "keycloakish"]).await;
-    let (_, stderr) = text(&out);
+    let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("unknown sso.type `misbehave`"), "{stderr}");
+    assert!(stdout.contains("❌ keycloakish (misbehave) — "), "{stdout}");
+    assert!(stdout.contains("unknown sso.type `misbehave`"), "{stdout}");
     assert!(h.env_value("KEYCLOAKISH_HELLO").is_none());
 
     // Dropped into the default folder, <root>/scripts/sso.
@@ -723,9 +734,9 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(
-        stderr.contains("imports sso:flow/service-http@0.1.0, which is not granted to sso.type `misbehave`")
-            && stderr.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
-        "{stderr}"
+        stdout.contains("imports sso:flow/service-http@0.1.0, which is not granted to sso.type `misbehave`")
+            && stdout.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
+        "{stdout}"
     );
     assert!(h.env_value("KEYCLOAKISH_HELLO").is_none());
     std::fs::write(
@@ -767,13 +778,18 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     let mut changed = component.clone();
     changed.extend_from_slice(b"tampered");
     std::fs::write(folder.join("setup-misbehave.wasm"), &changed).unwrap();
-    let out = ssoctl(h.root(), &["check", "keycloakish"]).await;
-    let (_, stderr) = text(&out);
+    let out = ssoctl(h.root(), &["check", "keycloakish", "grafana"]).await;
+    let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let changed_sha = hex_sha256(&changed);
     assert!(
-        stderr.contains(&format!("has sha256 {changed_sha}, but")) && stderr.contains(&format!("pins {sha}")),
-        "both hashes named: {stderr}"
+        stdout.contains(&format!("has sha256 {changed_sha}, but")) && stdout.contains(&format!("pins {sha}")),
+        "both hashes named: {stdout}"
+    );
+    // Only the services of the refused type fail: a stock service of the same command is checked.
+    assert!(
+        stdout.contains("grafana (oidc)") && !stdout.contains("❌ grafana (oidc) — flow"),
+        "{stdout}"
     );
     std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
     std::fs::write(folder.join("setup-another.wasm"), &component).unwrap();

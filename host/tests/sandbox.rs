@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use ssoctl::runner::Status;
+use ssoctl::runtime::Limits;
 
 async fn run_with_victim(h: &Harness, behaviour: &str) -> (String, Vec<ssoctl::runner::ServiceReport>) {
     h.add_misbehaving_service("evil", behaviour);
@@ -129,14 +130,15 @@ async fn an_unknown_sso_type_is_an_error_naming_it() {
         "sso:\n  type: keycloak\n  redirect_path: /cb\n",
     )
     .unwrap();
-    // Checked before anything runs: a typo in one manifest does not leave the run half done.
-    let error = h
+    // Checked before anything runs, and only that service fails: the others are configured.
+    let reports = h
         .session()
         .await
         .apply(&["sso-less".to_string(), "grafana".to_string()], None)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap();
+    let error = report(&reports, "sso-less").error.clone().unwrap_or_default();
+    assert_eq!(report(&reports, "sso-less").status, Status::Error);
     assert!(
         error.contains("packages/sso-less/manifest.yaml: line 2: unknown sso.type `keycloak`"),
         "{error}"
@@ -145,8 +147,9 @@ async fn an_unknown_sso_type_is_an_error_naming_it() {
         error.contains("available: oauth, oidc, saml, proxy, wikijs, frappe"),
         "{error}"
     );
-    assert_eq!(h.sim.writes(), 0);
-    assert!(h.provider("grafana").await.is_none());
+    assert_eq!(report(&reports, "grafana").status, Status::Ok);
+    assert!(h.provider("grafana").await.is_some());
+    assert!(h.provider("sso-less").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,7 +279,8 @@ async fn every_hostile_behaviour_is_contained() {
 }
 
 /// A file that is not a component, and a component of another world, are refused when the run
-/// starts, with a message naming the file and the problem, before any service is touched.
+/// starts, with a message naming the file and the problem, before that service is touched; the
+/// other services of the command still run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_wasm_is_refused_before_anything_runs() {
     let cases: [(&str, Vec<u8>, &str); 3] = [
@@ -312,18 +316,95 @@ async fn foreign_wasm_is_refused_before_anything_runs() {
             format!("sso:\n  type: {sso_type}\n  redirect_path: /cb\n"),
         )
         .unwrap();
-        let error = h
+        let reports = h
             .session()
             .await
             .apply(&["grafana".to_string(), "odd".to_string()], None)
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap();
+        let error = report(&reports, "odd").error.clone().unwrap_or_default();
         assert!(error.contains(expected), "{sso_type}: {error}");
         assert!(
             error.contains(&format!("setup-{sso_type}.wasm")),
             "{sso_type}: names the file: {error}"
         );
-        assert_eq!(h.sim.writes(), 0, "{sso_type}: nothing written");
+        assert!(!h.manifest("odd").contains("configured"), "{sso_type}: odd untouched");
+        assert!(h.provider("odd").await.is_none(), "{sso_type}: nothing written for odd");
+        assert_eq!(
+            report(&reports, "grafana").status,
+            Status::Ok,
+            "{sso_type}: grafana still runs"
+        );
     }
+}
+
+/// A component whose compilation outlasts the compile deadline fails its own services with
+/// that reason; a service of another type in the same command does not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_that_compiles_too_long_fails_only_its_services() {
+    let limits = Limits {
+        compile_deadline: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let h = Harness::with_limits("2026.8.3", limits).await;
+    h.runtime.register(
+        "slow",
+        slow_to_compile(),
+        ssoctl::runtime::Source::File("setup-slow.wasm".into()),
+    );
+    let dir = h.root().join("packages/slowpoke");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("manifest.yaml"), "sso:\n  type: slow\n  redirect_path: /cb\n").unwrap();
+    let session = h.session().await;
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let order = finished.clone();
+    session
+        .runner
+        .on_done(std::sync::Arc::new(move |r: &ssoctl::runner::ServiceReport| {
+            order.lock().unwrap().push(r.service.clone())
+        }));
+    let reports = session
+        .apply(&["slowpoke".to_string(), "grafana".to_string()], None)
+        .await
+        .unwrap();
+    let error = report(&reports, "slowpoke").error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("compiling the `slow` flow component took longer than 1 s (--compile-deadline)"),
+        "{error}"
+    );
+    assert!(error.contains("packages/slowpoke/manifest.yaml"), "{error}");
+    assert_eq!(report(&reports, "grafana").status, Status::Ok);
+    assert_eq!(
+        *finished.lock().unwrap(),
+        ["grafana", "slowpoke"],
+        "grafana was not held up by the compilation"
+    );
+}
+
+/// A component whose one core module compiles for seconds (thousands of locals live across a
+/// loop keep Cranelift's register allocator busy), made unique per test run so no earlier run's
+/// cached artifact makes it fast.
+fn slow_to_compile() -> Vec<u8> {
+    let n = 5000;
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!("(local.set {i} (i64.const {}))\n", nonce.wrapping_add(i)));
+    }
+    body.push_str("(loop $l\n");
+    for i in 0..n {
+        body.push_str(&format!(
+            "(local.set {i} (i64.add (local.get {i}) (local.get {})))\n",
+            (i * 7 + 1) % n
+        ));
+    }
+    body.push_str("(br_if $l (i64.eqz (local.get 0))))\n(local.get 5)");
+    let locals = vec!["i64"; n as usize].join(" ");
+    let funcs: String = (0..3)
+        .map(|k| format!("(func (export \"f{k}\") (result i64) (local {locals}) {body})\n"))
+        .collect();
+    wat::parse_str(format!("(component (core module $m {funcs}))")).expect("valid component text")
 }

@@ -389,11 +389,15 @@ async fn idp_http_path_grants_hold_against_dot_segments_in_any_encoding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
     let h = Harness::new("2026.8.3").await;
-    let load = || {
-        ssoctl::stack::Stack::load(h.root())
-            .map(|_| ())
-            .unwrap_err()
-            .to_string()
+    // A broken manifest fails its own service: the stack loads, with that service broken.
+    let broken = |name: &str| {
+        let stack = ssoctl::stack::Stack::load(h.root()).unwrap();
+        assert!(!stack.services.contains_key(name), "{name} must not run");
+        stack
+            .broken
+            .get(name)
+            .map(|b| b.error.clone())
+            .unwrap_or_else(|| panic!("{name} is not broken"))
     };
     let write = |name: &str, text: &str| {
         let dir = h.root().join("packages").join(name);
@@ -409,7 +413,7 @@ async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
             "evil",
             &format!("sso:\n  type: oidc\n  redirect_path: /cb\n  {setting}\n"),
         );
-        let err = load();
+        let err = broken("evil");
         assert!(
             err.contains("packages/evil/manifest.yaml") && err.contains("AUTHENTIK_* settings are ssoctl's own"),
             "{err}"
@@ -420,7 +424,7 @@ async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
         "evil",
         "sso:\n  type: oidc\n  redirect_path: /cb\n  http:\n    base_url: ${ZAMMAD_API_URL}\n",
     );
-    let err = load();
+    let err = broken("evil");
     assert!(
         err.contains("`${ZAMMAD_API_URL}` expands a .env key of service `zammad`"),
         "{err}"
@@ -429,7 +433,7 @@ async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
     // A name whose prefix covers a neighbour's key: `zammad-api` would own ZAMMAD_API_TOKEN.
     std::fs::remove_dir_all(h.root().join("packages/evil")).unwrap();
     write("zammad-api", "sso:\n  type: oidc\n  redirect_path: /cb\n");
-    let err = load();
+    let err = broken("zammad");
     assert!(
         err.contains("`ZAMMAD_API_TOKEN` lies inside the .env prefix of service `zammad-api`"),
         "{err}"
@@ -444,10 +448,10 @@ async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
         "evil",
         "sso:\n  type: oidc\n  redirect_path: /cb\n  env:\n    GF_AUTH_GENERIC_OAUTH_CLIENT_ID: '{client_id}'\n",
     );
-    let err = load();
+    let err = broken("grafana");
+    assert!(err.contains("packages/evil/manifest.yaml"), "names both files: {err}");
     assert!(
-        err.contains("`GF_AUTH_GENERIC_OAUTH_CLIENT_ID` is also claimed by service `evil`")
-            || err.contains("`GF_AUTH_GENERIC_OAUTH_CLIENT_ID` is also claimed by service `grafana`"),
+        err.contains("`GF_AUTH_GENERIC_OAUTH_CLIENT_ID` is also claimed by service `evil`"),
         "{err}"
     );
     std::fs::remove_dir_all(h.root().join("packages/evil")).unwrap();

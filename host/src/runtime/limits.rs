@@ -25,6 +25,9 @@ pub struct Limits {
     /// Runs at the same time: the size of the instance pool (see `FlowRuntime::new`). The
     /// runner never runs more services at once than this.
     pub concurrent_runs: usize,
+    /// Compiling one component (not cached yet): past this its services fail, and the other
+    /// services never wait for it (wasmtime does not bound compile time itself).
+    pub compile_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -43,6 +46,8 @@ impl Default for Limits {
             host_calls: 256,
             log_bytes: 1 << 20,
             concurrent_runs: crate::session::DEFAULT_CONCURRENCY,
+            // A Python flow (an 18 MB component) takes about 10 s in a debug build.
+            compile_deadline: Duration::from_secs(60),
         }
     }
 }

@@ -93,6 +93,52 @@ fn read_drop_in(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The bytes of drop-in `path` serving `sso_type`, or why it may not be used.
+fn admit_drop_in(
+    dir: &Path,
+    sso_type: &str,
+    path: &Path,
+    pins: &Result<Option<std::collections::BTreeMap<String, String>>, String>,
+    overrides: &[String],
+) -> Result<Vec<u8>, String> {
+    if stock_types().contains(&sso_type) && !overrides.iter().any(|o| o == sso_type) {
+        return Err(format!(
+            "{} would replace the stock `{sso_type}` flow; pass --override {sso_type} to use it instead, \
+             or remove the file",
+            path.display()
+        ));
+    }
+    let bytes = read_drop_in(path)?;
+    let pins = match pins {
+        Ok(pins) => pins,
+        Err(e) => return Err(format!("{e}; no drop-in is used while the lock file is unreadable")),
+    };
+    if let Some(pins) = pins {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let actual = hex::encode(Sha256::digest(&bytes));
+        let lock = dir.join(PIN_FILE);
+        match pins.get(name) {
+            Some(pinned) if *pinned == actual => {}
+            Some(pinned) => {
+                return Err(format!(
+                    "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
+                     reviewed; review it, then run `ssoctl plugins pin`",
+                    path.display(),
+                    lock.display()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "{} (sha256 {actual}) is not pinned in {}; review it, then run `ssoctl plugins pin`",
+                    path.display(),
+                    lock.display()
+                ));
+            }
+        }
+    }
+    Ok(bytes)
+}
+
 /// `ssoctl plugins pin`: writes the sha256 of every drop-in in `dir` to its lock file (replacing
 /// earlier pins). Returns (file name, sha256) of each.
 pub fn pin_drop_ins(dir: &Path) -> Result<Vec<(String, String)>, String> {
@@ -184,6 +230,9 @@ pub enum LoadError {
     },
     #[error("flow component `{what}` does not export `{export}` (built against another sso:flow version?)")]
     MissingExport { what: String, export: String },
+    /// A drop-in refused before it was loaded (its pin, its size, a stock type without `--override`).
+    #[error("{reason}")]
+    Refused { what: String, reason: String },
     /// An optional capability the component's type is not granted; `hint` says how to grant it.
     #[error("flow component `{what}` imports {import}, which is not granted to {hint}")]
     NotGranted { what: String, import: String, hint: String },
@@ -230,6 +279,8 @@ pub struct FlowRuntime {
     loaded: Mutex<HashMap<String, Arc<LoadedFlow>>>,
     /// Components registered beyond the stock ones (tests, later drop-ins), by sso.type.
     extra: Mutex<HashMap<String, (Vec<u8>, Source)>>,
+    /// Drop-ins refused before loading (pins, size, stock override), by sso.type.
+    refused: Mutex<HashMap<String, LoadError>>,
     /// The operator's grants (the built-in ones until `set_grants`).
     grants: Mutex<Arc<Grants>>,
     pub limits: Limits,
@@ -275,6 +326,7 @@ impl FlowRuntime {
             cache_dir,
             loaded: Mutex::new(HashMap::new()),
             extra: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
             grants: Mutex::new(Arc::new(Grants::built_in())),
             limits,
         })
@@ -312,6 +364,7 @@ impl FlowRuntime {
     /// Makes `bytes` serve `sso_type` (replacing a stock flow of that type).
     pub fn register(&self, sso_type: &str, bytes: Vec<u8>, source: Source) {
         self.loaded.lock().expect("loaded").remove(sso_type);
+        self.refused.lock().expect("refused").remove(sso_type);
         self.extra
             .lock()
             .expect("extra")
@@ -321,45 +374,28 @@ impl FlowRuntime {
     /// Registers the drop-in components in `dir`: `setup-<type>.wasm` serves `sso.type: <type>`
     /// (loaded and checked when first needed, like the stock ones). A drop-in for a stock type
     /// is refused unless `overrides` names that type; an override without its drop-in is an
-    /// error too, so a typo cannot silently leave the stock flow in place. A missing folder has
-    /// no drop-ins. Returns the types registered.
+    /// error, so a typo cannot silently leave the stock flow in place. A missing folder has no
+    /// drop-ins. A drop-in that cannot be used (unpinned or changed since pinned, too large,
+    /// unreadable, replacing a stock flow without `--override`) is registered as refused: the
+    /// services of its type fail with the reason, the others run. Returns the types registered.
     pub fn register_drop_ins(&self, dir: &Path, overrides: &[String]) -> Result<Vec<String>, String> {
-        let pins = read_pins(dir)?;
+        let pins = read_pins(dir);
         let mut registered = Vec::new();
         for (sso_type, path) in drop_in_files(dir)? {
-            if stock_types().contains(&sso_type.as_str()) && !overrides.contains(&sso_type) {
-                return Err(format!(
-                    "{} would replace the stock `{sso_type}` flow; pass --override {sso_type} to use it instead, \
-                     or remove the file",
-                    path.display()
-                ));
-            }
-            let bytes = read_drop_in(&path)?;
-            if let Some(pins) = &pins {
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                let actual = hex::encode(Sha256::digest(&bytes));
-                let lock = dir.join(PIN_FILE);
-                match pins.get(name) {
-                    Some(pinned) if *pinned == actual => {}
-                    Some(pinned) => {
-                        return Err(format!(
-                            "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
-                             reviewed; review it, then run `ssoctl plugins pin`",
-                            path.display(),
-                            lock.display()
-                        ));
-                    }
-                    None => {
-                        return Err(format!(
-                            "{} (sha256 {actual}) is not pinned in {}; review it, then run `ssoctl plugins pin`",
-                            path.display(),
-                            lock.display()
-                        ));
-                    }
+            registered.push(sso_type.clone());
+            match admit_drop_in(dir, &sso_type, &path, &pins, overrides) {
+                Ok(bytes) => self.register(&sso_type, bytes, Source::File(path.clone())),
+                Err(reason) => {
+                    self.loaded.lock().expect("loaded").remove(&sso_type);
+                    self.refused.lock().expect("refused").insert(
+                        sso_type.clone(),
+                        LoadError::Refused {
+                            what: path.display().to_string(),
+                            reason,
+                        },
+                    );
                 }
             }
-            self.register(&sso_type, bytes, Source::File(path.clone()));
-            registered.push(sso_type);
         }
         if let Some(missing) = overrides.iter().find(|o| !registered.contains(o)) {
             return Err(format!(
@@ -373,7 +409,8 @@ impl FlowRuntime {
     /// Every type a component is available for.
     pub fn known_types(&self) -> Vec<String> {
         let mut types: Vec<String> = stock_types().iter().map(|t| t.to_string()).collect();
-        for t in self.extra.lock().expect("extra").keys() {
+        let refused: Vec<String> = self.refused.lock().expect("refused").keys().cloned().collect();
+        for t in self.extra.lock().expect("extra").keys().chain(&refused) {
             if !types.contains(t) {
                 types.push(t.clone());
             }
@@ -395,6 +432,9 @@ impl FlowRuntime {
 
     /// The component serving `sso_type`, described even when it is refused (`plugins audit`).
     pub fn inspect(&self, sso_type: &str) -> Result<Option<Arc<LoadedFlow>>, LoadError> {
+        if let Some(refusal) = self.refused.lock().expect("refused").get(sso_type) {
+            return Err(refusal.clone());
+        }
         if let Some(f) = self.loaded.lock().expect("loaded").get(sso_type) {
             return Ok(Some(f.clone()));
         }

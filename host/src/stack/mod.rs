@@ -46,6 +46,42 @@ pub struct ServiceSpec {
     pub named_env: Vec<String>,
 }
 
+/// A service whose manifest cannot be used, and why.
+#[derive(Clone, Debug)]
+pub struct Broken {
+    pub name: String,
+    /// Its `sso.type` when the manifest says, else `?`.
+    pub sso_type: String,
+    pub manifest_path: PathBuf,
+    /// The error, naming the file (and line where known).
+    pub error: String,
+}
+
+impl Broken {
+    fn new(name: &str, path: &Path, error: &Error) -> Self {
+        let sso_type = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_yaml::from_str::<Value>(&t).ok())
+            .and_then(|d| d.get("sso")?.get("type")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "?".to_string());
+        Self {
+            name: name.to_string(),
+            sso_type,
+            manifest_path: path.to_path_buf(),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// What a command selected: the services to run, and those whose manifest is broken.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub services: Vec<ServiceSpec>,
+    pub broken: Vec<Broken>,
+    /// Every selected name, in the order given (a profile's, or the command line's).
+    pub order: Vec<String>,
+}
+
 /// A stack root on disk.
 #[derive(Clone, Debug)]
 pub struct Stack {
@@ -53,6 +89,10 @@ pub struct Stack {
     pub env: EnvFile,
     /// Every service under `packages/` that has an `sso:` block, by name.
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Services whose manifest cannot be used (it does not parse, names an unset variable,
+    /// conflicts with another's slug or keys), by name: each fails on its own line while the
+    /// others run.
+    pub broken: BTreeMap<String, Broken>,
     profiles: BTreeMap<String, Vec<String>>,
     default_profile: Option<String>,
     /// `.env` key ownership, indexed once: every env write of every service asks.
@@ -69,11 +109,14 @@ struct EnvOwners {
 }
 
 impl EnvOwners {
-    /// Indexes ownership, refusing what would let one service take another's keys: a key two
+    /// Indexes ownership, and finds what would let one service take another's keys: a key two
     /// manifests claim, a key one manifest claims inside another service's prefix, and a
-    /// `${VAR}` that expands another service's key.
-    fn index(services: &BTreeMap<String, ServiceSpec>) -> Result<Self> {
+    /// `${VAR}` that expands another service's key. Each such service is returned with the
+    /// conflict (its first), naming both files; its keys stay indexed, so no other service
+    /// can take them while it is broken.
+    fn index(services: &BTreeMap<String, ServiceSpec>) -> (Self, BTreeMap<String, Error>) {
         let mut owners = Self::default();
+        let mut conflicts: BTreeMap<String, Error> = BTreeMap::new();
         for s in services.values() {
             owners
                 .prefixes
@@ -90,18 +133,18 @@ impl EnvOwners {
         for s in services.values() {
             for key in s.declared_env.iter().chain(&s.named_env) {
                 if let Some(first) = owners.declared.get(key).filter(|o| **o != s.name) {
-                    return Err(conflict(
-                        s,
-                        first,
-                        format!("`{key}` is also claimed by service `{first}`"),
-                    ));
+                    let e = conflict(s, first, format!("`{key}` is also claimed by service `{first}`"));
+                    conflicts.entry(s.name.clone()).or_insert(e);
+                    continue;
                 }
                 if let Some(by_prefix) = owners.prefix_owner(key).filter(|o| *o != s.name) {
-                    return Err(conflict(
+                    let e = conflict(
                         s,
                         by_prefix,
                         format!("`{key}` lies inside the .env prefix of service `{by_prefix}`"),
-                    ));
+                    );
+                    conflicts.entry(s.name.clone()).or_insert(e);
+                    continue;
                 }
                 owners.declared.insert(key.clone(), s.name.clone());
             }
@@ -109,16 +152,17 @@ impl EnvOwners {
         for s in services.values() {
             for key in &s.expanded_env {
                 if let Some(owner) = owners.owner(key).filter(|o| *o != s.name) {
-                    return Err(conflict(
+                    let e = conflict(
                         s,
                         owner,
                         format!("`${{{key}}}` expands a .env key of service `{owner}`, whose flow may set it"),
-                    ));
+                    );
+                    conflicts.entry(s.name.clone()).or_insert(e);
                 }
                 owners.expanded.insert(key.clone());
             }
         }
-        Ok(owners)
+        (owners, conflicts)
     }
 
     /// The longest service prefix `key` starts with.
@@ -154,26 +198,50 @@ impl Stack {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
+        let mut broken = BTreeMap::new();
         for name in names {
             let path = packages.join(&name).join("manifest.yaml");
-            let manifest = Manifest::load(&path)?;
-            if let Some(spec) = resolve_service(&name, &path, &manifest, &env)? {
-                services.insert(name, spec);
+            let resolved = Manifest::load(&path).and_then(|m| resolve_service(&name, &path, &m, &env));
+            match resolved {
+                Ok(Some(spec)) => {
+                    services.insert(name, spec);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    broken.insert(name.clone(), Broken::new(&name, &path, &e));
+                }
             }
         }
-        // Two services registering the same slug would fight over one provider and application.
-        let mut by_slug: BTreeMap<&str, &ServiceSpec> = BTreeMap::new();
+        // Two services registering the same slug would fight over one provider and application:
+        // the second (by name) is refused.
+        let mut by_slug: BTreeMap<String, String> = BTreeMap::new();
+        let mut clashes = Vec::new();
         for spec in services.values() {
-            if let Some(first) = by_slug.insert(&spec.slug, spec) {
-                return Err(Error::Stack {
-                    path: spec.manifest_path.clone(),
-                    message: format!(
-                        "slug `{}` is already used by service `{}` ({}); give one of them another sso.slug",
-                        spec.slug,
-                        first.name,
-                        first.manifest_path.display()
-                    ),
-                });
+            match by_slug.get(&spec.slug) {
+                Some(first) => {
+                    let first = &services[first];
+                    clashes.push((
+                        spec.name.clone(),
+                        Error::Stack {
+                            path: spec.manifest_path.clone(),
+                            message: format!(
+                                "slug `{}` is already used by service `{}` ({}); give one of them another sso.slug",
+                                spec.slug,
+                                first.name,
+                                first.manifest_path.display()
+                            ),
+                        },
+                    ));
+                }
+                None => {
+                    by_slug.insert(spec.slug.clone(), spec.name.clone());
+                }
+            }
+        }
+        let (owners, conflicts) = EnvOwners::index(&services);
+        for (name, e) in clashes.into_iter().chain(conflicts) {
+            if let Some(spec) = services.remove(&name) {
+                broken.insert(name.clone(), Broken::new(&name, &spec.manifest_path, &e));
             }
         }
         let (profiles, default_profile) = load_profiles(&root.join("services.yaml"))?;
@@ -191,19 +259,20 @@ impl Stack {
                 });
             }
         }
-        let owners = EnvOwners::index(&services)?;
         Ok(Self {
             root: root.to_path_buf(),
             env,
             services,
+            broken,
             profiles,
             default_profile,
             owners,
         })
     }
 
-    /// Services of a profile (or the default one) that have SSO, in profile order.
-    pub fn profile_services(&self, profile: Option<&str>) -> Result<Vec<ServiceSpec>> {
+    /// Services of a profile (or the default one) that have SSO, in profile order, and those
+    /// of its members whose manifest is broken.
+    pub fn profile_services(&self, profile: Option<&str>) -> Result<Selection> {
         let chosen = profile.map(str::to_string).or_else(|| self.default_profile.clone());
         let names: Vec<String> = match chosen {
             Some(p) => self
@@ -217,30 +286,50 @@ impl Stack {
                     ))
                 })?
                 .clone(),
-            None => self.services.keys().cloned().collect(),
+            None => self.services.keys().chain(self.broken.keys()).cloned().collect(),
         };
-        Ok(names.iter().filter_map(|n| self.services.get(n).cloned()).collect())
+        Ok(self.selection(
+            names
+                .into_iter()
+                .filter(|n| self.services.contains_key(n) || self.broken.contains_key(n)),
+        ))
     }
 
-    /// The named services; an unknown name or one without `sso:` is an error naming it.
-    pub fn named(&self, names: &[String]) -> Result<Vec<ServiceSpec>> {
-        names
-            .iter()
-            .map(|n| {
-                self.services.get(n).cloned().ok_or_else(|| {
-                    let has_folder = self.root.join("packages").join(n).join("manifest.yaml").is_file();
-                    Error::Config(if has_folder {
-                        format!("service `{n}` has no `sso:` block in packages/{n}/manifest.yaml")
-                    } else {
-                        format!(
-                            "no service `{n}` under {} (services with SSO: {})",
-                            self.root.join("packages").display(),
-                            self.services.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    })
-                })
-            })
-            .collect()
+    /// The named services; an unknown name or one without `sso:` is an error naming it, a
+    /// broken one is selected as broken.
+    pub fn named(&self, names: &[String]) -> Result<Selection> {
+        for n in names {
+            if self.services.contains_key(n) || self.broken.contains_key(n) {
+                continue;
+            }
+            let has_folder = self.root.join("packages").join(n).join("manifest.yaml").is_file();
+            return Err(Error::Config(if has_folder {
+                format!("service `{n}` has no `sso:` block in packages/{n}/manifest.yaml")
+            } else {
+                format!(
+                    "no service `{n}` under {} (services with SSO: {})",
+                    self.root.join("packages").display(),
+                    self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }));
+        }
+        Ok(self.selection(names.iter().cloned()))
+    }
+
+    fn selection(&self, names: impl Iterator<Item = String>) -> Selection {
+        let mut selection = Selection::default();
+        for name in names {
+            if selection.order.contains(&name) {
+                continue;
+            }
+            match (self.services.get(&name), self.broken.get(&name)) {
+                (Some(spec), _) => selection.services.push(spec.clone()),
+                (None, Some(broken)) => selection.broken.push(broken.clone()),
+                (None, None) => continue,
+            }
+            selection.order.push(name);
+        }
+        selection
     }
 
     /// Which service owns `.env` key `key`: a declaration under `sso.env` (or a key named by
@@ -570,7 +659,10 @@ mod tests {
             "packages/grafana/manifest.yaml",
             "sso:\n  type: oidc\n  redirect_path: /x\n",
         )]);
-        let err = s.unwrap_err().to_string();
+        let s = s.unwrap();
+        assert!(s.services.is_empty());
+        let err = s.broken["grafana"].error.clone();
+        assert_eq!(s.broken["grafana"].sso_type, "oidc");
         assert!(
             err.contains("packages/grafana/manifest.yaml") && err.contains("ASD_TUNNEL_HOST"),
             "{err}"
@@ -590,7 +682,7 @@ mod tests {
             ("packages/db/manifest.yaml", "image: postgres\n"),
         ]);
         let s = s.unwrap();
-        let names = |v: Vec<ServiceSpec>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        let names = |v: Selection| v.services.into_iter().map(|s| s.name).collect::<Vec<_>>();
         assert_eq!(names(s.profile_services(None).unwrap()), vec!["b"]);
         assert_eq!(names(s.profile_services(Some("all")).unwrap()), vec!["a", "b"]);
         let err = s.profile_services(Some("nope")).unwrap_err().to_string();
