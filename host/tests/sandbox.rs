@@ -235,6 +235,10 @@ async fn every_hostile_behaviour_is_contained() {
             "log-flood",
             "flow `misbehave` for `evil` exceeded its log quota of 1024 KiB",
         ),
+        (
+            "call-flood",
+            "flow `misbehave` for `evil` exceeded its quota of 4096 host calls",
+        ),
         ("absolute-file", "denied: `/etc/ssoctl-pwned` is outside packages/evil/"),
         (
             "symlink-file",

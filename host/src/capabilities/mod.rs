@@ -3,19 +3,28 @@
 //! and then, per mode, applied, compared or recorded. Writes to `.env` and files are staged in the
 //! run's [`RunRecord`] and land only after the whole run succeeded.
 
-pub mod blueprint;
-mod files;
-mod http;
-mod idp;
-mod intent;
-mod oauth2;
-mod objects;
-mod proxy;
-mod saml;
-mod traefik;
+//! One module per WIT interface, each holding the interface's `Host` impl and every check it
+//! makes, so an auditor reads one file per interface:
+//! - [`authentik`]: `sso:flow/authentik` (with its Authentik-side implementation below it);
+//! - [`service_config`]: `sso:flow/service-config` (`.env` keys and files);
+//! - [`service_http`]: `sso:flow/service-http`; [`idp_http`]: `sso:flow/idp-http`; both send
+//!   through [`exchange`];
+//! - `log`: `sso:flow/log`.
+//!
+//! This file holds what they share: the run's state and record, the secret redactor, and the
+//! host-call quota, charged for every call in one place ([`RunState::charge`], installed as the
+//! store's call hook by [`crate::runtime::FlowRuntime::store`]).
 
-pub use files::commit as commit_files;
-pub use objects::warm_up;
+pub mod authentik;
+mod exchange;
+mod idp_http;
+mod log;
+pub mod service_config;
+mod service_http;
+
+pub use authentik::blueprint;
+pub use authentik::objects::warm_up;
+pub use service_config::files::commit as commit_files;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,11 +33,9 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use crate::authentik::{AkError, Authentik};
 use crate::grants::{Grant, Grants};
-use crate::runtime::bindings::sso::flow::{
-    authentik as wit_ak, idp_http, log as wit_log, service_config, service_http, types,
-};
+use crate::runtime::bindings::sso::flow::types;
 use crate::runtime::limits::RunLimiter;
-use crate::stack::{ServiceSpec, Stack, valid_env_key};
+use crate::stack::{ServiceSpec, Stack};
 pub use types::{FlowError, Mode};
 
 /// State shared by every run of one command.
@@ -37,7 +44,7 @@ pub struct RunContext {
     pub stack: Arc<Stack>,
     pub redactor: Redactor,
     /// Serialised, batched writes of the embedded outpost's provider list.
-    pub outposts: proxy::OutpostWriter,
+    pub outposts: authentik::OutpostWriter,
     /// Client for `service-http` (services' own APIs), built on first use: loading the
     /// system's root certificates costs milliseconds most runs do not need to pay.
     pub service_http: std::sync::OnceLock<reqwest::Client>,
@@ -45,7 +52,7 @@ pub struct RunContext {
     /// `.env` keys holding `idp-http` credentials: the host's alone.
     pub credential_keys: Vec<String>,
     /// `idp-http` client-credentials tokens, shared by the command's runs.
-    pub idp_tokens: idp::TokenCache,
+    pub idp_tokens: idp_http::TokenCache,
     /// Whether runs record blueprint entries (`export --blueprint` only).
     pub blueprint: bool,
 }
@@ -274,6 +281,15 @@ impl RunState {
         )))
     }
 
+    /// A scalar from the manifest's `sso:` block.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.service
+            .settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Remembers the provider ensured in this run (`None`: it does not exist yet, check/plan).
     fn record_provider(&mut self, pk: Option<u64>) {
         self.provider_ensured = true;
@@ -286,9 +302,13 @@ impl RunState {
         self.provider_ensured && self.provider_pk.is_none()
     }
 
-    /// Counts a host call; past the quota the run is ended (a trap, not an error the flow can
-    /// swallow and retry).
-    fn charge(&mut self) -> wasmtime::Result<()> {
+    /// Counts a call into the host, whichever interface it is; past the quota the run is ended
+    /// (a trap, not an error the flow can swallow and retry). The store's call hook: the one
+    /// place every host call is charged.
+    pub fn charge(&mut self, hook: wasmtime::CallHook) -> wasmtime::Result<()> {
+        if !matches!(hook, wasmtime::CallHook::CallingHost) {
+            return Ok(());
+        }
         self.record.calls += 1;
         if self.record.calls > self.limiter.limits.host_calls {
             return Err(wasmtime::format_err!(
@@ -342,485 +362,9 @@ impl RunState {
         }
         Ok(self.table.push(SecretValue { value })?)
     }
-
-    /// Whether this service may touch `.env` key `key`.
-    pub(crate) fn check_env_key(&self, key: &str) -> Result<(), FlowError> {
-        if !valid_env_key(key) {
-            return Err(FlowError::Invalid(format!(
-                "`{key}` is not a valid .env key (A-Z, 0-9, _)"
-            )));
-        }
-        if key.starts_with("AUTHENTIK_") {
-            return Err(FlowError::Denied(format!(
-                "`{key}`: AUTHENTIK_* keys are never available to flows"
-            )));
-        }
-        if self.ctx.credential_keys.iter().any(|k| k == key) {
-            return Err(FlowError::Denied(format!(
-                "`{key}` holds an idp-http credential of the operator's grants; the host injects it, flows never see it"
-            )));
-        }
-        match self.ctx.stack.env_owner(key) {
-            Some(owner) if owner == self.service.name => Ok(()),
-            Some(owner) => Err(FlowError::Denied(format!(
-                "`{key}` belongs to service `{owner}`; `{}` may only use its own keys ({}* and those its manifest declares)",
-                self.service.name, self.service.env_prefix
-            ))),
-            None => Err(FlowError::Denied(format!(
-                "`{key}` is not owned by `{}`: use the prefix {} or declare it under sso.env in its manifest",
-                self.service.name, self.service.env_prefix
-            ))),
-        }
-    }
-
-    /// Whether this service may set `.env` key `key`: one of its own, and not one a manifest
-    /// expands with `${VAR}` (the operator's input: an API origin, a host name), which would let
-    /// a flow choose where ssoctl sends credentials on the next run.
-    pub(crate) fn check_env_write(&self, key: &str) -> Result<(), FlowError> {
-        self.check_env_key(key)?;
-        if self.ctx.stack.env_expanded(key) {
-            return Err(FlowError::Denied(format!(
-                "`{key}` is expanded by a manifest (`${{{key}}}`): it is the operator's input, which no flow may set"
-            )));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn current_env(&self, key: &str) -> Option<String> {
-        self.ctx.stack.env.get(key).map(str::to_string)
-    }
-
-    /// The shared logic of `set-env` and `set-env-secret` per mode. `shown` is how the value may
-    /// appear in messages (`None` for secrets).
-    fn stage_env(&mut self, key: &str, value: &str, secret: bool) {
-        let current = self.current_env(key);
-        let differs = current.as_deref() != Some(value);
-        match self.mode {
-            Mode::Apply => {
-                self.record.env_writes.insert(key.to_string(), value.to_string());
-            }
-            Mode::Plan => {
-                if differs {
-                    let what = if secret {
-                        " (client secret)".to_string()
-                    } else {
-                        format!(" = {value}")
-                    };
-                    let verb = if current.is_some() { "update" } else { "set" };
-                    self.change(format!("{verb} .env {key}{what}"));
-                }
-            }
-            Mode::Check => {
-                if !differs || self.provider_missing() {
-                    return;
-                }
-                match (secret, current) {
-                    (true, None) => self.finding("client-secret-mismatch", format!("client secret mismatch: {key} is not set in .env")),
-                    (true, Some(_)) => self.finding(
-                        "client-secret-mismatch",
-                        format!("client secret mismatch: {key} in .env differs from Authentik's (logins fail with \"invalid client\")"),
-                    ),
-                    (false, None) => self.finding("env-mismatch", format!("{key} is not set in .env (expected `{value}`)")),
-                    (false, Some(cur)) => self.finding("env-mismatch", format!("{key} in .env is `{cur}`, expected `{value}`")),
-                }
-            }
-        }
-    }
-}
-
-/// Keys whose values are secrets; `get-env` refuses them so a flow cannot read and leak one.
-fn is_secret_name(key: &str) -> bool {
-    ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "PRIVATE", "API_KEY"]
-        .iter()
-        .any(|s| key.contains(s))
 }
 
 impl types::Host for RunState {}
-
-impl wit_ak::HostSecret for RunState {
-    async fn drop(&mut self, rep: Resource<SecretValue>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
-        Ok(())
-    }
-}
-
-impl wit_ak::Host for RunState {
-    async fn server_info(&mut self) -> wasmtime::Result<wit_ak::Server> {
-        self.charge()?;
-        let version = match self.ctx.authentik.capabilities().await {
-            Ok(c) => c.version.to_string(),
-            Err(_) => "unknown".to_string(),
-        };
-        Ok(wit_ak::Server {
-            url: self.ctx.authentik.public_url().to_string(),
-            version,
-        })
-    }
-
-    async fn ensure_oauth2_provider(
-        &mut self,
-        name: String,
-        spec: wit_ak::Oauth2ProviderSpec,
-    ) -> wasmtime::Result<Result<wit_ak::Oauth2Provider, FlowError>> {
-        self.charge()?;
-        if let Err(e) = self
-            .own_provider_name("OAuth2 provider", &name)
-            .and_then(|()| intent::oauth2_provider(self, &spec))
-        {
-            return Ok(Err(e));
-        }
-        if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
-        {
-            let entry = blueprint::oauth2(self, &caps, &name, &spec);
-            self.record.blueprint.push(entry);
-        }
-        let outcome = match oauth2::ensure_provider(self, &spec).await {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.record_provider(outcome.pk);
-        let client_secret = self.new_secret(outcome.client_secret)?;
-        let base = self.ctx.authentik.public_url();
-        let slug = &self.service.slug;
-        let issuer = if spec.issuer_per_provider {
-            format!("{base}/application/o/{slug}/")
-        } else {
-            format!("{base}/")
-        };
-        Ok(Ok(wit_ak::Oauth2Provider {
-            name,
-            client_id: outcome.client_id,
-            client_secret,
-            issuer,
-            authorize_url: format!("{base}/application/o/authorize/"),
-            token_url: format!("{base}/application/o/token/"),
-            userinfo_url: format!("{base}/application/o/userinfo/"),
-            jwks_url: format!("{base}/application/o/{slug}/jwks/"),
-            end_session_url: format!("{base}/application/o/{slug}/end-session/"),
-            discovery_url: format!("{base}/application/o/{slug}/.well-known/openid-configuration"),
-        }))
-    }
-
-    async fn ensure_saml_provider(
-        &mut self,
-        name: String,
-        spec: wit_ak::SamlProviderSpec,
-    ) -> wasmtime::Result<Result<wit_ak::SamlProvider, FlowError>> {
-        self.charge()?;
-        if let Err(e) = self
-            .own_provider_name("SAML provider", &name)
-            .and_then(|()| intent::saml_provider(self, &spec))
-        {
-            return Ok(Err(e));
-        }
-        if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
-        {
-            let entry = blueprint::saml(self, &caps, &name, &spec);
-            self.record.blueprint.push(entry);
-        }
-        let outcome = match saml::ensure_provider(self, &spec).await {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.record_provider(outcome.pk);
-        let base = self.ctx.authentik.public_url();
-        let slug = &self.service.slug;
-        Ok(Ok(wit_ak::SamlProvider {
-            name,
-            issuer: outcome.issuer,
-            metadata_url: format!("{base}/application/saml/{slug}/metadata/"),
-            sso_redirect_url: format!("{base}/application/saml/{slug}/sso/binding/redirect/"),
-            sso_post_url: format!("{base}/application/saml/{slug}/sso/binding/post/"),
-            slo_redirect_url: format!("{base}/application/saml/{slug}/slo/binding/redirect/"),
-            signing_fingerprint: outcome.fingerprint,
-            signing_certificate: outcome.certificate,
-        }))
-    }
-
-    async fn ensure_proxy_provider(
-        &mut self,
-        name: String,
-        spec: wit_ak::ProxyProviderSpec,
-    ) -> wasmtime::Result<Result<wit_ak::ProxyProvider, FlowError>> {
-        self.charge()?;
-        if let Err(e) = self
-            .own_provider_name("proxy provider", &name)
-            .and_then(|()| intent::proxy_provider(self, &spec))
-        {
-            return Ok(Err(e));
-        }
-        if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
-        {
-            let entry = blueprint::proxy(self, &caps, &name, &spec);
-            self.record.blueprint.push(entry);
-        }
-        let pk = match proxy::ensure_provider(self, &spec).await {
-            Ok(pk) => pk,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.record_provider(pk);
-        self.proxy_provider = true;
-        Ok(Ok(wit_ak::ProxyProvider {
-            name,
-            external_host: spec.external_host,
-        }))
-    }
-
-    async fn attach_to_embedded_outpost(&mut self) -> wasmtime::Result<Result<String, FlowError>> {
-        self.charge()?;
-        if !self.proxy_provider {
-            return Ok(Err(FlowError::Invalid(
-                "call ensure-proxy-provider before attach-to-embedded-outpost".into(),
-            )));
-        }
-        let pk = self.provider_pk;
-        Ok(proxy::attach_to_embedded_outpost(self, pk).await)
-    }
-
-    async fn ensure_scope_mapping(
-        &mut self,
-        spec: wit_ak::ScopeMappingSpec,
-    ) -> wasmtime::Result<Result<String, FlowError>> {
-        self.charge()?;
-        if let Err(e) = intent::scope_mapping(self, &spec) {
-            return Ok(Err(e));
-        }
-        let name = format!("ssoctl {} {}", self.service.slug, spec.scope_name.trim());
-        if self.ctx.blueprint {
-            self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));
-        }
-        Ok(oauth2::ensure_scope_mapping(self, &spec).await)
-    }
-
-    async fn ensure_application(
-        &mut self,
-        spec: wit_ak::ApplicationSpec,
-    ) -> wasmtime::Result<Result<wit_ak::Application, FlowError>> {
-        self.charge()?;
-        if spec.slug != self.service.slug {
-            return Ok(Err(FlowError::Denied(format!(
-                "application `{}` is not `{}`'s: this run may only touch application `{}`",
-                spec.slug, self.service.name, self.service.slug
-            ))));
-        }
-        if !self.provider_ensured {
-            return Ok(Err(FlowError::Invalid(
-                "call ensure-oauth2-provider before ensure-application".into(),
-            )));
-        }
-        if let Err(e) = intent::application(self, &spec) {
-            return Ok(Err(e));
-        }
-        if self.ctx.blueprint {
-            let entry = blueprint::application(Some(&self.service.slug), &spec);
-            self.record.blueprint.push(entry);
-        }
-        Ok(oauth2::ensure_application(self, &spec)
-            .await
-            .map(|()| wit_ak::Application {
-                slug: spec.slug.clone(),
-                name: spec.name.clone(),
-                launch_url: spec.launch_url.clone(),
-            }))
-    }
-}
-
-impl service_config::Host for RunState {
-    async fn get_env(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
-        self.charge()?;
-        if let Err(e) = self.check_env_key(&key) {
-            return Ok(Err(e));
-        }
-        if is_secret_name(&key) {
-            return Ok(Err(FlowError::Denied(format!(
-                "`{key}` holds a secret; flows cannot read secrets"
-            ))));
-        }
-        Ok(Ok(self.current_env(&key)))
-    }
-
-    async fn set_env(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), FlowError>> {
-        self.charge()?;
-        if let Err(e) = self.check_env_write(&key) {
-            return Ok(Err(e));
-        }
-        if value.contains(['\n', '\r', '\0']) {
-            return Ok(Err(FlowError::Invalid(format!(
-                "value for `{key}` contains a line break or NUL"
-            ))));
-        }
-        self.stage_env(&key, &value, false);
-        Ok(Ok(()))
-    }
-
-    async fn env_secret(&mut self, key: String) -> wasmtime::Result<Result<Option<Resource<SecretValue>>, FlowError>> {
-        self.charge()?;
-        if let Err(e) = self.check_env_key(&key) {
-            return Ok(Err(e));
-        }
-        match self.current_env(&key).filter(|v| !v.is_empty()) {
-            Some(value) => Ok(Ok(Some(self.new_secret(Some(value))?))),
-            None => Ok(Ok(None)),
-        }
-    }
-
-    async fn set_env_secret(
-        &mut self,
-        key: String,
-        value: Resource<SecretValue>,
-    ) -> wasmtime::Result<Result<(), FlowError>> {
-        self.charge()?;
-        if let Err(e) = self.check_env_write(&key) {
-            return Ok(Err(e));
-        }
-        let secret = self.table.get(&value)?.value.clone();
-        match secret {
-            Some(s) => self.stage_env(&key, &s, true),
-            None if self.mode == Mode::Apply => {
-                return Ok(Err(FlowError::Unsupported(format!(
-                    "the client secret for `{key}` is not readable from this Authentik server"
-                ))));
-            }
-            // Check/plan with no provider yet: "provider missing" / "create provider" says it all.
-            None if self.mode == Mode::Plan && self.current_env(&key).is_none() => {
-                self.change(format!("set .env {key} (client secret)"));
-            }
-            None => {}
-        }
-        Ok(Ok(()))
-    }
-
-    async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, FlowError>> {
-        self.charge()?;
-        Ok(files::read(self, &path))
-    }
-
-    async fn write_file(&mut self, path: String, contents: String) -> wasmtime::Result<Result<(), FlowError>> {
-        self.charge()?;
-        Ok(files::stage_write(self, &path, contents))
-    }
-}
-
-impl service_http::Host for RunState {
-    async fn send(
-        &mut self,
-        request: service_config::HttpRequest,
-    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
-        self.charge()?;
-        let request = self.http_request(request)?;
-        let answer = http::send(self, request).await;
-        self.http_response(answer)
-    }
-}
-
-impl idp_http::Host for RunState {
-    async fn origin(&mut self) -> wasmtime::Result<String> {
-        self.charge()?;
-        // Only a component granted idp-http is loaded with this import.
-        idp::origin(self).map_err(|e| wasmtime::format_err!("{e:?}"))
-    }
-
-    async fn send(
-        &mut self,
-        request: service_config::HttpRequest,
-    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
-        self.charge()?;
-        let request = self.http_request(request)?;
-        let answer = idp::send(self, request).await;
-        self.http_response(answer)
-    }
-}
-
-impl RunState {
-    /// A guest request with its secret handles resolved.
-    fn http_request(&self, request: service_config::HttpRequest) -> wasmtime::Result<http::Request> {
-        let resolve = |handle: &Option<Resource<SecretValue>>| -> wasmtime::Result<_> {
-            Ok(match handle {
-                Some(handle) => Some(self.table.get(handle)?.value.clone()),
-                None => None,
-            })
-        };
-        Ok(http::Request {
-            secret: resolve(&request.secret)?,
-            bearer: resolve(&request.bearer)?,
-            method: request.method,
-            path: request.path,
-            body: request.body,
-            capture: request.capture,
-        })
-    }
-
-    /// The guest's answer, the captured credential behind a handle.
-    fn http_response(
-        &mut self,
-        answer: Result<http::Response, FlowError>,
-    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
-        match answer {
-            Ok((status, body, captured)) => {
-                let captured = captured
-                    .into_iter()
-                    .map(|value| value.map(|v| self.new_secret(Some(v))).transpose())
-                    .collect::<wasmtime::Result<Vec<_>>>()?;
-                Ok(Ok(service_config::HttpResponse { status, body, captured }))
-            }
-            Err(e) => Ok(Err(e)),
-        }
-    }
-}
-
-impl wit_log::Host for RunState {
-    async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
-        if let Some(message) = self.capped_message(message)? {
-            let service = self.service.name.as_str();
-            match level {
-                wit_log::Level::Trace => tracing::trace!(service, "{message}"),
-                wit_log::Level::Debug => tracing::debug!(service, "{message}"),
-                wit_log::Level::Info => tracing::info!(service, "{message}"),
-                wit_log::Level::Warn => tracing::warn!(service, "{message}"),
-                wit_log::Level::Error => {
-                    tracing::error!(service, "{message}");
-                    self.record.last_error_log = Some(message);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn event(&mut self, message: String) -> wasmtime::Result<()> {
-        if let Some(message) = self.capped_message(message)? {
-            self.record.events.push(message);
-        }
-        Ok(())
-    }
-}
-
-impl RunState {
-    /// Truncates a guest message to 8 KiB and scrubs secrets; past the run's log quota the run is
-    /// ended (a flood is a fault, not something to drop silently).
-    fn capped_message(&mut self, mut message: String) -> wasmtime::Result<Option<String>> {
-        const MAX: usize = 8 << 10;
-        if message.len() > MAX {
-            let mut cut = MAX;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        if self.record.log_bytes + message.len() > self.limiter.limits.log_bytes {
-            return Err(wasmtime::format_err!(
-                "{} exceeded its log quota of {} KiB",
-                self.limiter.label,
-                self.limiter.limits.log_bytes >> 10
-            ));
-        }
-        self.record.log_bytes += message.len();
-        Ok(Some(printable(&self.ctx.redactor.redact(&message))))
-    }
-}
 
 #[cfg(test)]
 mod redactor_tests {

@@ -18,7 +18,8 @@ pub struct Limits {
     pub max_wasm_stack: usize,
     /// How often the epoch advances (the granularity of the deadline).
     pub epoch_tick: Duration,
-    /// Host calls per run (Authentik operations, config reads and writes).
+    /// Calls into the host per run, every interface counted (Authentik operations, config
+    /// reads and writes, log lines, secret handles dropped).
     pub host_calls: u32,
     /// Bytes of log output per run.
     pub log_bytes: usize,
@@ -43,7 +44,7 @@ impl Default for Limits {
             memories: 2,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(10),
-            host_calls: 256,
+            host_calls: 4096,
             log_bytes: 1 << 20,
             concurrent_runs: crate::session::DEFAULT_CONCURRENCY,
             // A Python flow (an 18 MB component) takes about 10 s in a debug build.

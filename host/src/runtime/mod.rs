@@ -551,6 +551,8 @@ impl FlowRuntime {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Every call into the host is charged against the run's quota, whichever interface.
+        store.call_hook(|mut store, hook| store.data_mut().charge(hook));
         // Yield to the executor at every tick: a spinning guest stays cancellable by the
         // deadline around the call, and other services keep running.
         store.set_epoch_deadline(1);

@@ -16,7 +16,8 @@
 //! - `recurse`: recurses without bound (stack exhaustion);
 //! - `huge-string`: returns a 256 MiB-ish summary, built in pieces past the memory limit;
 //! - `huge-answer`: returns a 16 MiB summary (within memory, beyond what the host accepts);
-//! - `log-flood`: logs a million lines;
+//! - `log-flood`: logs a million long lines;
+//! - `call-flood`: calls the host a million times (`server-info`);
 //! - `absolute-file`: writes `/etc/ssoctl-pwned`;
 //! - `symlink-file`: writes through `link` (a symlink the test plants pointing outside);
 //! - `trap-mid-write`: stages its own `.env` key and a file, then traps.
@@ -147,7 +148,12 @@ impl Guest for Misbehave {
             }
             "log-flood" => {
                 for i in 0..1_000_000u32 {
-                    ssoctl_flow_sdk::debug(&format!("flood line {i} {}", "y".repeat(200)));
+                    ssoctl_flow_sdk::debug(&format!("flood line {i} {}", "y".repeat(8000)));
+                }
+            }
+            "call-flood" => {
+                for _ in 0..1_000_000u32 {
+                    std::hint::black_box(authentik::server_info());
                 }
             }
             // Not hostile, but what a careless flow does: ensure the same objects twice in one run.

@@ -10,9 +10,9 @@ use super::objects::{
     APPLICATIONS, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows,
     settle, updated,
 };
-use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
+use crate::capabilities::{FlowError, Mode, RunState, Written};
 use crate::runtime::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec,
 };

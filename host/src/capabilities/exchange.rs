@@ -1,62 +1,18 @@
-//! `service-http`: requests to the service's own API origin only, with credentials the host takes
-//! from `.env` (keys the service owns) and injects; secrets routed into bodies without the flow
-//! reading them, scrubbed from answers, and credentials the service mints captured unseen.
+//! One HTTP exchange on a flow's behalf, shared by `service-http` and `idp-http`: only to the
+//! origin the caller established, with the credentials the host injects; secrets routed into
+//! bodies without the flow reading them, scrubbed from answers, credentials captured unseen, and
+//! in check and plan modes only reads sent.
 
-use super::{FlowError, Mode, RunState};
+use wasmtime::component::Resource;
+
+use super::{FlowError, Mode, RunState, SecretValue};
+use crate::runtime::bindings::sso::flow::service_config;
 
 /// Answers larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 /// Placeholder for a secret in request and response bodies.
 pub const SECRET_PLACEHOLDER: &str = "{client_secret}";
-
-fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
-    super::objects::setting(state, key)
-}
-
-/// The service's API origin: `sso.http.base_url`, default its public URL.
-fn service_origin(state: &RunState) -> Result<String, FlowError> {
-    let base = setting(state, "http.base_url")
-        .unwrap_or(&state.service.public_url)
-        .trim_end_matches('/');
-    let url = url::Url::parse(base).map_err(|e| FlowError::Invalid(format!("sso.http.base_url `{base}`: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.path() != "/" || url.query().is_some() {
-        return Err(FlowError::Invalid(format!(
-            "sso.http.base_url `{base}` must be an http(s) origin without a path"
-        )));
-    }
-    Ok(base.to_string())
-}
-
-/// The `Authorization` header from `sso.http.*`; credential keys must be the service's own.
-/// `bearer` (a secret the flow routed) replaces the configured credentials.
-fn service_auth(state: &RunState, bearer: Option<&str>) -> Result<Option<String>, FlowError> {
-    let env = |field: &str| -> Result<String, FlowError> {
-        let key = setting(state, &format!("http.{field}"))
-            .ok_or_else(|| FlowError::Invalid(format!("sso.http.{field} names the .env key holding the credential")))?;
-        state.check_env_key(key)?;
-        state.current_env(key).filter(|v| !v.is_empty()).ok_or_else(|| {
-            FlowError::Invalid(format!(
-                "{key} is not set in .env (the {} API credential)",
-                state.service.name
-            ))
-        })
-    };
-    let auth = match setting(state, "http.auth").unwrap_or("none") {
-        _ if bearer.is_some() => bearer.map(|b| format!("Bearer {b}")),
-        "none" => None,
-        "token" => Some(format!("token {}:{}", env("key_env")?, env("secret_env")?)),
-        "bearer" => Some(format!("Bearer {}", env("key_env")?)),
-        // Rails' `authenticate_with_http_token` (Zammad).
-        "http-token" => Some(format!("Token token={}", env("key_env")?)),
-        other => {
-            return Err(FlowError::Invalid(format!(
-                "sso.http.auth must be none, token, bearer or http-token, not `{other}`"
-            )));
-        }
-    };
-    Ok(auth)
-}
 
 /// One request as the flow asked for it, with the secrets its handles stand for.
 #[derive(Clone)]
@@ -74,32 +30,9 @@ pub struct Request {
 /// Status, scrubbed body, and the captured credentials (one per pointer asked for).
 pub type Response = (u16, String, Vec<Option<String>>);
 
-/// Whether `body` is a GraphQL document that only reads: JSON with a `query` string whose
-/// operations are all queries. Conservative: the word `mutation` or `subscription` anywhere
-/// outside a comment makes it a write.
-fn is_graphql_read(body: Option<&str>) -> bool {
-    let Some(document) = body
-        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-        .and_then(|v| v.get("query").and_then(|q| q.as_str()).map(str::to_string))
-    else {
-        return false;
-    };
-    let code: String = document
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let words: Vec<&str> = code
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let starts_as_query = code.trim_start().starts_with('{') || words.first() == Some(&"query");
-    starts_as_query && !words.iter().any(|w| matches!(*w, "mutation" | "subscription"))
-}
-
 /// How a request is named in change lines: `POST /graphql (setApiState)` for GraphQL mutations
 /// (the fields called with arguments), `METHOD path` otherwise.
-fn describe(method: &str, path: &str, body: Option<&str>) -> String {
+pub(super) fn describe(method: &str, path: &str, body: Option<&str>) -> String {
     let document = body
         .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("query").and_then(|q| q.as_str()).map(str::to_string));
@@ -161,7 +94,7 @@ pub fn on_origin(origin: &str, path: &str, whose: &str) -> Result<String, FlowEr
 }
 
 /// The HTTP method, if it is one flows may use.
-fn method_of(method: &str) -> Result<reqwest::Method, FlowError> {
+pub(super) fn method_of(method: &str) -> Result<reqwest::Method, FlowError> {
     Ok(match method {
         "GET" => reqwest::Method::GET,
         "POST" => reqwest::Method::POST,
@@ -181,35 +114,6 @@ pub fn routed_bearer(bearer: Option<Option<String>>) -> Result<Option<String>, F
         )),
         None => Ok(None),
     }
-}
-
-pub async fn send(state: &mut RunState, request: Request) -> Result<Response, FlowError> {
-    if !state.grant.service_http {
-        return Err(FlowError::Denied(format!(
-            "service-http is not granted to sso.type `{}`",
-            state.service.sso_type
-        )));
-    }
-    let method = request.method.to_ascii_uppercase();
-    method_of(&method)?;
-    let origin = service_origin(state)?;
-    let whose = format!("{}'s API", state.service.name);
-    let path = on_origin(&origin, &request.path, &whose)?;
-    let bearer = routed_bearer(request.bearer.clone())?;
-    let auth = service_auth(state, bearer.as_deref())?;
-    let graphql_read = method == "POST"
-        && setting(state, "http.graphql_path").is_some_and(|p| p == path)
-        && is_graphql_read(request.body.as_deref());
-    let read = method == "GET" || graphql_read;
-    let exchange = Exchange {
-        origin,
-        path,
-        auth,
-        read,
-        who: format!("{} API", state.service.name),
-    };
-    let client = state.ctx.service_http()?.clone();
-    exchange.run(state, &client, request).await
 }
 
 /// One request on its way out: where to, with which credentials, and whether it only reads.
@@ -323,33 +227,51 @@ impl Exchange {
     }
 }
 
+impl RunState {
+    /// A guest request with its secret handles resolved.
+    pub(super) fn http_request(&self, request: service_config::HttpRequest) -> wasmtime::Result<Request> {
+        let resolve = |handle: &Option<Resource<SecretValue>>| -> wasmtime::Result<_> {
+            Ok(match handle {
+                Some(handle) => Some(self.table.get(handle)?.value.clone()),
+                None => None,
+            })
+        };
+        Ok(Request {
+            secret: resolve(&request.secret)?,
+            bearer: resolve(&request.bearer)?,
+            method: request.method,
+            path: request.path,
+            body: request.body,
+            capture: request.capture,
+        })
+    }
+
+    /// The guest's answer, the captured credential behind a handle.
+    pub(super) fn http_response(
+        &mut self,
+        answer: Result<Response, FlowError>,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        match answer {
+            Ok((status, body, captured)) => {
+                let captured = captured
+                    .into_iter()
+                    .map(|value| value.map(|v| self.new_secret(Some(v))).transpose())
+                    .collect::<wasmtime::Result<Vec<_>>>()?;
+                Ok(Ok(service_config::HttpResponse { status, body, captured }))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_graphql_read;
-
-    fn body(query: &str) -> String {
-        serde_json::json!({ "query": query }).to_string()
-    }
-
     #[test]
     fn graphql_mutations_are_named_by_their_fields() {
-        let m = body("mutation ($u: String!) { authentication { login(username: $u) { jwt } } }");
+        let m =
+            serde_json::json!({ "query": "mutation ($u: String!) { authentication { login(username: $u) { jwt } } }" })
+                .to_string();
         assert_eq!(super::describe("POST", "/graphql", Some(&m)), "POST /graphql (login)");
         assert_eq!(super::describe("PUT", "/api/x", Some("{\"a\": 1}")), "PUT /api/x");
-    }
-
-    #[test]
-    fn only_query_documents_count_as_reads() {
-        assert!(is_graphql_read(Some(&body("{ authentication { apiState } }"))));
-        assert!(is_graphql_read(Some(&body("query Q { a }"))));
-        assert!(is_graphql_read(Some(&body("# mutation in a comment\n{ a }"))));
-        assert!(!is_graphql_read(Some(&body(
-            "mutation { authentication { setApiState(enabled: true) { a } } }"
-        ))));
-        assert!(!is_graphql_read(Some(&body("query A { a } mutation B { b }"))));
-        assert!(!is_graphql_read(Some(&body("subscription { a }"))));
-        assert!(!is_graphql_read(Some(&body("fragment F on X { a }"))));
-        assert!(!is_graphql_read(Some("not json")));
-        assert!(!is_graphql_read(None));
     }
 }

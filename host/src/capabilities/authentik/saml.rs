@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 use super::objects::{
     Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle, updated,
 };
-use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
+use crate::capabilities::{FlowError, Mode, RunState, Written};
 use crate::runtime::bindings::sso::flow::authentik::SamlProviderSpec;
 
 pub struct SamlOutcome {

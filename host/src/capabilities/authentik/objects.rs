@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
 use crate::authentik::{AkError, Authentik};
+use crate::capabilities::{FlowError, Mode, RunState, Written};
 use crate::runtime::LoadedFlow;
 
 pub const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
@@ -24,12 +24,7 @@ pub struct Diff {
 
 /// A scalar from the manifest's `sso:` block.
 pub fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
-    state
-        .service
-        .settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    state.setting(key)
 }
 
 /// Maps lookup failures to errors that tell the operator what to change.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 use super::objects::{
     Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
 };
-use super::{FlowError, Mode, RunState, Written};
 use crate::authentik::models::{Outpost, ProxyProvider};
+use crate::capabilities::{FlowError, Mode, RunState, Written};
 use crate::runtime::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
 
 /// `managed` id of the outpost Authentik runs inside its own server.

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::http::{Exchange, Request, Response, on_origin, routed_bearer};
+use super::exchange::{Exchange, Request, Response, on_origin, routed_bearer};
 use super::{FlowError, RunContext, RunState};
 use crate::grants::{ClientCredentials, IdpAuth, IdpGrant};
+use crate::runtime::bindings::sso::flow::{idp_http, service_config};
 
 /// A token is renewed this long before it expires, so it does not lapse mid-request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
@@ -228,6 +229,22 @@ fn under_prefix(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
         None => false,
+    }
+}
+
+impl idp_http::Host for RunState {
+    async fn origin(&mut self) -> wasmtime::Result<String> {
+        // Only a component granted idp-http is loaded with this import.
+        origin(self).map_err(|e| wasmtime::format_err!("{e:?}"))
+    }
+
+    async fn send(
+        &mut self,
+        request: service_config::HttpRequest,
+    ) -> wasmtime::Result<Result<service_config::HttpResponse, FlowError>> {
+        let request = self.http_request(request)?;
+        let answer = send(self, request).await;
+        self.http_response(answer)
     }
 }
 

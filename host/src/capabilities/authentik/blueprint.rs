@@ -6,9 +6,9 @@
 use serde_yaml::value::{Tag, TaggedValue};
 use serde_yaml::{Mapping, Value};
 
-use super::RunState;
 use super::objects::{DEFAULT_AUTHORIZATION_FLOW, DEFAULT_INVALIDATION_FLOW, setting};
 use crate::authentik::{Capabilities, SELF_SIGNED_KEYPAIR};
+use crate::capabilities::RunState;
 use crate::runtime::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec, ScopeMappingSpec,
 };

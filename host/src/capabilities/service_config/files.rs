@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use super::{FlowError, Mode, RunState};
+use crate::capabilities::{FlowError, Mode, RunState};
 
 /// The service's own folder, as a capability.
 pub fn service_dir(state: &RunState) -> Result<Dir, FlowError> {
@@ -65,7 +65,7 @@ pub fn read(state: &RunState, path: &str) -> Result<Option<String>, FlowError> {
 
 pub fn stage_write(state: &mut RunState, path: &str, contents: String) -> Result<(), FlowError> {
     check_path(state, path)?;
-    super::intent::file_write(state, path, &contents)?;
+    super::file_write(state, path, &contents)?;
     not_the_manifest(state, path)?;
     const MAX: usize = 1 << 20;
     if contents.len() > MAX {
