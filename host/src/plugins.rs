@@ -33,6 +33,143 @@ struct Audit<'a> {
     /// Why the component may not run: an import outside its grants, a missing export.
     refused: Option<String>,
     wasi_imports: Vec<&'a str>,
+    /// What it can reach, in the operator's terms (docs/threat-model.md), and what it never can.
+    reach: Reach,
+}
+
+/// A component's reach: each line what one of its imports lets it do for the service it runs
+/// for, as the host bounds it; then what no import lets it do.
+#[derive(serde::Serialize)]
+struct Reach {
+    may: Vec<String>,
+    never: Vec<&'static str>,
+}
+
+/// What each function a flow may import lets it do, as the host bounds it.
+const FUNCTION_REACH: [(&str, &str, &str); 14] = [
+    ("authentik", "server-info", "read Authentik's public URL and version"),
+    (
+        "authentik",
+        "ensure-oauth2-provider",
+        "create or change the OAuth2 provider named after its service; redirect URIs only on the service's \
+         declared origins (public URL, sso.origins) or verbatim from sso.redirect_uris_regex; a public client or \
+         grant types beyond authorization code and refresh token only when the manifest declares them",
+    ),
+    (
+        "authentik",
+        "ensure-saml-provider",
+        "create or change the SAML provider named after its service; its ACS URL only on a declared origin",
+    ),
+    (
+        "authentik",
+        "ensure-proxy-provider",
+        "create or change the proxy provider named after its service; external host on a declared origin; \
+         mode, internal host, cookie domain and skip paths only as the manifest says",
+    ),
+    (
+        "authentik",
+        "attach-to-embedded-outpost",
+        "add its own proxy provider to the embedded outpost (every other provider is kept)",
+    ),
+    (
+        "authentik",
+        "ensure-scope-mapping",
+        "create or change scope mappings named `ssoctl <slug> <scope>`, whose expressions (Python Authentik \
+         runs) only verbatim from the manifest's sso.scope_mappings",
+    ),
+    (
+        "authentik",
+        "ensure-application",
+        "create or change the application named after its service, linked to its own provider; launch URL \
+         only on a declared origin",
+    ),
+    (
+        "service-config",
+        "get-env",
+        "read its own non-secret .env keys (its prefix, sso.env, sso.http.*_env)",
+    ),
+    (
+        "service-config",
+        "set-env",
+        "set its own .env keys, except those a manifest expands with ${VAR}",
+    ),
+    (
+        "service-config",
+        "env-secret",
+        "route its own secret .env values into requests, as handles it cannot read",
+    ),
+    (
+        "service-config",
+        "set-env-secret",
+        "store secrets (client secrets, captured credentials) in its own .env keys, unread",
+    ),
+    (
+        "service-config",
+        "read-file",
+        "read files in its own packages/<svc>/ folder",
+    ),
+    (
+        "service-config",
+        "write-file",
+        "write the files its manifest declares (sso.files, sso.traefik_file) in its own folder; a Traefik \
+         file routes only the service's own hosts",
+    ),
+    (
+        "log",
+        "event",
+        "print event lines and log lines, one line each, secrets redacted",
+    ),
+];
+
+/// What no flow can do, whatever it imports and is granted.
+const NEVER: [&str; 8] = [
+    "read Authentik's admin token or any secret's value",
+    "touch another service's Authentik objects, .env keys or files",
+    "read or set AUTHENTIK_* settings, or the .env keys an idp-http grant names",
+    "write the manifest, plugins.lock, sso-grants.yaml or .env",
+    "make Authentik run an expression the manifest does not contain",
+    "register a URL on an origin the manifest does not declare, or on Authentik's own",
+    "reach any network origin other than those listed above",
+    "use WASI: files, sockets, clocks, randomness or environment of its own",
+];
+
+fn reach_of(flow: &LoadedFlow) -> Reach {
+    let imports = |interface: &str, function: &str| {
+        flow.imports
+            .iter()
+            .any(|i| i.name.starts_with(&format!("sso:flow/{interface}@")) && i.functions.iter().any(|f| f == function))
+    };
+    let mut may: Vec<String> = FUNCTION_REACH
+        .iter()
+        .filter(|(interface, function, _)| {
+            imports(interface, function) || (*function == "event" && imports(interface, "log"))
+        })
+        .map(|(_, _, what)| what.to_string())
+        .collect();
+    if flow.optional.contains(&Optional::ServiceHttp) && flow.grant.service_http {
+        may.push(
+            "send HTTP to its service's own API origin (sso.http.base_url, default its public URL, set only by \
+             the operator) with the credentials the manifest names, injected unseen"
+                .to_string(),
+        );
+    }
+    if flow.optional.contains(&Optional::IdpHttp)
+        && let Some(idp) = &flow.grant.idp_http
+    {
+        let paths = if idp.paths.is_empty() {
+            "any path".to_string()
+        } else {
+            format!("paths under {}", idp.paths.join(", "))
+        };
+        may.push(format!(
+            "send HTTP to {} ({paths}, dot segments refused) with the granted credentials, injected unseen",
+            idp.origin
+        ));
+    }
+    Reach {
+        may,
+        never: NEVER.to_vec(),
+    }
 }
 
 fn audit_of(flow: &LoadedFlow) -> Audit<'_> {
@@ -65,34 +202,34 @@ fn audit_of(flow: &LoadedFlow) -> Audit<'_> {
             .filter(|i| i.name.starts_with("wasi:"))
             .map(|i| i.name.as_str())
             .collect(),
+        reach: reach_of(flow),
     }
 }
 
-/// Every component, described even when refused.
-fn loaded(runtime: &FlowRuntime) -> Result<Vec<std::sync::Arc<LoadedFlow>>, String> {
-    runtime
-        .known_types()
-        .iter()
-        .map(|t| {
-            runtime
-                .inspect(t)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no component for `{t}`"))
-        })
-        .collect()
+/// Every component, described even when refused; a drop-in refused before it could be read as a
+/// component (its pin, its size, a stock type without `--override`) as its type and the reason.
+fn loaded(runtime: &FlowRuntime) -> (Vec<std::sync::Arc<LoadedFlow>>, Vec<(String, String)>) {
+    let mut flows = Vec::new();
+    let mut unreadable = Vec::new();
+    for t in runtime.known_types() {
+        match runtime.inspect(&t) {
+            Ok(Some(flow)) => flows.push(flow),
+            Ok(None) => unreadable.push((t.clone(), format!("no component for `{t}`"))),
+            Err(e) => unreadable.push((t, e.to_string())),
+        }
+    }
+    (flows, unreadable)
 }
 
 pub fn list(runtime: &FlowRuntime, json: bool) -> u8 {
-    let flows = match loaded(runtime) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+    let (flows, unreadable) = loaded(runtime);
+    for (sso_type, why) in &unreadable {
+        eprintln!("refused: {sso_type}: {why}");
+    }
+    let refused_any = !unreadable.is_empty();
     if json {
         let items: Vec<_> = flows.iter().map(|f| audit_of(f)).collect();
-        let code = u8::from(flows.iter().any(|f| f.refusal.is_some()));
+        let code = u8::from(refused_any || flows.iter().any(|f| f.refusal.is_some()));
         let doc = serde_json::json!({"command": "plugins list", "exit_code": code, "components": items});
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return code;
@@ -113,11 +250,7 @@ pub fn list(runtime: &FlowRuntime, json: bool) -> u8 {
             f.refusal.as_ref().map(|r| r.to_string()).unwrap_or_default()
         );
     }
-    if flows.iter().any(|f| f.refusal.is_some()) {
-        1
-    } else {
-        0
-    }
+    u8::from(refused_any || flows.iter().any(|f| f.refusal.is_some()))
 }
 
 pub fn audit(runtime: &FlowRuntime, file: Option<&Path>, json: bool) -> u8 {
@@ -144,13 +277,11 @@ pub fn audit(runtime: &FlowRuntime, file: Option<&Path>, json: bool) -> u8 {
             }
         };
     }
-    match loaded(runtime) {
-        Ok(flows) => print_audit(&flows, json),
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
+    let (flows, unreadable) = loaded(runtime);
+    for (sso_type, why) in &unreadable {
+        eprintln!("refused: {sso_type}: {why}");
     }
+    print_audit(&flows, json).max(u8::from(!unreadable.is_empty()))
 }
 
 fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
@@ -188,6 +319,14 @@ fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
             GrantSource::Default => "default: nothing optional".to_string(),
         };
         println!("  granted: base interfaces; optional: {optional} ({from})");
+        println!("  may, for the service it runs for:");
+        for line in &a.reach.may {
+            println!("    - {line}");
+        }
+        println!("  never:");
+        for line in &a.reach.never {
+            println!("    - {line}");
+        }
         if let Some(refused) = &a.refused {
             println!("  REFUSED: {refused}");
         }

@@ -274,11 +274,62 @@ async fn audit_shows_imports_and_no_wasi() {
         ])
     );
 
+    // The reach, in the operator's terms: what each import lets the flow do, and what it never can.
+    let may = |item: &serde_json::Value| -> Vec<String> {
+        item["reach"]["may"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    let oauth_may = may(oauth);
+    assert!(
+        oauth_may
+            .iter()
+            .any(|l| l.contains("expressions (Python Authentik runs) only verbatim from the manifest")),
+        "{oauth_may:?}"
+    );
+    assert!(
+        !oauth_may.iter().any(|l| l.contains("send HTTP")),
+        "oauth reaches no network: {oauth_may:?}"
+    );
+    let proxy = items.iter().find(|i| i["sso_type"] == "proxy").unwrap();
+    assert!(
+        may(proxy)
+            .iter()
+            .any(|l| l.contains("Traefik file routes only the service's own hosts")),
+        "{proxy}"
+    );
+    assert!(!may(proxy).iter().any(|l| l.contains("scope mappings")), "{proxy}");
+    let wikijs = items.iter().find(|i| i["sso_type"] == "wikijs").unwrap();
+    assert!(
+        may(wikijs)
+            .iter()
+            .any(|l| l.starts_with("send HTTP to its service's own API origin")),
+        "{wikijs}"
+    );
+    for item in items {
+        let never = item["reach"]["never"].as_array().unwrap();
+        assert!(
+            never.iter().any(|l| l.as_str().unwrap().contains("on Authentik's own")),
+            "{item}"
+        );
+    }
+
     let out = ssoctl(dir.path(), &["plugins", "audit"]).await;
     let (stdout, _) = text(&out);
     assert!(stdout.contains("oidc (stock) sha256 "), "{stdout}");
     assert!(stdout.contains("  WIT package: sso:flow@0.1.0"), "{stdout}");
     assert!(stdout.contains("  WASI imports: none"), "{stdout}");
+    assert!(
+        stdout.contains("  may, for the service it runs for:\n    - "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  never:\n    - read Authentik's admin token"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -793,10 +844,12 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     );
     std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
     std::fs::write(folder.join("setup-another.wasm"), &component).unwrap();
+    // Listed as refused (exit 1), while the reviewed one is still listed.
     let out = ssoctl(h.root(), &["plugins", "list"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("setup-another.wasm (sha256 "), "{}", text(&out).1);
     assert!(text(&out).1.contains("is not pinned in"));
+    assert!(text(&out).0.contains("misbehave "), "{}", text(&out).0);
     std::fs::remove_file(folder.join("setup-another.wasm")).unwrap();
     std::fs::remove_file(folder.join("plugins.lock")).unwrap();
 
@@ -804,7 +857,7 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     std::fs::write(folder.join("setup-oauth.wasm"), &component).unwrap();
     let out = ssoctl(h.root(), &["plugins", "list"]).await;
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("setup-oauth.wasm would replace the stock `oauth` flow; pass --override oauth"),
         "{stderr}"
