@@ -128,6 +128,27 @@ async fn every_registered_url_is_on_an_origin_the_operator_declared() {
             "data:text/html,<script>x</script>".into(),
             "denied: redirect URI: ",
         ),
+        // The URL parser drops line breaks and tabs and reads `\` as `/`; Authentik stores the text.
+        (
+            "redirect",
+            "https://evil.example.org/cb\nhttps://evil.example.net/cb".into(),
+            "denied: redirect URI: ",
+        ),
+        (
+            "redirect",
+            "https://evil.example.org/cb\thttps://evil.example.net/cb".into(),
+            "denied: redirect URI: ",
+        ),
+        (
+            "redirect",
+            "https://evil.example.org\\@evil.example.net/cb".into(),
+            "denied: redirect URI: ",
+        ),
+        (
+            "redirect",
+            " https://evil.example.org/cb".into(),
+            "denied: redirect URI: ",
+        ),
         (
             "redirect",
             "https://evil.example.org/cb#x".into(),
@@ -333,6 +354,18 @@ async fn a_flow_writes_only_its_declared_files_and_routes_only_its_own_host() {
     ] {
         refused(&h, "write", &[payload(&text), path("traefik/sso.yml")], expected).await;
     }
+    // Traefik watches the folder: a declared file beside the Traefik file is held to the same rules.
+    refused(
+        &h,
+        "write",
+        &[
+            payload(&router("evil", &format!("Host(`{idp_host}`)"))),
+            path("traefik/extra.yml"),
+            ("files", Value::Sequence(vec!["traefik/extra.yml".into()])),
+        ],
+        "denied: `traefik/extra.yml`: router `evil`: rule",
+    )
+    .await;
     assert!(
         h.manifest("evil").contains("misbehave: write"),
         "the manifest is untouched"
@@ -361,6 +394,8 @@ async fn idp_http_path_grants_hold_against_dot_segments_in_any_encoding() {
         "/admin/realms/pma/..;/master/users",
         "/admin/realms/pma%2F..%2Fmaster/users",
         "/admin/realms/pma/%252e%252e/master/users",
+        "/admin/realms/pma/%c0%ae%c0%ae/master/users",
+        "/admin/realms/pma/%5C../master/users",
         "http://127.0.0.1:9/admin/realms/pma/%2e%2e/master/users",
     ] {
         refused(&h, "idp-path", &[payload(path)], "denied: `").await;
@@ -433,10 +468,19 @@ async fn manifests_cannot_expand_ssoctls_settings_or_another_services_keys() {
     // A name whose prefix covers a neighbour's key: `zammad-api` would own ZAMMAD_API_TOKEN.
     std::fs::remove_dir_all(h.root().join("packages/evil")).unwrap();
     write("zammad-api", "sso:\n  type: oidc\n  redirect_path: /cb\n");
-    let err = broken("zammad");
+    let err = broken("zammad-api");
     assert!(
-        err.contains("`ZAMMAD_API_TOKEN` lies inside the .env prefix of service `zammad-api`"),
+        err.contains(
+            "its .env prefix `ZAMMAD_API_` covers `ZAMMAD_API_TOKEN`, which service `zammad` names as its own"
+        ),
         "{err}"
+    );
+    assert!(
+        ssoctl::stack::Stack::load(h.root())
+            .unwrap()
+            .services
+            .contains_key("zammad"),
+        "zammad keeps its keys and runs"
     );
     assert!(
         err.contains("packages/zammad/manifest.yaml") && err.contains("packages/zammad-api/manifest.yaml"),
@@ -563,6 +607,19 @@ async fn a_run_that_traps_after_writing_reports_what_it_changed() {
         "{lines:?}"
     );
     assert!(h.provider("evil").await.is_some(), "the objects stay in Authentik");
+    // A check after it (here with the stock flow of the same shape) sees what stayed: the
+    // provider and application exist, the .env keys the failed run never wrote are drift.
+    std::fs::write(
+        h.manifest_path("evil"),
+        "sso:\n  type: oidc\n  redirect_path: /cb\n  configured: false\n",
+    )
+    .unwrap();
+    let reports = h.check(&["evil"]).await;
+    let evil = report(&reports, "evil");
+    assert_eq!(evil.status, Status::Drift, "{evil:?}");
+    assert!(!kinds(evil).contains(&"provider-missing"), "{evil:?}");
+    assert!(!kinds(evil).contains(&"application-missing"), "{evil:?}");
+    assert!(kinds(evil).contains(&"env-mismatch"), "{evil:?}");
 }
 
 /// Answers every request with its own body (a service API that echoes what it was sent).

@@ -204,11 +204,18 @@ fn as_the_server_sees_it(origin: &str, path: &str) -> Result<String, FlowError> 
              decode them differently from the path grant)"
         )));
     }
-    let dot = |segment: &str| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
+    // What a server that decodes the path sees: valid UTF-8 (no overlong `%c0%ae` dots) without
+    // NUL or backslash, and no `.` or `..` segment.
+    let Ok(decoded) = percent_encoding::percent_decode_str(bare).decode_utf8() else {
+        return Err(FlowError::Denied(format!(
+            "`{bare}` does not decode to UTF-8 (overlong encodings are refused in idp-http paths)"
+        )));
     };
-    if bare.split('/').any(dot) {
+    if decoded.contains(['\0', '\\']) {
+        return Err(FlowError::Denied(format!("`{bare}` decodes to a NUL or backslash")));
+    }
+    let dot = |segment: &str| segment == "." || segment == "..";
+    if bare.split('/').any(dot) || decoded.split('/').any(dot) {
         return Err(FlowError::Denied(format!(
             "`{bare}` has a dot segment (`.` or `..`, in any encoding): idp-http paths are matched against the \
              grant as sent, so they must be plain"
@@ -264,6 +271,8 @@ mod tests {
             "/admin/realms/pma%2f..%2fmaster",
             "/admin/realms/pma/%252e%252e/master",
             "/admin/realms/pma/..\\master",
+            "/admin/realms/pma/%c0%ae%c0%ae/master",
+            "/admin/realms/pma/%5c../master",
         ] {
             assert!(as_the_server_sees_it(origin, path).is_err(), "{path}");
         }

@@ -148,6 +148,14 @@ impl Declared {
 
 /// `url` as an http(s) URL without user info; the error says why not.
 pub fn http_url(url: &str) -> Result<url::Url, String> {
+    // The URL parser drops tabs and line breaks and reads `\` as `/`; the server that stores
+    // the text (Authentik joins old-style redirect URIs with line breaks) may not.
+    if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return Err(format!(
+            "`{}` contains whitespace, a control character or `\\`",
+            url.escape_debug()
+        ));
+    }
     let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("`{url}` must be an http or https URL"));

@@ -130,25 +130,61 @@ impl EnvOwners {
                 services[other].manifest_path.display()
             ),
         };
+        // Keys a manifest names (`sso.env`, `sso.http.*_env`) or expands inside its own prefix.
+        let claims = |s: &ServiceSpec| -> Vec<(String, bool)> {
+            let mut keys: Vec<(String, bool)> = s
+                .declared_env
+                .iter()
+                .chain(&s.named_env)
+                .map(|k| (k.clone(), true))
+                .collect();
+            for key in s.expanded_env.iter().filter(|k| k.starts_with(&s.env_prefix)) {
+                if !keys.iter().any(|(k, _)| k == key) {
+                    keys.push((key.clone(), false));
+                }
+            }
+            keys
+        };
+        // Services whose prefix covers a key a neighbour claims inside its own: they own nothing.
+        let mut swallowers = Vec::new();
         for s in services.values() {
-            for key in s.declared_env.iter().chain(&s.named_env) {
-                if let Some(first) = owners.declared.get(key).filter(|o| **o != s.name) {
+            for (key, named) in claims(s) {
+                if let Some(first) = owners.declared.get(&key).filter(|o| **o != s.name) {
                     let e = conflict(s, first, format!("`{key}` is also claimed by service `{first}`"));
                     conflicts.entry(s.name.clone()).or_insert(e);
                     continue;
                 }
-                if let Some(by_prefix) = owners.prefix_owner(key).filter(|o| *o != s.name) {
-                    let e = conflict(
-                        s,
-                        by_prefix,
-                        format!("`{key}` lies inside the .env prefix of service `{by_prefix}`"),
-                    );
-                    conflicts.entry(s.name.clone()).or_insert(e);
-                    continue;
+                if let Some(by_prefix) = owners.prefix_owner(&key).filter(|o| *o != s.name) {
+                    if key.starts_with(&s.env_prefix) {
+                        // Its own prefix covers the key, and a longer one (`ZAMMAD_API_` of a
+                        // service `zammad-api`, over `ZAMMAD_API_TOKEN` that `zammad` names)
+                        // would take it: the longer one is refused, this one keeps its key.
+                        let other = &services[by_prefix];
+                        let how = if named { "names as its own" } else { "expands" };
+                        let e = conflict(
+                            other,
+                            &s.name,
+                            format!(
+                                "its .env prefix `{}` covers `{key}`, which service `{}` {how}",
+                                other.env_prefix, s.name
+                            ),
+                        );
+                        conflicts.entry(other.name.clone()).or_insert(e);
+                        swallowers.push(other.name.clone());
+                    } else {
+                        let e = conflict(
+                            s,
+                            by_prefix,
+                            format!("`{key}` lies inside the .env prefix of service `{by_prefix}`"),
+                        );
+                        conflicts.entry(s.name.clone()).or_insert(e);
+                        continue;
+                    }
                 }
-                owners.declared.insert(key.clone(), s.name.clone());
+                owners.declared.insert(key, s.name.clone());
             }
         }
+        owners.prefixes.retain(|_, owner| !swallowers.contains(owner));
         for s in services.values() {
             for key in &s.expanded_env {
                 if let Some(owner) = owners.owner(key).filter(|o| *o != s.name) {
@@ -551,6 +587,16 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(at("configured", "sso.configured must be true or false".into())),
     };
+    let env_prefix = match get("env_prefix") {
+        None | Some(Value::Null) => format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
+        Some(Value::String(p)) if valid_env_key(p) && p.ends_with('_') && !p.starts_with("AUTHENTIK_") => p.clone(),
+        Some(_) => {
+            return Err(at(
+                "env_prefix",
+                "sso.env_prefix must be an upper-case .env prefix ending in `_` (not AUTHENTIK_)".into(),
+            ));
+        }
+    };
     let mut settings = Vec::new();
     for (k, v) in manifest::flatten(sso) {
         // `${VAR}` from .env in any setting, e.g. `http.base_url: ${ERPNEXT_API_URL}`.
@@ -582,7 +628,7 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         sso_type,
         public_url,
         redirect_uris,
-        env_prefix: format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
+        env_prefix,
         declared_env,
         settings,
         manifest_path: path.to_path_buf(),
@@ -641,14 +687,29 @@ mod tests {
                 url: "https://grafana.example.org/login/generic_oauth".into()
             }]
         );
-        assert_eq!(s.services["grafana-agent"].redirect_uris.len(), 3);
         assert_eq!(s.env_owner("GF_AUTH_GENERIC_OAUTH_CLIENT_ID"), Some("grafana"));
         assert_eq!(s.env_owner("GRAFANA_OIDC_ISSUER"), Some("grafana"));
         assert_eq!(
             s.env_owner("GRAFANA_AGENT_OAUTH_CLIENT_ID"),
             Some("grafana-agent"),
-            "longest prefix wins"
+            "longest prefix wins where no manifest names the key"
         );
+        // With a prefix of its own (`sso.env_prefix`).
+        let (_d2, s) = stack(&[
+            (".env", "ASD_TUNNEL_HOST=example.org\n"),
+            (
+                "packages/grafana/manifest.yaml",
+                "sso:\n  type: oidc\n  redirect_path: /login/generic_oauth\n",
+            ),
+            (
+                "packages/grafana-agent/manifest.yaml",
+                "sso:\n  type: oauth\n  env_prefix: AGENT_\n  redirect_paths: [/a, /b]\n  redirect_uris_regex: ['https://.*\\.example\\.org/cb']\n",
+            ),
+        ]);
+        let s = s.unwrap();
+        assert!(s.broken.is_empty(), "{:?}", s.broken);
+        assert_eq!(s.services["grafana-agent"].redirect_uris.len(), 3);
+        assert_eq!(s.env_owner("AGENT_OAUTH_CLIENT_ID"), Some("grafana-agent"));
         assert_eq!(s.env_owner("AUTHENTIK_ADMIN_TOKEN"), None);
         assert_eq!(s.env_owner("POSTGRES_PASSWORD"), None);
     }

@@ -26,7 +26,9 @@ pub fn file_write(state: &RunState, path: &str, contents: &str) -> Result<(), Fl
             state.service.manifest_path.display()
         )));
     }
-    if path == declared.traefik_file {
+    // Traefik's file provider watches a folder: a file beside the Traefik file is routing too.
+    let folder = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_path_buf());
+    if path == declared.traefik_file || folder(path) == folder(&declared.traefik_file) {
         traefik::check(contents, &state.service.slug, &declared.hosts)
             .map_err(|why| FlowError::Denied(format!("`{path}`: {why}")))?;
     }
