@@ -101,6 +101,57 @@ async fn lists_are_read_past_the_first_page() {
     assert_eq!(h.sim.counts()["GET /providers/oauth2/"], 2, "page_size=100: two pages");
 }
 
+/// Someone deletes objects while a list is read page by page: the last page is gone, and
+/// Authentik answers it with 404 "Invalid page." (DRF `PageNumberPagination`, every release).
+/// The list is read again from the first page instead of failing the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_disappears_while_a_list_is_read_is_read_again() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        let session = h.session().await;
+        let ak = session.authentik();
+        let flow = |designation: &str| {
+            h.sim.with_world(|w| {
+                w.flows
+                    .iter()
+                    .find(|f| f.designation == designation)
+                    .unwrap()
+                    .pk
+                    .clone()
+            })
+        };
+        for i in 0..130 {
+            let mut body = json!({"name": format!("filler-{i:03}"), "authorization_flow": flow("authorization")});
+            if version != "2024.2" {
+                body["invalidation_flow"] = json!(flow("invalidation"));
+                body["redirect_uris"] = json!([]);
+            }
+            ak.post::<Value>("providers/oauth2/", &body).await.unwrap();
+        }
+        // Right after page 1 is answered, 40 providers go: page 2 no longer exists.
+        h.sim.after_request("GET", "/providers/oauth2/", 1, |w| {
+            let gone: Vec<u64> = w.oauth2.keys().copied().take(40).collect();
+            for pk in gone {
+                w.oauth2.remove(&pk);
+            }
+        });
+        h.sim.reset_counts();
+        let all: Vec<OAuth2Provider> = ak.list("providers/oauth2/", &[]).await.unwrap();
+        assert_eq!(all.len(), 90, "{version}: the list as it is now");
+        assert_eq!(
+            h.sim.counts()["GET /providers/oauth2/"],
+            3,
+            "{version}: pages 1 and 2 (404), then the list again (now one page)"
+        );
+        // A page past the last, asked for directly, is the 404 the client met.
+        let err = ak
+            .get::<Value>("providers/oauth2/", &[("page", "9".into())])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AkError::NotFound { .. }), "{version}: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_are_made_once_per_run() {
     let h = Harness::new("2026.8.3").await;

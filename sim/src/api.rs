@@ -79,10 +79,37 @@ impl Query {
             .map(|(_, v)| v.as_str())
             .collect()
     }
-    fn page(&self) -> (usize, usize) {
-        let page = self.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let size = self.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(20);
-        (page, size)
+    /// The page asked for, as DRF's `PageNumberPagination` reads it: absent means 1, `last`
+    /// the last page, anything else must be a number (checked against the count later).
+    fn page(&self, w: &World) -> PageWanted {
+        match self.get("page") {
+            None => PageWanted::Number(1),
+            // DRF 3.15 (Authentik 2025.4 and later) reads an empty `page=` as 1; 3.14 as invalid.
+            Some("") if w.release() >= (2025, 4, 0) => PageWanted::Number(1),
+            Some("last") => PageWanted::Last,
+            Some(p) => p.parse().map(PageWanted::Number).unwrap_or(PageWanted::Number(0)),
+        }
+    }
+
+    /// The page size per release (`authentik/api/pagination.py`, `authentik/root/settings.py`):
+    /// up to 2025.10 `PAGE_SIZE` 100 with no maximum; from 2025.12 (commit 196bce348) the
+    /// tenant's `pagination_default_page_size` 20, capped at `pagination_max_page_size` 100. A
+    /// size that is not a positive number falls back to the default.
+    fn page_size(&self, w: &World) -> usize {
+        let (default, max) = if w.release() >= (2025, 12, 0) {
+            (20, Some(100))
+        } else {
+            (100, None)
+        };
+        let asked = self
+            .get("page_size")
+            .and_then(|p| p.parse::<usize>().ok())
+            .filter(|n| *n > 0);
+        match (asked, max) {
+            (Some(n), Some(max)) => n.min(max),
+            (Some(n), None) => n,
+            (None, _) => default,
+        }
     }
     /// Case-insensitive filter (`*__iexact`): passes when absent or equal ignoring case.
     fn iexact(&self, key: &str, value: Option<&str>) -> bool {
@@ -410,8 +437,28 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
     Some(reply)
 }
 
+/// Which page a list request asks for.
+pub enum PageWanted {
+    Number(usize),
+    Last,
+}
+
+/// One page of `items`; a page that does not exist (0, past the last, not a number) is DRF's
+/// 404 `{"detail": "Invalid page."}` (`PageNumberPagination.paginate_queryset`), which is what a
+/// client fetching pages in parallel meets when objects are deleted meanwhile.
 fn list(w: &World, q: &Query, items: Vec<Value>) -> Reply {
-    let (page, size) = q.page();
+    let size = q.page_size(w);
+    let total_pages = items.len().div_ceil(size).max(1);
+    let page = match q.page(w) {
+        PageWanted::Last => total_pages,
+        PageWanted::Number(n) if (1..=total_pages).contains(&n) => n,
+        PageWanted::Number(_) => {
+            return Reply {
+                status: 404,
+                body: Some(json!({"detail": "Invalid page."})),
+            };
+        }
+    };
     Reply::ok(w.paginate(items, page, size))
 }
 
@@ -877,6 +924,21 @@ fn saml_pk(w: &World, id: &str) -> Option<u64> {
 fn apply_saml_fields(w: &World, p: &mut SamlProvider, body: &Value) -> Result<(), Reply> {
     let obj = body.as_object().cloned().unwrap_or_default();
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    // `SAMLProviderSerializer.validate` (authentik/providers/saml/api/providers.py, from
+    // 2024.8.0, commit d577152f8; upstream test `test_create_validate_signing_kp`): a keypair
+    // in the request needs a sign switch *in the same request*. It reads only the submitted
+    // fields, so neither the model's defaults nor the stored switches count, on PATCH too.
+    if w.shapes.saml_sign_switches {
+        let submitted = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let keypair = obj.get("signing_kp").is_some_and(|v| !v.is_null());
+        if keypair && !submitted("sign_assertion") && !submitted("sign_response") {
+            return Err(Reply::field_errors(vec![(
+                String::new(),
+                "With a signing keypair selected, at least one of 'Sign assertion' and 'Sign Response' must be selected."
+                    .to_string(),
+            )]));
+        }
+    }
     if let Some(name) = s("name") {
         let taken = w.saml.values().any(|o| o.name == name && o.pk != p.pk);
         if taken {

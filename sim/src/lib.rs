@@ -136,8 +136,21 @@ pub struct Fault {
     pub times: u32,
 }
 
+/// Something to do to the world right after the nth request matching `method` and `template`
+/// has been answered: another client's change landing between two of ours.
+struct AfterHook {
+    method: String,
+    template: String,
+    remaining: u32,
+    action: Option<WorldChange>,
+}
+
+/// A change to the world made by someone other than the client under test.
+type WorldChange = Box<dyn FnOnce(&mut World) + Send>;
+
 struct Inner {
     faults: Mutex<Vec<Fault>>,
+    after: Mutex<Vec<AfterHook>>,
     chaos: Mutex<Chaos>,
     /// Faults answered so far (injected one by one or by chaos).
     injected: std::sync::atomic::AtomicU64,
@@ -171,6 +184,7 @@ impl Sim {
         let base_url = format!("http://{addr}");
         let inner = Arc::new(Inner {
             faults: Mutex::new(Vec::new()),
+            after: Mutex::new(Vec::new()),
             chaos: Mutex::new(Chaos::default()),
             injected: Default::default(),
             latency: Mutex::new(Vec::new()),
@@ -295,6 +309,25 @@ impl Sim {
             .lock()
             .expect("latency")
             .push((method.to_string(), path_prefix.to_string(), delay));
+    }
+
+    /// Runs `action` on the world right after the `nth` (1-based) request matching `method` and
+    /// the path `template` (as in the schema, e.g. `/core/applications/`) has been answered:
+    /// another client's change landing between two requests of a command (a delete while a
+    /// list is fetched page by page).
+    pub fn after_request(
+        &self,
+        method: &str,
+        template: &str,
+        nth: u32,
+        action: impl FnOnce(&mut World) + Send + 'static,
+    ) {
+        self.inner.after.lock().expect("after").push(AfterHook {
+            method: method.to_string(),
+            template: template.to_string(),
+            remaining: nth.max(1),
+            action: Some(Box::new(action)),
+        });
     }
 
     /// Injects a fault into the next `fault.times` matching requests.
@@ -600,6 +633,16 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
     match api::dispatch(&mut world, &op, &query, body) {
         Some(reply) => {
             let response = checked(&world, &op, reply.status, reply.body, &record);
+            for hook in inner.after.lock().expect("after").iter_mut() {
+                if hook.method == op.method && hook.template == op.template && hook.action.is_some() {
+                    hook.remaining -= 1;
+                    if hook.remaining == 0
+                        && let Some(action) = hook.action.take()
+                    {
+                        action(&mut world);
+                    }
+                }
+            }
             match &fault {
                 Some(f) => fault_response(f),
                 None => response,

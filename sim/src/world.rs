@@ -820,6 +820,21 @@ impl World {
         }))
     }
 
+    /// The release this world plays, as (year, minor, patch); behaviour that changed between
+    /// releases (not visible in the schema) is keyed on it.
+    pub fn release(&self) -> (u32, u32, u32) {
+        let mut parts = self
+            .schema
+            .version
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        )
+    }
+
     pub fn render_version(&self) -> Value {
         let v = self.reported_version.as_ref().unwrap_or(&self.schema.version);
         let m = json!({

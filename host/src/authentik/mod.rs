@@ -24,6 +24,20 @@ const PAGE_SIZE: u64 = 100;
 const PAGE_FETCHES: usize = 8;
 /// A list longer than this many pages is cut (a million objects: not a real install).
 const MAX_PAGES: u64 = 10_000;
+/// Reads of a list that keeps changing under us before giving up.
+const LIST_ATTEMPTS: u32 = 3;
+
+/// Why one read of a list failed: a page gone (read the list again) or anything else.
+enum ListError {
+    PageGone(AkError),
+    Other(AkError),
+}
+
+impl From<AkError> for ListError {
+    fn from(e: AkError) -> Self {
+        ListError::Other(e)
+    }
+}
 
 /// One list endpoint's objects, as read at the start of a run, with an index per field looked
 /// up by (built on first use): finding each of a thousand services' objects is a hash lookup,
@@ -448,7 +462,28 @@ impl Authentik {
     /// Every page of a list (`page_size=100`): the first page tells how many there are, the rest
     /// are fetched together (at most [`PAGE_FETCHES`] at a time), so a list costs two round trips
     /// whatever its length.
+    ///
+    /// Objects deleted by someone else while the pages travel make the last page disappear, and
+    /// Authentik answers a page past the last with 404 "Invalid page." (DRF's
+    /// `PageNumberPagination`): the list is then read again from the first page, a few times at
+    /// most, instead of failing the command.
     pub async fn list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>, AkError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.list_once(path, query).await {
+                Err(ListError::PageGone(_)) if attempt < LIST_ATTEMPTS => {
+                    tracing::debug!(
+                        "{path}: a page disappeared while the list was read (objects deleted); reading it again"
+                    );
+                }
+                Err(ListError::PageGone(e) | ListError::Other(e)) => return Err(e),
+                Ok(items) => return Ok(items),
+            }
+        }
+    }
+
+    async fn list_once<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>, ListError> {
         use futures::{StreamExt, TryStreamExt};
         let page_query = |page: u64| {
             let mut q: Vec<(&str, String)> = query.to_vec();
@@ -456,7 +491,8 @@ impl Authentik {
             q.push(("page_size", PAGE_SIZE.to_string()));
             q
         };
-        let first: Page<T> = decode("GET", path, self.send(Method::GET, path, &page_query(1), None).await?)?;
+        let first: Page<T> =
+            decode("GET", path, self.send(Method::GET, path, &page_query(1), None).await?).map_err(ListError::Other)?;
         let mut out = first.results;
         let total = first.pagination.total_pages as u64;
         if first.pagination.next as u64 == 0 || total < 2 {
@@ -466,8 +502,12 @@ impl Authentik {
             .map(|page| {
                 let q = page_query(page);
                 async move {
-                    let body: Page<T> = decode("GET", path, self.send(Method::GET, path, &q, None).await?)?;
-                    Ok::<_, AkError>(body.results)
+                    let body = self.send(Method::GET, path, &q, None).await.map_err(|e| match e {
+                        e @ AkError::NotFound { .. } => ListError::PageGone(e),
+                        other => ListError::Other(other),
+                    })?;
+                    let body: Page<T> = decode("GET", path, body).map_err(ListError::Other)?;
+                    Ok::<_, ListError>(body.results)
                 }
             })
             .buffered(PAGE_FETCHES)

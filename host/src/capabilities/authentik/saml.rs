@@ -235,7 +235,14 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         current.invalidation_flow.as_deref(),
     ));
     let what = format!("SAML provider `{name}`");
-    if let Some(body) = settle(state, &what, diffs) {
+    if let Some(mut body) = settle(state, &what, diffs) {
+        // Authentik validates a keypair against the sign switches sent with it, not the stored
+        // ones (`SAMLProviderSerializer.validate`, 2024.8 and later): a PATCH of the keypair
+        // alone is refused, so the switches travel with it.
+        if caps.saml_sign_switches && body.contains_key("signing_kp") {
+            body.insert("sign_assertion".into(), json!(spec.sign_assertion));
+            body.insert("sign_response".into(), json!(spec.sign_response));
+        }
         ak.patch::<SamlProvider>(&format!("providers/saml/{}/", current.pk), &Value::Object(body.clone()))
             .await
             .map_err(|e| state.upstream(e))?;
