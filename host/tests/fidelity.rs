@@ -232,3 +232,78 @@ async fn a_check_survives_applications_deleted_while_it_lists_them() {
         .unwrap_err();
     assert!(matches!(err, AkError::NotFound { .. }), "{err}");
 }
+
+/// Conformance — `authentik/core/tests/test_applications_api.py::test_list` and
+/// `test_list_superuser_full_list`: an application whose binding the admin does not pass is
+/// left out of the admin's (a superuser's) list, while `pagination.count` still counts it (page
+/// cut before the policy check, 2024.4 and later); `superuser_full_list=true` lists both. The
+/// filtered list is cached per user and page and cleared when an application is created, not
+/// when one changes (`authentik/core/signals.py`): before 2025.10.3 it shows the old name, from
+/// 2025.10.3 (`_expand_applications`) the current one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_application_list_is_filtered_and_cached_per_user() {
+    for version in ALL_RELEASES {
+        let h = Harness::new(version).await;
+        for (name, slug) in [("allowed", "allowed"), ("denied", "denied")] {
+            let (status, body) = call(
+                &h,
+                "POST",
+                "core/applications/",
+                Some(json!({"name": name, "slug": slug})),
+            )
+            .await;
+            assert_eq!(status, 201, "{version}: {body}");
+        }
+        h.sim.with_world(|w| w.bind_group("denied", "finance"));
+        let (_, filtered) = call(&h, "GET", "core/applications/", None).await;
+        let slugs = |v: &Value| -> Vec<String> {
+            v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["slug"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(slugs(&filtered), ["allowed"], "{version}: {filtered}");
+        assert_eq!(
+            filtered["pagination"]["count"], 2,
+            "{version}: count before the policy check"
+        );
+        let (_, full) = call(&h, "GET", "core/applications/?superuser_full_list=true", None).await;
+        assert_eq!(slugs(&full), ["allowed", "denied"], "{version}");
+        // An update does not clear the cached list.
+        let (status, _) = call(
+            &h,
+            "PATCH",
+            "core/applications/allowed/",
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, again) = call(&h, "GET", "core/applications/", None).await;
+        let shown = again["results"][0]["name"].as_str().unwrap().to_string();
+        let stale = release(version) < (2025, 10) || version == "2025.10.2";
+        assert_eq!(shown, if stale { "allowed" } else { "renamed" }, "{version}");
+        let (_, full) = call(&h, "GET", "core/applications/?superuser_full_list=true", None).await;
+        assert_eq!(
+            full["results"][1]["name"], "renamed",
+            "{version}: the full list is never cached"
+        );
+    }
+}
+
+/// Client — an application bound to a group the admin is not in is found (the list is read
+/// with `superuser_full_list=true`): `check` is green and `fix` does not try to create it again.
+/// Before the fix `check` said "application missing" and `fix` got a 400 (slug exists).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_the_admin_cannot_access_is_still_found() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        h.sim.with_world(|w| w.bind_group("grafana", "staff"));
+        assert_all_ok(&h.check(&["grafana"]).await);
+        let reports = h.fix(&["grafana"]).await;
+        assert_all_ok(&reports);
+        assert!(report(&reports, "grafana").changes.is_empty(), "{version}: {reports:?}");
+    }
+}

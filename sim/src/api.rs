@@ -259,15 +259,32 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             None => Reply::not_found(),
         },
         ("GET", "/core/applications/") => {
-            let items = w
+            // Ordered by name (`ApplicationViewSet.ordering`).
+            let mut matching: Vec<&Application> = w
                 .applications
                 .values()
                 .filter(|a| q.exact("slug", Some(&a.slug)) && q.exact("name", Some(&a.name)))
-                .map(|a| w.render_application(a))
                 .collect();
-            list(w, q, items)
+            matching.sort_by(|a, b| a.name.cmp(&b.name).then(a.slug.cmp(&b.slug)));
+            let full = q
+                .get("superuser_full_list")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if full && w.token_user_superuser {
+                let items = matching.into_iter().map(|a| w.render_application(a)).collect();
+                list(w, q, items)
+            } else {
+                let pks: Vec<String> = matching.iter().map(|a| a.pk.clone()).collect();
+                visible_applications(w, q, pks)
+            }
         }
-        ("POST", "/core/applications/") => create_application(w, &body),
+        ("POST", "/core/applications/") => {
+            let reply = create_application(w, &body);
+            if reply.status == 201 {
+                // `post_save_application` clears every user's list, on create only.
+                w.app_cache.clear();
+            }
+            reply
+        }
         ("GET", "/core/applications/{slug}/") => match w.applications.get(id) {
             Some(a) => Reply::ok(w.render_application(a)),
             None => Reply::not_found(),
@@ -435,6 +452,77 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         _ => return None,
     };
     Some(reply)
+}
+
+/// `GET /core/applications/` without `superuser_full_list`: the applications the token's user
+/// may access, per release as `crate::access` describes (cached per page, page cut before the
+/// policy check from 2024.4, everything allowed at once in 2023.10).
+fn visible_applications(w: &mut World, q: &Query, pks: Vec<String>) -> Reply {
+    let release = w.release();
+    let allowed = |w: &World, pk: &str| {
+        w.applications.values().find(|a| a.pk == pk).is_some_and(|a| {
+            crate::access::passes(
+                &w.groups,
+                &w.bindings,
+                &a.pbm_uuid,
+                &a.policy_engine_mode,
+                crate::access::TOKEN_USER,
+            )
+        })
+    };
+    let render = |w: &World, pk: &str| {
+        w.applications
+            .values()
+            .find(|a| a.pk == pk)
+            .map(|a| w.render_application(a))
+    };
+    // 2023.10 checks every matching application and answers all allowed ones under the first
+    // page's metadata; from 2024.2 the page is cut first and only its applications are checked.
+    let (mut page, candidates) = if release < (2024, 2, 0) {
+        let mut page = w.paginate(Vec::new(), 1, q.page_size(w));
+        page["pagination"]["count"] = json!(pks.len());
+        (page, pks.clone())
+    } else {
+        let reply = list(w, q, pks.iter().map(|pk| json!(pk)).collect());
+        let Some(page) = reply.body.clone().filter(|_| reply.status == 200) else {
+            return reply;
+        };
+        let on_page = page["results"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        (page, on_page)
+    };
+    // The cache key has the page number from 2024.4 on.
+    let key = (release >= (2024, 4, 0)).then(|| page["pagination"]["current"].as_u64().unwrap_or(1) as usize);
+    let searching = q.get("search").is_some_and(|s| !s.is_empty());
+    let cached = (!searching)
+        .then(|| w.app_cache.entries.get(&key).cloned())
+        .flatten()
+        .filter(|c| !c.is_empty());
+    let results: Vec<Value> = match cached {
+        // Before 2025.10.3 the cached objects are served as they were cached.
+        Some(entries) if release < (2025, 10, 3) => entries.into_iter().map(|(_, v)| v).collect(),
+        // From 2025.10.3 they are read again by pk: deleted ones drop out, edits show.
+        Some(entries) => entries.iter().filter_map(|(pk, _)| render(w, pk)).collect(),
+        None => {
+            let fresh: Vec<(String, Value)> = candidates
+                .iter()
+                .filter(|pk| allowed(w, pk))
+                .filter_map(|pk| render(w, pk).map(|v| (pk.clone(), v)))
+                .collect();
+            if !searching && !fresh.is_empty() {
+                w.app_cache.entries.insert(key, fresh.clone());
+            }
+            fresh.into_iter().map(|(_, v)| v).collect()
+        }
+    };
+    if release < (2024, 2, 0) {
+        page["pagination"]["start_index"] = json!(usize::from(!results.is_empty()));
+        page["pagination"]["end_index"] = json!(results.len());
+    }
+    page["results"] = Value::Array(results);
+    Reply::ok(page)
 }
 
 /// Which page a list request asks for.

@@ -11,6 +11,7 @@
 //!
 //! Requests are counted per method and path template ([`Sim::counts`], [`Sim::writes`]).
 
+pub mod access;
 pub mod api;
 pub mod frappe;
 pub mod keycloak;

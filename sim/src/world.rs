@@ -230,6 +230,13 @@ pub struct World {
     /// speaking the newest known API).
     pub reported_version: Option<String>,
     pub outposts: Vec<Outpost>,
+    /// Groups and the policy bindings that decide who sees which application (`crate::access`).
+    pub groups: Vec<crate::access::Group>,
+    pub bindings: Vec<crate::access::Binding>,
+    /// Whether the token's user is a superuser (the bundled `akadmin` is).
+    pub token_user_superuser: bool,
+    /// The token user's cached application list (`crate::access`).
+    pub app_cache: crate::access::AppCache,
     next_provider_pk: u64,
 }
 
@@ -471,8 +478,45 @@ impl World {
             applications: BTreeMap::new(),
             reported_version: None,
             outposts,
+            groups: Vec::new(),
+            bindings: Vec::new(),
+            token_user_superuser: true,
+            app_cache: Default::default(),
             next_provider_pk: 1,
         }
+    }
+
+    /// Binds group `group` (created, without the token's user, when missing) to application
+    /// `slug`: from then on only the group's members see it in the filtered list. Saving a
+    /// binding clears every user's application cache (`invalidate_policy_cache`).
+    pub fn bind_group(&mut self, slug: &str, group: &str) {
+        let Some(target) = self.applications.get(slug).map(|a| a.pbm_uuid.clone()) else {
+            return;
+        };
+        let pk = match self.groups.iter().find(|g| g.name == group) {
+            Some(g) => g.pk.clone(),
+            None => {
+                let g = crate::access::Group {
+                    pk: uuid(),
+                    name: group.to_string(),
+                    users: Vec::new(),
+                };
+                let pk = g.pk.clone();
+                self.groups.push(g);
+                pk
+            }
+        };
+        let order = self.bindings.iter().filter(|b| b.target == target).count() as i64;
+        self.bindings.push(crate::access::Binding {
+            pk: uuid(),
+            target,
+            group: Some(pk),
+            user: None,
+            negate: false,
+            enabled: true,
+            order,
+        });
+        self.app_cache.clear();
     }
 
     pub fn next_provider_pk(&mut self) -> u64 {

@@ -487,6 +487,15 @@ impl Authentik {
         use futures::{StreamExt, TryStreamExt};
         let page_query = |page: u64| {
             let mut q: Vec<(&str, String)> = query.to_vec();
+            // Authentik filters the application list by the caller's own access (its policy
+            // engine runs for the token's user, superusers included) and caches that filtered
+            // page for a day, cleared when an application is created but not when one changes
+            // (authentik/core/api/applications.py, authentik/core/signals.py): an application
+            // bound to a group the admin is not in would look missing, a fixed one unchanged.
+            // A superuser's token may ask for the full, uncached list.
+            if path == "core/applications/" && !q.iter().any(|(k, _)| *k == "superuser_full_list") {
+                q.push(("superuser_full_list", "true".to_string()));
+            }
             q.push(("page", page.to_string()));
             q.push(("page_size", PAGE_SIZE.to_string()));
             q
