@@ -307,3 +307,108 @@ async fn an_application_the_admin_cannot_access_is_still_found() {
         assert!(report(&reports, "grafana").changes.is_empty(), "{version}: {reports:?}");
     }
 }
+
+/// Conformance — `Provider.name` is unique on the table every provider type shares
+/// (authentik/core/models.py): a name taken by a provider of another type is refused; and
+/// `OAuth2ProviderViewSet` lists proxy providers too, as OAuth2 providers
+/// (authentik/providers/oauth2/api/providers.py, `OAuth2Provider.objects.all()`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_provider_names_are_unique_across_types() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        assert_all_ok(&h.fix(&["adminer"]).await);
+        let proxy_pk = h.sim.with_world(|w| w.proxy.keys().copied().next().unwrap());
+        let (_, list) = call(&h, "GET", "providers/oauth2/?name=adminer", None).await;
+        assert_eq!(
+            list["results"][0]["pk"],
+            json!(proxy_pk),
+            "{version}: the proxy provider, as OAuth2: {list}"
+        );
+        assert_eq!(
+            list["results"][0]["meta_model_name"], "authentik_providers_oauth2.oauth2provider",
+            "{version}: serialized as an OAuth2 provider"
+        );
+        let flow = h.sim.with_world(|w| {
+            w.flows
+                .iter()
+                .find(|f| f.designation == "authorization")
+                .unwrap()
+                .pk
+                .clone()
+        });
+        let mut body = json!({"name": "adminer", "authorization_flow": flow, "acs_url": "https://a.example.org/acs"});
+        if version != "2024.2" {
+            body["invalidation_flow"] = json!(h.sim.with_world(|w| {
+                w.flows
+                    .iter()
+                    .find(|f| f.designation == "invalidation")
+                    .unwrap()
+                    .pk
+                    .clone()
+            }));
+        }
+        let (status, answer) = call(&h, "POST", "providers/saml/", Some(body)).await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"name": ["provider with this name already exists."]})),
+            "{version}"
+        );
+    }
+}
+
+/// Client — a service whose `sso.type` changed keeps nothing of its old provider: `check`
+/// names it, `plan` says it will be replaced, `fix` deletes it, creates the new one and relinks
+/// the application. Before the fix, a proxy provider was taken for the service's OAuth2
+/// provider (the OAuth2 list shows it), and a SAML provider made the create fail with 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_changes_its_sso_type_gets_a_provider_of_the_new_type() {
+    for version in VERSIONS {
+        for (service, old) in [("adminer", "Proxy Provider"), ("zammad", "SAML Provider")] {
+            let h = Harness::new(version).await;
+            assert_all_ok(&h.fix(&[service]).await);
+            std::fs::write(
+                h.manifest_path(service),
+                format!("public_url: https://{service}.example.org\nsso:\n  type: oidc\n  redirect_path: /oauth/callback\n  configured: true\n"),
+            )
+            .unwrap();
+            let reports = h.check(&[service]).await;
+            let r = report(&reports, service);
+            assert!(
+                kinds(r).contains(&"provider-type-mismatch"),
+                "{version} {service}: {r:?}"
+            );
+            let finding = r.findings.iter().find(|f| f.kind == "provider-type-mismatch").unwrap();
+            assert!(
+                finding.message.starts_with(&format!(
+                    "`{service}` is a {old}, but sso.type `oidc` needs an OAuth2 provider"
+                )),
+                "{version}: {}",
+                finding.message
+            );
+            let plan = h.plan(&[service]).await;
+            assert!(
+                report(&plan, service)
+                    .changes
+                    .contains(&format!("replace {old} `{service}` with an OAuth2 provider")),
+                "{version}: {plan:?}"
+            );
+            let reports = h.fix(&[service]).await;
+            assert_all_ok(&reports);
+            let (oauth, proxy, saml, linked) = h.sim.with_world(|w| {
+                let oauth = w.oauth2.values().find(|p| p.name == service).map(|p| p.pk);
+                (
+                    oauth,
+                    w.proxy.values().any(|p| p.name == service),
+                    w.saml.values().any(|p| p.name == service),
+                    w.applications.get(service).and_then(|a| a.provider),
+                )
+            });
+            assert!(
+                oauth.is_some() && !proxy && !saml,
+                "{version} {service}: only an OAuth2 provider is left"
+            );
+            assert_eq!(linked, oauth, "{version} {service}: the application is relinked");
+            assert_all_ok(&h.check(&[service]).await);
+        }
+    }
+}

@@ -229,9 +229,14 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             None => Reply::not_found(),
         },
         ("GET", "/providers/oauth2/") => {
-            let items = w
-                .oauth2
-                .values()
+            // `OAuth2ProviderViewSet.queryset = OAuth2Provider.objects.all()`: a proxy provider is
+            // an OAuth2 provider underneath (multi-table inheritance), so it is listed here too,
+            // serialized as an OAuth2 provider (authentik/providers/oauth2/api/providers.py).
+            let as_oauth2: Vec<OAuth2Provider> = w.proxy.values().map(|p| w.proxy_as_oauth2(p)).collect();
+            let mut all: Vec<&OAuth2Provider> = w.oauth2.values().chain(as_oauth2.iter()).collect();
+            all.sort_by_key(|p| p.pk);
+            let items = all
+                .into_iter()
                 .filter(|p| q.exact("name", Some(&p.name)) && q.exact("client_id", Some(&p.client_id)))
                 .map(|p| w.render_oauth2(p))
                 .collect();
@@ -240,7 +245,10 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
         ("POST", "/providers/oauth2/") => create_oauth2(w, &body),
         ("GET", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
             Some(pk) => Reply::ok(w.render_oauth2(&w.oauth2[&pk])),
-            None => Reply::not_found(),
+            None => match id.parse().ok().and_then(|pk: u64| w.proxy.get(&pk)) {
+                Some(p) => Reply::ok(w.render_oauth2(&w.proxy_as_oauth2(p))),
+                None => Reply::not_found(),
+            },
         },
         ("PATCH" | "PUT", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
             Some(pk) => update_oauth2(w, pk, &body),
@@ -665,7 +673,7 @@ fn apply_oauth2_fields(w: &World, p: &mut OAuth2Provider, body: &Value) -> Resul
     let obj = body.as_object().cloned().unwrap_or_default();
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
     if let Some(name) = s("name") {
-        if w.oauth2.values().any(|o| o.name == name && o.pk != p.pk) {
+        if w.provider_name_taken(&name, p.pk) {
             return Err(Reply::field_error("name", "provider with this name already exists."));
         }
         p.name = name;
@@ -962,8 +970,7 @@ fn apply_proxy_fields(w: &World, p: &mut ProxyProvider, body: &Value) -> Result<
         ));
     }
     if let Some(name) = s("name") {
-        let taken = w.oauth2.values().any(|o| o.name == name && o.pk != p.pk)
-            || w.proxy.values().any(|o| o.name == name && o.pk != p.pk);
+        let taken = w.provider_name_taken(&name, p.pk);
         if taken {
             return Err(Reply::field_error("name", "provider with this name already exists."));
         }
@@ -1028,7 +1035,7 @@ fn apply_saml_fields(w: &World, p: &mut SamlProvider, body: &Value) -> Result<()
         }
     }
     if let Some(name) = s("name") {
-        let taken = w.saml.values().any(|o| o.name == name && o.pk != p.pk);
+        let taken = w.provider_name_taken(&name, p.pk);
         if taken {
             return Err(Reply::field_error("name", "provider with this name already exists."));
         }

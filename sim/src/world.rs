@@ -519,6 +519,61 @@ impl World {
         self.app_cache.clear();
     }
 
+    /// `Provider.name` is unique on the base table every provider type shares
+    /// (authentik/core/models.py, `TextField(unique=True)` since 2023.3): a name is taken by a
+    /// provider of any type.
+    pub fn provider_name_taken(&self, name: &str, except: u64) -> bool {
+        self.oauth2.values().any(|p| p.name == name && p.pk != except)
+            || self.proxy.values().any(|p| p.name == name && p.pk != except)
+            || self.saml.values().any(|p| p.name == name && p.pk != except)
+    }
+
+    /// A proxy provider as the OAuth2 endpoints show it: the OAuth2 row underneath, with what
+    /// `ProxyProvider.set_oauth_defaults` (authentik/providers/proxy/models.py) writes on every
+    /// save through the proxy API: a confidential client without signing key, claims in the ID
+    /// token, the proxy scope mappings, and the two callback URIs on its external host.
+    pub fn proxy_as_oauth2(&self, p: &ProxyProvider) -> OAuth2Provider {
+        let callback = format!(
+            "{}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true",
+            p.external_host.trim_end_matches('/')
+        );
+        let root = format!(
+            "{}?X-authentik-auth-callback=true",
+            p.external_host.trim_end_matches('/')
+        );
+        let mut o = OAuth2Provider {
+            pk: p.pk,
+            name: p.name.clone(),
+            authorization_flow: p.authorization_flow.clone(),
+            authentication_flow: p.authentication_flow.clone(),
+            invalidation_flow: p.invalidation_flow.clone(),
+            property_mappings: p.property_mappings.clone(),
+            client_type: "confidential".into(),
+            client_id: p.client_id.clone(),
+            client_secret: String::new(),
+            grant_types: Vec::new(),
+            redirect_uris: [callback, root]
+                .into_iter()
+                .map(|url| RedirectUri {
+                    matching_mode: "strict".into(),
+                    url,
+                    redirect_uri_type: "authorization".into(),
+                })
+                .collect(),
+            signing_key: None,
+            encryption_key: None,
+            sub_mode: "hashed_user_id".into(),
+            issuer_mode: "per_provider".into(),
+            include_claims_in_id_token: true,
+            access_code_validity: "minutes=1".into(),
+            access_token_validity: p.access_token_validity.clone(),
+            refresh_token_validity: p.refresh_token_validity.clone(),
+            refresh_token_threshold: "seconds=0".into(),
+        };
+        o.property_mappings.sort();
+        o
+    }
+
     pub fn next_provider_pk(&mut self) -> u64 {
         let pk = self.next_provider_pk;
         self.next_provider_pk += 1;

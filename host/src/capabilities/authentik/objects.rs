@@ -152,6 +152,8 @@ pub trait Provider: DeserializeOwned {
     const PATH: &'static str;
     /// The list filter for an exact name (the proxy list only has `name__iexact`).
     const NAME_FILTER: &'static str;
+    /// Authentik's `meta_model_name` of this type.
+    const MODEL: &'static str;
     fn name(&self) -> &str;
     fn assigned_application(&self) -> Option<&str>;
 }
@@ -160,6 +162,7 @@ impl Provider for OAuth2Provider {
     const KIND: &'static str = "OAuth2 provider";
     const PATH: &'static str = "providers/oauth2/";
     const NAME_FILTER: &'static str = "name";
+    const MODEL: &'static str = "authentik_providers_oauth2.oauth2provider";
     fn name(&self) -> &str {
         &self.name
     }
@@ -172,6 +175,7 @@ impl Provider for ProxyProvider {
     const KIND: &'static str = "proxy provider";
     const PATH: &'static str = "providers/proxy/";
     const NAME_FILTER: &'static str = "name__iexact";
+    const MODEL: &'static str = "authentik_providers_proxy.proxyprovider";
     fn name(&self) -> &str {
         &self.name
     }
@@ -184,6 +188,7 @@ impl Provider for SamlProvider {
     const KIND: &'static str = "SAML provider";
     const PATH: &'static str = "providers/saml/";
     const NAME_FILTER: &'static str = "name";
+    const MODEL: &'static str = "authentik_providers_saml.samlprovider";
     fn name(&self) -> &str {
         &self.name
     }
@@ -287,9 +292,88 @@ pub fn warm_up(ak: &Arc<Authentik>, flows: &[Arc<LoadedFlow>]) {
     }
 }
 
+/// A service whose `sso.type` changed (proxy → oidc, saml → oidc) still has its old provider:
+/// named after it, linked to its application, of another type. Provider names are unique across
+/// every type in Authentik, and the OAuth2 list even shows a proxy provider as an OAuth2 one, so
+/// the old provider would be taken for the new one or block its creation. It is never reused:
+/// `check` reports it, `plan` says it will be replaced, and an apply deletes it (the new one is
+/// then created and the application relinked). The type comes from the application's
+/// `provider_obj` (its most specific class), already in the run's application snapshot.
+/// Returns whether such a provider is still there (check and plan).
+async fn replace_other_type<P: Provider>(state: &mut RunState, name: &str) -> Result<bool, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    let app: Option<Value> = if state.wrote(Written::Application) || state.wrote(Written::Provider) {
+        ak.get_opt(&format!("{APPLICATIONS}{}/", state.service.slug)).await
+    } else {
+        ak.snapshot_find(APPLICATIONS, "slug", &state.service.slug).await
+    }
+    .map_err(|e| state.upstream(e))?;
+    let Some(linked) = app
+        .as_ref()
+        .and_then(|a| a.get("provider_obj"))
+        .filter(|p| p.is_object())
+    else {
+        return Ok(false);
+    };
+    let model = linked
+        .get("meta_model_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if linked.get("name").and_then(Value::as_str) != Some(name) || model == P::MODEL {
+        return Ok(false);
+    }
+    let pk = linked.get("pk").and_then(Value::as_u64).unwrap_or_default();
+    let kind = linked
+        .get("verbose_name")
+        .and_then(Value::as_str)
+        .unwrap_or(model)
+        .to_string();
+    let path = match model {
+        "authentik_providers_oauth2.oauth2provider" => OAuth2Provider::PATH,
+        "authentik_providers_proxy.proxyprovider" => ProxyProvider::PATH,
+        "authentik_providers_saml.samlprovider" => SamlProvider::PATH,
+        other => {
+            return Err(FlowError::Denied(format!(
+                "`{name}` is a provider of type `{other}`, which ssoctl does not manage; remove it in Authentik to let \
+                 sso.type `{}` create its {}",
+                state.service.sso_type,
+                P::KIND
+            )));
+        }
+    };
+    match state.mode {
+        Mode::Check => state.finding(
+            "provider-type-mismatch",
+            format!(
+                "`{name}` is a {kind}, but sso.type `{}` needs an {} (`ssoctl fix {}` replaces it)",
+                state.service.sso_type,
+                P::KIND,
+                state.service.name
+            ),
+        ),
+        Mode::Plan => state.change(format!("replace {kind} `{name}` with an {}", P::KIND)),
+        Mode::Apply => {
+            ak.delete(&format!("{path}{pk}/"))
+                .await
+                .map_err(|e| state.upstream(e))?;
+            state.mark_written(Written::Provider);
+            state.change(format!(
+                "deleted {kind} `{name}` (sso.type is now `{}`)",
+                state.service.sso_type
+            ));
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The provider named `name` as it was when the command started (the run's snapshot of its
 /// kind), or as it is now once this run has written something.
 pub async fn find_provider<P: Provider>(state: &mut RunState, name: &str) -> Result<Option<P>, FlowError> {
+    if replace_other_type::<P>(state, name).await? {
+        // Check and plan: the old provider stays, and is not this one.
+        return Ok(None);
+    }
     if state.wrote(Written::Provider) {
         return find_provider_now(state, name).await;
     }
