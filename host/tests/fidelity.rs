@@ -412,3 +412,139 @@ async fn a_service_that_changes_its_sso_type_gets_a_provider_of_the_new_type() {
         }
     }
 }
+
+/// Conformance — `authentik/api/authentication.py` `bearer_auth` (and `authentik/api/tests/
+/// test_auth.py`): the `Bearer` keyword in any case; another scheme refused with
+/// "Unsupported authentication type" up to 2025.10 and ignored (no credentials) from 2025.12;
+/// always 403, never 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_token_authentication() {
+    for version in ["2024.2", "2025.10.4", "2025.12.6", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v3/core/applications/?superuser_full_list=true", h.sim.url());
+        for header in [
+            format!("bearer {TOKEN}"),
+            format!("BEARER {TOKEN}"),
+            format!("  Bearer {TOKEN}  "),
+        ] {
+            let r = http.get(&url).header("Authorization", &header).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{version}: `{header}`");
+        }
+        let r = http
+            .get(&url)
+            .header("Authorization", format!("Basic {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{version}");
+        let detail = if release(version) >= (2025, 12) {
+            "Authentication credentials were not provided."
+        } else {
+            "Unsupported authentication type"
+        };
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({ "detail": detail }),
+            "{version}"
+        );
+        let r = http.get(&url).header("Authorization", "Bearer ").send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.json::<Value>().await.unwrap()),
+            (403, json!({"detail": "Authentication credentials were not provided."})),
+            "{version}: an empty token is no credentials"
+        );
+    }
+}
+
+/// Conformance — `authentik/providers/oauth2/tests/test_api.py::test_validate_redirect_uris`
+/// (2024.8.5, 2024.10.3 and later): a regex redirect URI is compiled with Python's `re`; `**`
+/// is refused with exactly `{"redirect_uris": ["Invalid Regex Pattern: **"]}`, while a
+/// lookahead (valid Python, not valid for Rust's `regex`) is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_regex_redirect_uris_are_python_regexes() {
+    for version in ["2024.12", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        let (flow, invalidation) = h.sim.with_world(|w| {
+            let find = |d: &str| w.flows.iter().find(|f| f.designation == d).unwrap().pk.clone();
+            (find("authorization"), find("invalidation"))
+        });
+        let body = |url: &str| {
+            json!({"name": format!("p-{}", url.len()), "authorization_flow": flow, "invalidation_flow": invalidation,
+                   "redirect_uris": [{"matching_mode": "regex", "url": url}]})
+        };
+        let (status, answer) = call(&h, "POST", "providers/oauth2/", Some(body("**"))).await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"redirect_uris": ["Invalid Regex Pattern: **"]})),
+            "{version}"
+        );
+        let (status, answer) = call(
+            &h,
+            "POST",
+            "providers/oauth2/",
+            Some(body("https://(?!evil)[a-z]+\\.example\\.org/cb")),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {answer}");
+    }
+}
+
+/// Conformance — `authentik/core/tests/test_applications_api.py::
+/// test_create_application_with_reserved_slug` / `test_update_application_with_reserved_slug`
+/// (2025.8.0 and later): reserved slugs are refused on create and on update; before 2025.8 they
+/// are ordinary slugs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_reserved_application_slugs() {
+    for version in ["2025.4", "2025.8.6", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        let (status, answer) = call(
+            &h,
+            "POST",
+            "core/applications/",
+            Some(json!({"name": "x", "slug": "authorize"})),
+        )
+        .await;
+        if release(version) >= (2025, 8) {
+            assert_eq!(status, 400, "{version}");
+            assert!(
+                answer["slug"][0].as_str().unwrap().contains("reserved"),
+                "{version}: {answer}"
+            );
+            let (status, _) = call(
+                &h,
+                "POST",
+                "core/applications/",
+                Some(json!({"name": "x", "slug": "ok"})),
+            )
+            .await;
+            assert_eq!(status, 201);
+            let (status, answer) = call(&h, "PATCH", "core/applications/ok/", Some(json!({"slug": "token"}))).await;
+            assert_eq!(status, 400, "{version}: {answer}");
+        } else {
+            assert_eq!(status, 201, "{version}: {answer}");
+        }
+    }
+}
+
+/// Conformance — `authentik/outposts/tests/test_api.py::test_managed_name_change`: the embedded
+/// outpost's name cannot be changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_embedded_outpost_keeps_its_name() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        let pk = h.sim.with_world(|w| w.outposts[0].pk.clone());
+        let (status, answer) = call(
+            &h,
+            "PATCH",
+            &format!("outposts/instances/{pk}/"),
+            Some(json!({"name": "mine"})),
+        )
+        .await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"name": ["Embedded outpost's name cannot be changed"]})),
+            "{version}"
+        );
+    }
+}

@@ -342,6 +342,12 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
                     w.outposts[i].providers = pks;
                 }
                 if let Some(name) = body.get("name").and_then(Value::as_str) {
+                    // `OutpostSerializer.validate_name` (authentik/outposts/api/outposts.py;
+                    // upstream `test_managed_name_change`): the embedded outpost keeps its name.
+                    let embedded = w.outposts[i].managed.as_deref() == Some("goauthentik.io/outposts/embedded");
+                    if embedded && name != "authentik Embedded Outpost" {
+                        return Some(Reply::field_error("name", "Embedded outpost's name cannot be changed"));
+                    }
                     w.outposts[i].name = name.to_string();
                 }
                 Reply::ok(w.render_outpost(&w.outposts[i]))
@@ -763,14 +769,18 @@ fn apply_oauth2_fields(w: &World, p: &mut OAuth2Provider, body: &Value) -> Resul
                     redirect_uri_type: i["redirect_uri_type"].as_str().unwrap_or("authorization").to_string(),
                 })
                 .collect();
+            // `OAuth2ProviderSerializer.validate_redirect_uris` (2024.8.5, 2024.10.3 and later;
+            // upstream test `test_validate_redirect_uris`) compiles each regex entry with Python's
+            // `re`: fancy-regex is closer to it than `regex` (lookaround and backreferences are
+            // valid Python), and `**` fails in both.
             if let Some(bad) = p
                 .redirect_uris
                 .iter()
-                .find(|r| r.matching_mode == "regex" && regex::Regex::new(&r.url).is_err())
+                .find(|r| r.matching_mode == "regex" && fancy_regex::Regex::new(&r.url).is_err())
             {
                 return Err(Reply::field_error(
                     "redirect_uris",
-                    format!("Invalid regular expression: {}", bad.url),
+                    format!("Invalid Regex Pattern: {}", bad.url),
                 ));
             }
         }
@@ -862,6 +872,15 @@ fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> R
         }
         if w.applications.values().any(|a| a.slug == slug && a.pk != app.pk) {
             return Err(Reply::field_error("slug", "Application with this slug already exists."));
+        }
+        // `Application.reserved_slugs`, checked by `ApplicationSerializer.validate_slug` on create
+        // and update from 2025.8.0 (commit aeb5c9a24): these would shadow OAuth2 endpoints.
+        const RESERVED: [&str; 6] = ["authorize", "token", "device", "userinfo", "introspect", "revoke"];
+        if w.release() >= (2025, 8, 0) && RESERVED.contains(&slug.as_str()) {
+            return Err(Reply::field_error(
+                "slug",
+                format!("The slug '{slug}' is reserved and cannot be used for applications."),
+            ));
         }
         app.slug = slug;
     }

@@ -506,10 +506,25 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         .or_default() += 1;
 
     if !world.schema.allows_anonymous(&op) {
-        let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let detail = match auth.and_then(|a| a.strip_prefix("Bearer ")) {
+        // `authentik/api/authentication.py` `bearer_auth`: the header is stripped, its first word
+        // compared to `bearer` in lower case; another scheme is refused up to 2025.10 and ignored
+        // from 2025.12 (then no credentials). Always 403, never 401: DRF turns the 401 into 403
+        // because neither authenticator defines `authenticate_header`.
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .unwrap_or("");
+        let detail = match auth.split_once(' ') {
             None => Some("Authentication credentials were not provided."),
-            Some(token) if token != inner.token => Some("Token invalid/expired"),
+            Some((scheme, _)) if !scheme.eq_ignore_ascii_case("bearer") => {
+                if world.release() >= (2025, 12, 0) {
+                    Some("Authentication credentials were not provided.")
+                } else {
+                    Some("Unsupported authentication type")
+                }
+            }
+            Some((_, token)) if token.trim() != inner.token => Some("Token invalid/expired"),
             Some(_) => None,
         };
         if let Some(detail) = detail {

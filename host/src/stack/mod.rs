@@ -502,6 +502,19 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         ));
     }
     let mut expanded_env = Vec::new();
+    // Authentik's `Application.reserved_slugs` (refused from 2025.8): the names of its OAuth2
+    // endpoints under `/application/o/`, which an application of that slug would shadow on
+    // every release.
+    const RESERVED_SLUGS: [&str; 6] = ["authorize", "token", "device", "userinfo", "introspect", "revoke"];
+    if RESERVED_SLUGS.contains(&slug.as_str()) {
+        return Err(at(
+            "slug",
+            format!(
+                "slug `{slug}` is one of Authentik's OAuth2 endpoints ({}); give the service another sso.slug",
+                RESERVED_SLUGS.join(", ")
+            ),
+        ));
+    }
     let public_url = match manifest.str("public_url") {
         Some(url) => interpolate(path, "public_url", url, env, &mut expanded_env)?,
         None => interpolate(
@@ -712,6 +725,19 @@ mod tests {
         assert_eq!(s.env_owner("AGENT_OAUTH_CLIENT_ID"), Some("grafana-agent"));
         assert_eq!(s.env_owner("AUTHENTIK_ADMIN_TOKEN"), None);
         assert_eq!(s.env_owner("POSTGRES_PASSWORD"), None);
+    }
+
+    #[test]
+    fn reserved_slugs_are_refused() {
+        let (_d, s) = stack(&[
+            (".env", "ASD_TUNNEL_HOST=example.org\n"),
+            ("packages/token/manifest.yaml", "sso:\n  type: oidc\n  redirect_path: /cb\n"),
+            ("packages/app/manifest.yaml", "sso:\n  type: oidc\n  slug: authorize\n  redirect_path: /cb\n"),
+        ]);
+        let s = s.unwrap();
+        for name in ["token", "app"] {
+            assert!(s.broken[name].error.contains("is one of Authentik's OAuth2 endpoints"), "{:?}", s.broken);
+        }
     }
 
     #[test]
