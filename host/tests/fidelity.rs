@@ -548,3 +548,45 @@ async fn conformance_embedded_outpost_keeps_its_name() {
         );
     }
 }
+
+/// Client — `export --blueprint` declares the redirect URIs apply sends: on a server that
+/// matches every redirect URI as a regex (before 2024.8.5), the strict URL escaped. Before the
+/// fix the blueprint held the unescaped URL, where `.` matches any character.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blueprint_declares_the_redirect_uris_apply_sends() {
+    for version in ["2024.2", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        let out = ssoctl(h.root(), &["export", "--blueprint", "grafana"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+        let entry = doc["entries"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["model"].as_str() == Some("authentik_providers_oauth2.oauth2provider"))
+            .unwrap()
+            .clone();
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        let registered = h.sim.with_world(|w| {
+            w.oauth2
+                .values()
+                .find(|p| p.name == "grafana")
+                .unwrap()
+                .redirect_uris
+                .iter()
+                .map(|r| r.url.clone())
+                .collect::<Vec<_>>()
+        });
+        let declared: Vec<String> = match &entry["attrs"]["redirect_uris"] {
+            serde_yaml::Value::String(text) => text.lines().map(str::to_string).collect(),
+            serde_yaml::Value::Sequence(items) => {
+                items.iter().map(|i| i["url"].as_str().unwrap().to_string()).collect()
+            }
+            other => panic!("{version}: {other:?}"),
+        };
+        assert_eq!(declared, registered, "{version}");
+        if version == "2024.2" {
+            assert_eq!(declared, [r"https://grafana\.example\.org/login/generic_oauth"]);
+        }
+    }
+}

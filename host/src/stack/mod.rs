@@ -731,12 +731,22 @@ mod tests {
     fn reserved_slugs_are_refused() {
         let (_d, s) = stack(&[
             (".env", "ASD_TUNNEL_HOST=example.org\n"),
-            ("packages/token/manifest.yaml", "sso:\n  type: oidc\n  redirect_path: /cb\n"),
-            ("packages/app/manifest.yaml", "sso:\n  type: oidc\n  slug: authorize\n  redirect_path: /cb\n"),
+            (
+                "packages/token/manifest.yaml",
+                "sso:\n  type: oidc\n  redirect_path: /cb\n",
+            ),
+            (
+                "packages/app/manifest.yaml",
+                "sso:\n  type: oidc\n  slug: authorize\n  redirect_path: /cb\n",
+            ),
         ]);
         let s = s.unwrap();
         for name in ["token", "app"] {
-            assert!(s.broken[name].error.contains("is one of Authentik's OAuth2 endpoints"), "{:?}", s.broken);
+            assert!(
+                s.broken[name].error.contains("is one of Authentik's OAuth2 endpoints"),
+                "{:?}",
+                s.broken
+            );
         }
     }
 

@@ -12,7 +12,6 @@ use crate::capabilities::RunState;
 use crate::runtime::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec, ScopeMappingSpec,
 };
-use crate::runtime::bindings::sso::flow::types::MatchMode;
 
 fn tagged(tag: &str, value: Value) -> Value {
     Value::Tagged(Box::new(TaggedValue {
@@ -79,28 +78,10 @@ pub fn oauth2(state: &RunState, caps: &Capabilities, name: &str, spec: &Oauth2Pr
         }
         .into(),
     ));
-    let uris: Vec<(bool, &str)> = spec
-        .redirect_uris
-        .iter()
-        .map(|r| (matches!(r.matching, MatchMode::Regex), r.url.as_str()))
-        .collect();
-    attrs.push((
-        "redirect_uris",
-        if caps.redirect_uri_list {
-            Value::Sequence(
-                uris.iter()
-                    .map(|(regex, url)| {
-                        map(vec![
-                            ("matching_mode", if *regex { "regex" } else { "strict" }.into()),
-                            ("url", (*url).into()),
-                        ])
-                    })
-                    .collect(),
-            )
-        } else {
-            uris.iter().map(|(_, u)| *u).collect::<Vec<_>>().join("\n").into()
-        },
-    ));
+    // The same shape apply sends (escaped strict URIs for old regex-matching servers).
+    let uris = super::shapes::redirect_uris(caps, &spec.redirect_uris);
+    let body = super::shapes::redirect_uris_body(caps, &uris, &[]);
+    attrs.push(("redirect_uris", serde_yaml::to_value(&body).unwrap_or(Value::Null)));
     let mut mappings: Vec<Value> = spec
         .scopes
         .iter()

@@ -9,6 +9,7 @@ mod oauth2;
 pub mod objects;
 mod proxy;
 mod saml;
+pub mod shapes;
 
 pub use proxy::OutpostWriter;
 

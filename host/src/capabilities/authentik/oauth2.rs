@@ -10,13 +10,13 @@ use super::objects::{
     APPLICATIONS, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows,
     settle, updated,
 };
+use super::shapes::{self, Uri};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
 use crate::capabilities::{FlowError, Mode, RunState, Written};
 use crate::runtime::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec,
 };
-use crate::runtime::bindings::sso::flow::types::MatchMode;
 
 const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
@@ -24,26 +24,6 @@ pub struct ProviderOutcome {
     pub pk: Option<u64>,
     pub client_id: String,
     pub client_secret: Option<String>,
-}
-
-/// One registered redirect URI, normalised across server versions.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Uri {
-    regex: bool,
-    url: String,
-}
-
-/// Escapes a URL so that a server matching redirect URIs as regular expressions (before
-/// 2024.8.5/2024.10.3) matches exactly that URL and nothing else (`.` would match any character).
-fn regex_escape(url: &str) -> String {
-    let mut out = String::with_capacity(url.len() + 8);
-    for c in url.chars() {
-        if "\\.^$*+?()[]{}|".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Redirect URIs as Authentik holds them, split into the ones ssoctl manages (authorization)
@@ -165,25 +145,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             uri.url
         ));
     }
-    let wanted_uris: BTreeSet<Uri> = spec
-        .redirect_uris
-        .iter()
-        .map(|r| {
-            let regex = r.matching == MatchMode::Regex;
-            if caps.redirect_uri_list || regex {
-                Uri {
-                    regex,
-                    url: r.url.clone(),
-                }
-            } else {
-                // Old servers match every entry as a regex: escape strict URLs.
-                Uri {
-                    regex: true,
-                    url: regex_escape(&r.url),
-                }
-            }
-        })
-        .collect();
+    let wanted_uris = shapes::redirect_uris(&caps, &spec.redirect_uris);
     let grant_types: Option<BTreeSet<String>> = caps.grant_types.then(|| {
         if spec.grant_types.is_empty() {
             DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()
@@ -201,18 +163,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
         "global"
     };
 
-    let uris_json = |uris: &BTreeSet<Uri>, keep: &[Value]| -> Value {
-        if caps.redirect_uri_list {
-            let mut list: Vec<Value> = uris
-                .iter()
-                .map(|u| json!({"matching_mode": if u.regex { "regex" } else { "strict" }, "url": u.url}))
-                .collect();
-            list.extend(keep.iter().cloned());
-            Value::Array(list)
-        } else {
-            Value::String(uris.iter().map(|u| u.url.as_str()).collect::<Vec<_>>().join("\n"))
-        }
-    };
+    let uris_json = |uris: &BTreeSet<Uri>, keep: &[Value]| shapes::redirect_uris_body(&caps, uris, keep);
 
     // Find the existing provider by exact name (filters are re-checked client-side).
     let existing: Option<OAuth2Provider> = find_provider(state, &name).await?;
@@ -614,14 +565,6 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strict_urls_are_escaped_for_regex_servers() {
-        assert_eq!(
-            regex_escape("https://g.example.org/login?x=1"),
-            r"https://g\.example\.org/login\?x=1"
-        );
-    }
 
     #[test]
     fn registered_uris_keep_logout_entries_aside() {

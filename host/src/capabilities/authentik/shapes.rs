@@ -1,0 +1,84 @@
+//! Request shapes that depend on the server's release, built once here for apply, plan and
+//! `export --blueprint` alike, so what a blueprint declares is what ssoctl would send.
+//!
+//! Today: redirect URIs. Servers before 2024.8.5 / 2024.10.3 hold them as one string of regular
+//! expressions, one per line, and match every line as a regex (CVE-2024-52289 changed that to
+//! `{matching_mode, url}` entries): a strict URL sent to them is escaped, or `.` in its host
+//! would match any character.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::authentik::Capabilities;
+use crate::runtime::bindings::sso::flow::types::{MatchMode, RedirectUri};
+
+/// One registered redirect URI, normalised across server versions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Uri {
+    pub regex: bool,
+    pub url: String,
+}
+
+/// Escapes a URL so that a server matching redirect URIs as regular expressions matches exactly
+/// that URL and nothing else.
+pub fn regex_escape(url: &str) -> String {
+    let mut out = String::with_capacity(url.len() + 8);
+    for c in url.chars() {
+        if "\\.^$*+?()[]{}|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The redirect URIs a flow asked for, as this server will hold them.
+pub fn redirect_uris(caps: &Capabilities, wanted: &[RedirectUri]) -> BTreeSet<Uri> {
+    wanted
+        .iter()
+        .map(|r| {
+            let regex = r.matching == MatchMode::Regex;
+            if caps.redirect_uri_list || regex {
+                Uri {
+                    regex,
+                    url: r.url.clone(),
+                }
+            } else {
+                // Old servers match every entry as a regex: escape strict URLs.
+                Uri {
+                    regex: true,
+                    url: regex_escape(&r.url),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The `redirect_uris` field of a request: entries (with `keep`, the ones ssoctl does not
+/// manage, appended) or the newline-joined string of old servers.
+pub fn redirect_uris_body(caps: &Capabilities, uris: &BTreeSet<Uri>, keep: &[Value]) -> Value {
+    if caps.redirect_uri_list {
+        let mut list: Vec<Value> = uris
+            .iter()
+            .map(|u| json!({"matching_mode": if u.regex { "regex" } else { "strict" }, "url": u.url}))
+            .collect();
+        list.extend(keep.iter().cloned());
+        Value::Array(list)
+    } else {
+        Value::String(uris.iter().map(|u| u.url.as_str()).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_urls_are_escaped_for_regex_servers() {
+        assert_eq!(
+            regex_escape("https://g.example.org/login?x=1"),
+            r"https://g\.example\.org/login\?x=1"
+        );
+    }
+}
