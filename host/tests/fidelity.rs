@@ -590,3 +590,92 @@ async fn the_blueprint_declares_the_redirect_uris_apply_sends() {
         }
     }
 }
+
+/// Conformance — `authentik/core/tests/test_transactional_applications_api.py`:
+/// `test_create_transactional` (applied, provider linked), `test_create_transactional_invalid`
+/// (empty flows: "This field may not be null." under `provider`),
+/// `test_create_transactional_duplicate_name_provider` (must-create); and atomicity (derived
+/// from `Importer.apply` in `atomic()`): an application part that is refused creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_transactional_application_create() {
+    for version in ["2024.12", "2026.8.3"] {
+        let h = Harness::new(version).await;
+        let flow = h.sim.with_world(|w| {
+            w.flows
+                .iter()
+                .find(|f| f.designation == "authorization")
+                .unwrap()
+                .pk
+                .clone()
+        });
+        let request = |name: &str, slug: &str, authorization: &str| {
+            json!({
+                "app": {"name": name, "slug": slug},
+                "provider_model": "authentik_providers_oauth2.oauth2provider",
+                "provider": {"name": name, "authorization_flow": authorization, "invalidation_flow": authorization, "redirect_uris": []},
+            })
+        };
+        let (status, answer) = call(
+            &h,
+            "PUT",
+            "core/transactional/applications/",
+            Some(request("one", "one", &flow)),
+        )
+        .await;
+        assert_eq!(
+            (status, answer),
+            (200, json!({"applied": true, "logs": []})),
+            "{version}"
+        );
+        let linked = h.sim.with_world(|w| {
+            let provider = w.oauth2.values().find(|p| p.name == "one").map(|p| p.pk);
+            (provider, w.applications.get("one").and_then(|a| a.provider))
+        });
+        assert!(linked.0.is_some() && linked.0 == linked.1, "{version}: {linked:?}");
+
+        let (status, answer) = call(
+            &h,
+            "PUT",
+            "core/transactional/applications/",
+            Some(request("two", "two", "")),
+        )
+        .await;
+        assert_eq!(status, 400, "{version}");
+        assert_eq!(
+            answer,
+            json!({"provider": {"authorization_flow": ["This field may not be null."], "invalidation_flow": ["This field may not be null."]}}),
+            "{version}"
+        );
+
+        let (status, answer) = call(
+            &h,
+            "PUT",
+            "core/transactional/applications/",
+            Some(request("one", "other", &flow)),
+        )
+        .await;
+        assert_eq!(
+            (status, answer),
+            (
+                400,
+                json!({"provider": {"name": ["State is set to must_created and object exists already"]}})
+            ),
+            "{version}"
+        );
+
+        // The application part refused (its slug is taken): no provider is left behind.
+        let (status, answer) = call(
+            &h,
+            "PUT",
+            "core/transactional/applications/",
+            Some(request("three", "one", &flow)),
+        )
+        .await;
+        assert_eq!(status, 400, "{version}: {answer}");
+        assert!(answer["app"]["slug"].is_array(), "{version}: {answer}");
+        assert!(
+            h.sim.with_world(|w| !w.oauth2.values().any(|p| p.name == "three")),
+            "{version}: nothing created"
+        );
+    }
+}

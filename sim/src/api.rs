@@ -285,6 +285,7 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
                 visible_applications(w, q, pks)
             }
         }
+        ("PUT", "/core/transactional/applications/") => transactional_application(w, &body),
         ("POST", "/core/applications/") => {
             let reply = create_application(w, &body);
             if reply.status == 201 {
@@ -537,6 +538,108 @@ fn visible_applications(w: &mut World, q: &Query, pks: Vec<String>) -> Reply {
     }
     page["results"] = Value::Array(results);
     Reply::ok(page)
+}
+
+/// `PUT /core/transactional/applications/` (authentik/core/api/transactional_applications.py,
+/// every release from 2023.10): a provider and its application in one request. The nested
+/// application is validated first (`{"app": {...}}`); then a blueprint of two `MUST_CREATED`
+/// entries is validated inside a rolled-back transaction, reporting only the first failing entry
+/// (`{"provider": {...}}` before `{"app": {...}}`): an existing provider name is "State is set to
+/// must_created and object exists already", the provider's own serializer errors otherwise.
+/// Applied atomically: nothing is created when either part is refused. The answer is always
+/// `{"applied": true, "logs": []}`. Upstream tests `test_create_transactional`,
+/// `test_create_transactional_invalid`, `test_create_transactional_duplicate_name_provider`.
+fn transactional_application(w: &mut World, body: &Value) -> Reply {
+    let nested = |entry: &str, reply: Reply| Reply {
+        status: 400,
+        body: Some(json!({ entry: reply.body.unwrap_or(Value::Null) })),
+    };
+    let app_body = body.get("app").cloned().unwrap_or(Value::Null);
+    let mut probe = Application {
+        pk: uuid(),
+        pbm_uuid: uuid(),
+        slug: String::new(),
+        name: String::new(),
+        provider: None,
+        meta_launch_url: String::new(),
+        meta_description: String::new(),
+        meta_publisher: String::new(),
+        open_in_new_tab: false,
+        policy_engine_mode: "any".into(),
+        group: String::new(),
+    };
+    let mut app_fields = app_body.clone();
+    if let Some(o) = app_fields.as_object_mut() {
+        o.remove("provider");
+    }
+    if let Err(reply) = apply_application_fields(w, &mut probe, &app_fields) {
+        return nested("app", reply);
+    }
+    let provider = body.get("provider").cloned().unwrap_or(Value::Null);
+    let model = body.get("provider_model").and_then(Value::as_str).unwrap_or_default();
+    let (path, request_schema) = match model {
+        "authentik_providers_oauth2.oauth2provider" => ("/providers/oauth2/", "OAuth2ProviderRequest"),
+        "authentik_providers_proxy.proxyprovider" => ("/providers/proxy/", "ProxyProviderRequest"),
+        "authentik_providers_saml.samlprovider" => ("/providers/saml/", "SAMLProviderRequest"),
+        other => {
+            return Reply::field_error(
+                "provider_model",
+                format!("ssoctl-sim does not create `{other}` providers"),
+            );
+        }
+    };
+    let name = provider
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if w.provider_name_taken(&name, u64::MAX) {
+        return nested(
+            "provider",
+            Reply::field_error("name", "State is set to must_created and object exists already"),
+        );
+    }
+    // The blueprint importer reads an empty primary key as none: "This field may not be null."
+    let empty_refs: Vec<(String, String)> = provider
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, v)| k.ends_with("_flow") && v.as_str() == Some(""))
+                .map(|(k, _)| (k.clone(), "This field may not be null.".to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !empty_refs.is_empty() {
+        return nested("provider", Reply::field_errors(empty_refs));
+    }
+    if let Err(violations) = w.schema.validate_component(request_schema, &provider) {
+        let errors = violations.into_iter().map(|v| (v.field, v.message)).collect();
+        return nested("provider", Reply::field_errors(errors));
+    }
+    // Both parts on a copy of the world, kept only when both are created.
+    let mut draft = w.clone();
+    let op = Operation {
+        template: path.to_string(),
+        method: "POST".to_string(),
+        params: Vec::new(),
+    };
+    let created = match dispatch(&mut draft, &op, &Query(Vec::new()), Some(provider)) {
+        Some(reply) if reply.status == 201 => reply,
+        Some(reply) => return nested("provider", reply),
+        None => return Reply::field_error("provider_model", "not simulated"),
+    };
+    let pk = created.body.as_ref().and_then(|b| b["pk"].as_u64());
+    let mut app_body = app_fields;
+    if let Some(o) = app_body.as_object_mut() {
+        o.insert("provider".into(), json!(pk));
+    }
+    let reply = create_application(&mut draft, &app_body);
+    if reply.status != 201 {
+        return nested("app", reply);
+    }
+    draft.app_cache.clear();
+    *w = draft;
+    Reply::ok(json!({"applied": true, "logs": []}))
 }
 
 /// Which page a list request asks for.

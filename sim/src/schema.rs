@@ -275,6 +275,12 @@ impl ApiSchema {
         self.validate(&key, schema, body)
     }
 
+    /// Validates `instance` against component schema `name` (e.g. `OAuth2ProviderRequest`).
+    pub fn validate_component(&self, name: &str, instance: &Value) -> Result<(), Vec<Violation>> {
+        let schema = json!({ "$ref": format!("#/components/schemas/{name}") });
+        self.validate(&format!("component {name}"), &schema, instance)
+    }
+
     /// Validates a JSON response body against the operation's schema for `status`.
     /// A status the operation does not document is itself a violation.
     pub fn validate_response(&self, op: &Operation, status: u16, body: Option<&Value>) -> Result<(), Vec<Violation>> {

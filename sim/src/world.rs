@@ -213,6 +213,7 @@ pub struct Outpost {
 }
 
 /// The whole simulated server.
+#[derive(Clone)]
 pub struct World {
     pub schema: Arc<ApiSchema>,
     pub shapes: Shapes,
