@@ -14,21 +14,9 @@ use serde_json::{Value, json};
 use ssoctl::authentik::AkError;
 
 /// Every release the simulator plays (`sim/schemas/`).
-const ALL_RELEASES: [&str; 13] = [
-    "2023.10",
-    "2024.2",
-    "2024.6",
-    "2024.8",
-    "2024.10",
-    "2024.12",
-    "2025.4",
-    "2025.8.6",
-    "2025.10.4",
-    "2025.12.6",
-    "2026.2.0",
-    "2026.5.6",
-    "2026.8.3",
-];
+fn all_releases() -> Vec<&'static str> {
+    ssoctl_sim::schema::known_versions()
+}
 
 fn release(version: &str) -> (u32, u32) {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -58,7 +46,7 @@ async fn call(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u1
 /// commit 196bce348), where an asked size is capped at 100 (`pagination_max_page_size`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_pagination_per_release() {
-    for version in ALL_RELEASES {
+    for version in all_releases() {
         let h = Harness::new(version).await;
         // 25 applications: more than one page of 20, less than one of 100.
         for i in 0..25 {
@@ -120,7 +108,7 @@ async fn conformance_pagination_per_release() {
 /// the exact `non_field_errors` body; with `sign_assertion: true` it is created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_saml_signing_keypair_needs_a_sign_switch() {
-    for version in ALL_RELEASES.iter().filter(|v| release(v) >= (2024, 8)) {
+    for version in all_releases().into_iter().filter(|v| release(v) >= (2024, 8)) {
         let h = Harness::new(version).await;
         let (flow, keypair) = h.sim.with_world(|w| {
             (
@@ -242,7 +230,7 @@ async fn a_check_survives_applications_deleted_while_it_lists_them() {
 /// 2025.10.3 (`_expand_applications`) the current one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_application_list_is_filtered_and_cached_per_user() {
-    for version in ALL_RELEASES {
+    for version in all_releases() {
         let h = Harness::new(version).await;
         for (name, slug) in [("allowed", "allowed"), ("denied", "denied")] {
             let (status, body) = call(
@@ -615,13 +603,8 @@ async fn conformance_transactional_application_create() {
                 "provider": {"name": name, "authorization_flow": authorization, "invalidation_flow": authorization, "redirect_uris": []},
             })
         };
-        let (status, answer) = call(
-            &h,
-            "PUT",
-            "core/transactional/applications/",
-            Some(request("one", "one", &flow)),
-        )
-        .await;
+        let put = |body: Value| call(&h, "PUT", "core/transactional/applications/", Some(body));
+        let (status, answer) = put(request("one", "one", &flow)).await;
         assert_eq!(
             (status, answer),
             (200, json!({"applied": true, "logs": []})),
@@ -633,13 +616,7 @@ async fn conformance_transactional_application_create() {
         });
         assert!(linked.0.is_some() && linked.0 == linked.1, "{version}: {linked:?}");
 
-        let (status, answer) = call(
-            &h,
-            "PUT",
-            "core/transactional/applications/",
-            Some(request("two", "two", "")),
-        )
-        .await;
+        let (status, answer) = put(request("two", "two", "")).await;
         assert_eq!(status, 400, "{version}");
         assert_eq!(
             answer,
@@ -647,13 +624,7 @@ async fn conformance_transactional_application_create() {
             "{version}"
         );
 
-        let (status, answer) = call(
-            &h,
-            "PUT",
-            "core/transactional/applications/",
-            Some(request("one", "other", &flow)),
-        )
-        .await;
+        let (status, answer) = put(request("one", "other", &flow)).await;
         assert_eq!(
             (status, answer),
             (
@@ -664,13 +635,7 @@ async fn conformance_transactional_application_create() {
         );
 
         // The application part refused (its slug is taken): no provider is left behind.
-        let (status, answer) = call(
-            &h,
-            "PUT",
-            "core/transactional/applications/",
-            Some(request("three", "one", &flow)),
-        )
-        .await;
+        let (status, answer) = put(request("three", "one", &flow)).await;
         assert_eq!(status, 400, "{version}: {answer}");
         assert!(answer["app"]["slug"].is_array(), "{version}: {answer}");
         assert!(

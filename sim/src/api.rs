@@ -555,19 +555,7 @@ fn transactional_application(w: &mut World, body: &Value) -> Reply {
         body: Some(json!({ entry: reply.body.unwrap_or(Value::Null) })),
     };
     let app_body = body.get("app").cloned().unwrap_or(Value::Null);
-    let mut probe = Application {
-        pk: uuid(),
-        pbm_uuid: uuid(),
-        slug: String::new(),
-        name: String::new(),
-        provider: None,
-        meta_launch_url: String::new(),
-        meta_description: String::new(),
-        meta_publisher: String::new(),
-        open_in_new_tab: false,
-        policy_engine_mode: "any".into(),
-        group: String::new(),
-    };
+    let mut probe = blank_application();
     let mut app_fields = app_body.clone();
     if let Some(o) = app_fields.as_object_mut() {
         o.remove("provider");
@@ -918,8 +906,9 @@ fn existing_flow(w: &World, field: &str, pk: &str) -> Result<String, Reply> {
     }
 }
 
-fn create_application(w: &mut World, body: &Value) -> Reply {
-    let app = Application {
+/// An application as a create starts from (the model's defaults).
+fn blank_application() -> Application {
+    Application {
         pk: uuid(),
         pbm_uuid: uuid(),
         slug: String::new(),
@@ -931,7 +920,11 @@ fn create_application(w: &mut World, body: &Value) -> Reply {
         open_in_new_tab: false,
         policy_engine_mode: "any".into(),
         group: String::new(),
-    };
+    }
+}
+
+fn create_application(w: &mut World, body: &Value) -> Reply {
+    let app = blank_application();
     save(
         w,
         app,
