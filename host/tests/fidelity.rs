@@ -39,6 +39,15 @@ async fn call(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u1
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// Creates `n` applications `<prefix>-000`… (named `<prefix> 0`…) through the API.
+async fn create_applications(h: &Harness, prefix: &str, n: usize) {
+    for i in 0..n {
+        let body = json!({"name": format!("{prefix} {i}"), "slug": format!("{prefix}-{i:03}")});
+        let (status, answer) = call(h, "POST", "core/applications/", Some(body)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+}
+
 /// Conformance — pagination (`authentik/api/pagination.py`; DRF `PageNumberPagination`):
 /// a page past the last, page 0 and a non-numeric page are 404 `{"detail": "Invalid page."}`
 /// in every release; `page=last` is the last page; the default page size is 100 up to 2025.10
@@ -49,16 +58,7 @@ async fn conformance_pagination_per_release() {
     for version in all_releases() {
         let h = Harness::new(version).await;
         // 25 applications: more than one page of 20, less than one of 100.
-        for i in 0..25 {
-            let (status, body) = call(
-                &h,
-                "POST",
-                "core/applications/",
-                Some(json!({"name": format!("App {i}"), "slug": format!("app-{i:02}")})),
-            )
-            .await;
-            assert_eq!(status, 201, "{version}: {body}");
-        }
+        create_applications(&h, "app", 25).await;
         let (status, body) = call(&h, "GET", "core/applications/?superuser_full_list=true", None).await;
         assert_eq!(status, 200, "{version}: {body}");
         let default = if release(version) >= (2025, 12) { 20 } else { 100 };
@@ -187,16 +187,7 @@ async fn a_saml_keypair_drift_is_fixed_on_releases_with_sign_switches() {
 async fn a_check_survives_applications_deleted_while_it_lists_them() {
     let h = Harness::new("2026.8.3").await;
     assert_all_ok(&h.fix(&["grafana"]).await);
-    for i in 0..120 {
-        let (status, _) = call(
-            &h,
-            "POST",
-            "core/applications/",
-            Some(json!({"name": format!("Filler {i}"), "slug": format!("filler-{i:03}")})),
-        )
-        .await;
-        assert_eq!(status, 201);
-    }
+    create_applications(&h, "filler", 120).await;
     h.sim.after_request("GET", "/core/applications/", 1, |w| {
         let gone: Vec<String> = w
             .applications
