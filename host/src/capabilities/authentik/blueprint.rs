@@ -114,13 +114,11 @@ pub fn oauth2(state: &RunState, caps: &Capabilities, name: &str, spec: &Oauth2Pr
     if let Some(v) = &spec.access_token_validity {
         attrs.push(("access_token_validity", v.as_str().into()));
     }
-    if caps.grant_types {
-        let grants: Vec<Value> = if spec.grant_types.is_empty() {
-            vec!["authorization_code".into(), "refresh_token".into()]
-        } else {
-            spec.grant_types.iter().map(|g| g.as_str().into()).collect()
-        };
-        attrs.push(("grant_types", Value::Sequence(grants)));
+    if let Some(grants) = super::shapes::grant_types(caps, &spec.grant_types) {
+        attrs.push((
+            "grant_types",
+            Value::Sequence(grants.into_iter().map(Value::from).collect()),
+        ));
     }
     entry(
         "authentik_providers_oauth2.oauth2provider",
@@ -136,12 +134,7 @@ pub fn saml(state: &RunState, caps: &Capabilities, name: &str, spec: &SamlProvid
     attrs.push(("acs_url", spec.acs_url.as_str().into()));
     attrs.push(("audience", spec.audience.as_str().into()));
     if let Some(issuer) = &spec.issuer {
-        let field = if caps.saml_issuer_override {
-            "issuer_override"
-        } else {
-            "issuer"
-        };
-        attrs.push((field, issuer.as_str().into()));
+        attrs.push((super::shapes::saml_issuer_field(caps), issuer.as_str().into()));
     }
     attrs.push((
         "sp_binding",

@@ -18,8 +18,6 @@ use crate::runtime::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec,
 };
 
-const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
-
 pub struct ProviderOutcome {
     pub pk: Option<u64>,
     pub client_id: String,
@@ -146,13 +144,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
         ));
     }
     let wanted_uris = shapes::redirect_uris(&caps, &spec.redirect_uris);
-    let grant_types: Option<BTreeSet<String>> = caps.grant_types.then(|| {
-        if spec.grant_types.is_empty() {
-            DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()
-        } else {
-            spec.grant_types.iter().cloned().collect()
-        }
-    });
+    let grant_types = shapes::grant_types(&caps, &spec.grant_types);
     let client_type = match spec.client_type {
         ClientType::Confidential => "confidential",
         ClientType::Public => "public",

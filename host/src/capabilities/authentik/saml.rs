@@ -80,11 +80,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         None => None,
     };
     let binding = if spec.sp_binding_post { "post" } else { "redirect" };
-    let issuer_field = if caps.saml_issuer_override {
-        "issuer_override"
-    } else {
-        "issuer"
-    };
+    let issuer_field = super::shapes::saml_issuer_field(&caps);
     let base = ak.public_url().to_string();
     let generated_issuer = if caps.saml_issuer_override {
         format!("{base}/application/saml/{name}/metadata/")

@@ -1,7 +1,7 @@
 //! Request shapes that depend on the server's release, built once here for apply, plan and
 //! `export --blueprint` alike, so what a blueprint declares is what ssoctl would send.
 //!
-//! Today: redirect URIs. Servers before 2024.8.5 / 2024.10.3 hold them as one string of regular
+//! Redirect URIs: servers before 2024.8.5 / 2024.10.3 hold them as one string of regular
 //! expressions, one per line, and match every line as a regex (CVE-2024-52289 changed that to
 //! `{matching_mode, url}` entries): a strict URL sent to them is escaped, or `.` in its host
 //! would match any character.
@@ -12,6 +12,29 @@ use serde_json::{Value, json};
 
 use crate::authentik::Capabilities;
 use crate::runtime::bindings::sso::flow::types::{MatchMode, RedirectUri};
+use crate::stack::declared::DEFAULT_GRANT_TYPES;
+
+/// The `grant_types` of an OAuth2 provider, on servers that have the field (2026.5 and later;
+/// created without it, a provider gets none and every login fails with "Invalid grant_type").
+pub fn grant_types(caps: &Capabilities, wanted: &[String]) -> Option<BTreeSet<String>> {
+    caps.grant_types.then(|| {
+        if wanted.is_empty() {
+            DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()
+        } else {
+            wanted.iter().cloned().collect()
+        }
+    })
+}
+
+/// The field a SAML provider's issuer (IdP entity id) is sent in: `issuer_override` from
+/// 2026.5, `issuer` before.
+pub fn saml_issuer_field(caps: &Capabilities) -> &'static str {
+    if caps.saml_issuer_override {
+        "issuer_override"
+    } else {
+        "issuer"
+    }
+}
 
 /// One registered redirect URI, normalised across server versions.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
