@@ -635,3 +635,88 @@ async fn conformance_transactional_application_create() {
         );
     }
 }
+
+/// Conformance — groups and policy bindings over the API, and what they do to the filtered
+/// application list (`authentik/policies/api/bindings.py` `PolicyBindingSerializer.validate`,
+/// `authentik/core/api/groups.py` `add_user`, `authentik/policies/signals.py`): a binding needs
+/// exactly one of policy, group and user (the wording changed in 2024.12); a group binding hides
+/// the application from a superuser outside the group; adding the user to the group (a group
+/// save) clears the cached list and shows it. Every response is checked against the release's
+/// schema by the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_groups_and_bindings_decide_the_filtered_list() {
+    for version in all_releases() {
+        let h = Harness::new(version).await;
+        let (_, app) = call(
+            &h,
+            "POST",
+            "core/applications/",
+            Some(json!({"name": "Payroll", "slug": "payroll"})),
+        )
+        .await;
+        // The application's pk is its policy binding model's `pbm_uuid`.
+        let target = app["pk"].as_str().unwrap().to_string();
+        let (status, group) = call(
+            &h,
+            "POST",
+            "core/groups/",
+            Some(json!({"name": "finance", "users": []})),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {group}");
+        let group_pk = group["pk"].as_str().unwrap().to_string();
+
+        let (status, answer) = call(
+            &h,
+            "POST",
+            "policies/bindings/",
+            Some(json!({"target": target, "order": 0})),
+        )
+        .await;
+        let wording = if release(version) >= (2024, 12) {
+            "One of 'group', 'policy', 'user' must be set."
+        } else {
+            "One of 'policy', 'group' or 'user' must be set."
+        };
+        assert_eq!(
+            (status, answer),
+            (400, json!({ "non_field_errors": [wording] })),
+            "{version}"
+        );
+
+        let (status, binding) = call(
+            &h,
+            "POST",
+            "policies/bindings/",
+            Some(json!({"target": target, "group": group_pk, "order": 0})),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {binding}");
+        assert_eq!(binding["group_obj"]["name"], "finance", "{version}");
+        let slugs = |v: &Value| -> Vec<String> {
+            v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["slug"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (_, filtered) = call(&h, "GET", "core/applications/", None).await;
+        assert!(slugs(&filtered).is_empty(), "{version}: {filtered}");
+        let (status, _) = call(
+            &h,
+            "POST",
+            &format!("core/groups/{group_pk}/add_user/"),
+            Some(json!({"pk": 1})),
+        )
+        .await;
+        assert_eq!(status, 204, "{version}");
+        let (_, filtered) = call(&h, "GET", "core/applications/", None).await;
+        assert_eq!(slugs(&filtered), ["payroll"], "{version}: a member sees it");
+        let (_, bindings) = call(&h, "GET", &format!("policies/bindings/?target={target}"), None).await;
+        assert_eq!(bindings["pagination"]["count"], 1, "{version}: {bindings}");
+        let pk = binding["pk"].as_str().unwrap();
+        let (status, _) = call(&h, "DELETE", &format!("policies/bindings/{pk}/"), None).await;
+        assert_eq!(status, 204, "{version}");
+    }
+}

@@ -21,9 +21,12 @@
 //!   (`empty_result=True`); `policy_engine_mode` `any` (default) or `all`; a binding's `negate`
 //!   inverts it. A group binding passes when the user is a direct member of the group.
 //!
+//! The REST side: `/core/groups/` (list, create, retrieve, delete, `add_user`, `remove_user`) and
+//! `/policies/bindings/` (list, create, retrieve, update, delete); saving a group or a binding
+//! clears the application cache, deleting a binding does not (no `post_delete` handler).
+//!
 //! Not modelled: policy objects (expression, reputation, …) — a binding here names a group or a
-//! user; group parents; other users than the token's (`for_user`); the groups and bindings
-//! REST endpoints (tests set them up through [`crate::World`]).
+//! user; group parents and roles; users other than the token's (`for_user`).
 
 use serde_json::Value;
 
@@ -31,6 +34,8 @@ use serde_json::Value;
 #[derive(Clone, Debug)]
 pub struct Group {
     pub pk: String,
+    /// The integer id Authentik shows beside the uuid (`num_pk`).
+    pub num_pk: u64,
     pub name: String,
     /// Member user pks.
     pub users: Vec<u64>,

@@ -286,6 +286,77 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             }
         }
         ("PUT", "/core/transactional/applications/") => transactional_application(w, &body),
+        ("GET", "/core/groups/") => {
+            let items = w
+                .groups
+                .iter()
+                .filter(|g| q.exact("name", Some(&g.name)))
+                .map(|g| w.render_group(g))
+                .collect();
+            list(w, q, items)
+        }
+        ("POST", "/core/groups/") => create_group(w, &body),
+        ("GET", "/core/groups/{group_uuid}/") => match w.groups.iter().find(|g| g.pk == id) {
+            Some(g) => Reply::ok(w.render_group(g)),
+            None => Reply::not_found(),
+        },
+        ("DELETE", "/core/groups/{group_uuid}/") => match w.groups.iter().position(|g| g.pk == id) {
+            Some(i) => {
+                let pk = w.groups.remove(i).pk;
+                // Bindings of a deleted group go with it (`PolicyBinding.group` cascades).
+                w.bindings.retain(|b| b.group.as_deref() != Some(pk.as_str()));
+                Reply::no_content()
+            }
+            None => Reply::not_found(),
+        },
+        ("POST", "/core/groups/{group_uuid}/add_user/" | "/core/groups/{group_uuid}/remove_user/") => {
+            let Some(i) = w.groups.iter().position(|g| g.pk == id) else {
+                return Some(Reply::not_found());
+            };
+            let user = body.get("pk").and_then(Value::as_u64);
+            if user != Some(crate::access::TOKEN_USER) {
+                return Some(Reply::not_found());
+            }
+            let users = &mut w.groups[i].users;
+            users.retain(|u| *u != crate::access::TOKEN_USER);
+            if op.template.ends_with("/add_user/") {
+                users.push(crate::access::TOKEN_USER);
+            }
+            // A group save clears every user's application list (`invalidate_policy_cache`).
+            w.app_cache.clear();
+            Reply::no_content()
+        }
+        ("GET", "/policies/bindings/") => {
+            let mut found: Vec<&crate::access::Binding> = w
+                .bindings
+                .iter()
+                .filter(|b| q.exact("target", Some(&b.target)))
+                .collect();
+            found.sort_by_key(|b| (b.target.clone(), b.order));
+            let items = found.into_iter().map(|b| w.render_binding(b)).collect();
+            list(w, q, items)
+        }
+        ("POST", "/policies/bindings/") => save_binding(w, None, &body),
+        ("GET", "/policies/bindings/{policy_binding_uuid}/") => match w.bindings.iter().find(|b| b.pk == id) {
+            Some(b) => Reply::ok(w.render_binding(b)),
+            None => Reply::not_found(),
+        },
+        ("PATCH" | "PUT", "/policies/bindings/{policy_binding_uuid}/") => {
+            match w.bindings.iter().position(|b| b.pk == id) {
+                Some(i) => save_binding(w, Some(i), &body),
+                None => Reply::not_found(),
+            }
+        }
+        ("DELETE", "/policies/bindings/{policy_binding_uuid}/") => {
+            match w.bindings.iter().position(|b| b.pk == id) {
+                // No handler clears the application cache on delete (authentik/policies/signals.py).
+                Some(i) => {
+                    w.bindings.remove(i);
+                    Reply::no_content()
+                }
+                None => Reply::not_found(),
+            }
+        }
         ("POST", "/core/applications/") => {
             let reply = create_application(w, &body);
             if reply.status == 201 {
@@ -630,6 +701,109 @@ fn transactional_application(w: &mut World, body: &Value) -> Reply {
     Reply::ok(json!({"applied": true, "logs": []}))
 }
 
+/// `POST /core/groups/`: a group with the given name and members (name unique).
+fn create_group(w: &mut World, body: &Value) -> Reply {
+    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    if w.groups.iter().any(|g| g.name == name) {
+        return Reply::field_error("name", "group with this name already exists.");
+    }
+    let mut users = Vec::new();
+    for u in body.get("users").and_then(Value::as_array).into_iter().flatten() {
+        match u.as_u64() {
+            Some(pk) if pk == crate::access::TOKEN_USER => users.push(pk),
+            _ => return Reply::field_error("users", format!("Invalid pk \"{u}\" - object does not exist.")),
+        }
+    }
+    let group = crate::access::Group {
+        pk: uuid(),
+        num_pk: w.groups.iter().map(|g| g.num_pk).max().unwrap_or(0) + 1,
+        name,
+        users,
+    };
+    let value = w.render_group(&group);
+    w.groups.push(group);
+    w.app_cache.clear();
+    Reply::created(value)
+}
+
+/// `POST /policies/bindings/` and its updates (`PolicyBindingSerializer`,
+/// authentik/policies/api/bindings.py): the target must exist, and exactly one of policy, group
+/// and user is set (the message names them per release: from 2024.12 the target's supported
+/// kinds, sorted). Saving clears every user's application list.
+fn save_binding(w: &mut World, index: Option<usize>, body: &Value) -> Reply {
+    let mut b = match index {
+        Some(i) => w.bindings[i].clone(),
+        None => crate::access::Binding {
+            pk: uuid(),
+            target: String::new(),
+            group: None,
+            user: None,
+            negate: false,
+            enabled: true,
+            order: 0,
+        },
+    };
+    let obj = body.as_object().cloned().unwrap_or_default();
+    if let Some(t) = obj.get("target").and_then(Value::as_str) {
+        let exists = w.applications.values().any(|a| a.pbm_uuid == t) || w.flows.iter().any(|f| f.pk == t);
+        if !exists {
+            return Reply::field_error("target", format!("Invalid pk \"{t}\" - object does not exist."));
+        }
+        b.target = t.to_string();
+    }
+    if obj.contains_key("group") {
+        b.group = obj["group"].as_str().map(str::to_string);
+        if let Some(g) = &b.group
+            && !w.groups.iter().any(|x| &x.pk == g)
+        {
+            return Reply::field_error("group", format!("Invalid pk \"{g}\" - object does not exist."));
+        }
+    }
+    if obj.contains_key("user") {
+        b.user = obj["user"].as_u64();
+        if b.user.is_some_and(|u| u != crate::access::TOKEN_USER) {
+            return Reply::field_error(
+                "user",
+                format!("Invalid pk \"{}\" - object does not exist.", obj["user"]),
+            );
+        }
+    }
+    let policy = obj.get("policy").is_some_and(|p| !p.is_null());
+    let set = usize::from(policy) + usize::from(b.group.is_some()) + usize::from(b.user.is_some());
+    if set != 1 {
+        let new_wording = w.release() >= (2024, 12, 0);
+        let message = match (set > 1, new_wording) {
+            (true, true) => "Only one of 'group', 'policy', 'user' can be set.",
+            (false, true) => "One of 'group', 'policy', 'user' must be set.",
+            (true, false) => "Only one of 'policy', 'group' or 'user' can be set.",
+            (false, false) => "One of 'policy', 'group' or 'user' must be set.",
+        };
+        return Reply::field_errors(vec![(String::new(), message.to_string())]);
+    }
+    if policy {
+        return Reply::field_error("policy", "ssoctl-sim models group and user bindings only");
+    }
+    for (field, slot) in [("negate", &mut b.negate), ("enabled", &mut b.enabled)] {
+        if let Some(v) = obj.get(field).and_then(Value::as_bool) {
+            *slot = v;
+        }
+    }
+    if let Some(o) = obj.get("order").and_then(Value::as_i64) {
+        b.order = o;
+    }
+    let value = w.render_binding(&b);
+    match index {
+        Some(i) => w.bindings[i] = b,
+        None => w.bindings.push(b),
+    }
+    w.app_cache.clear();
+    if index.is_some() {
+        Reply::ok(value)
+    } else {
+        Reply::created(value)
+    }
+}
+
 /// Which page a list request asks for.
 pub enum PageWanted {
     Number(usize),
@@ -906,11 +1080,14 @@ fn existing_flow(w: &World, field: &str, pk: &str) -> Result<String, Reply> {
     }
 }
 
-/// An application as a create starts from (the model's defaults).
+/// An application as a create starts from (the model's defaults). Its pk is its policy binding
+/// model's (`Application` inherits `PolicyBindingModel`, whose `pbm_uuid` is the primary key), so
+/// a binding's `target` is the application's `pk` on every release.
 fn blank_application() -> Application {
+    let pk = uuid();
     Application {
-        pk: uuid(),
-        pbm_uuid: uuid(),
+        pk: pk.clone(),
+        pbm_uuid: pk,
         slug: String::new(),
         name: String::new(),
         provider: None,

@@ -54,6 +54,11 @@ pub fn known_versions() -> Vec<&'static str> {
 /// an application without a provider has `provider_obj: null` (nullable in the schema from 2026.5).
 const ERRATA_NULLABLE: &[(&str, &str)] = &[
     ("Application", "provider_obj"),
+    // A binding names one of a policy, a group or a user; Authentik sends `null` for the other
+    // two (`PolicyBindingSerializer`), which the schema marks nullable only from 2026.5.
+    ("PolicyBinding", "policy_obj"),
+    ("PolicyBinding", "group_obj"),
+    ("PolicyBinding", "user_obj"),
     // The embedded outpost may have no service connection (nullable in later schemas, e.g. 2026.8).
     ("Outpost", "service_connection_obj"),
     ("OAuth2Provider", "assigned_application_slug"),

@@ -499,6 +499,7 @@ impl World {
             None => {
                 let g = crate::access::Group {
                     pk: uuid(),
+                    num_pk: self.groups.len() as u64 + 1,
                     name: group.to_string(),
                     users: Vec::new(),
                 };
@@ -593,6 +594,76 @@ impl World {
 
     pub fn app_of_provider(&self, pk: u64) -> Option<&Application> {
         self.applications.values().find(|a| a.provider == Some(pk))
+    }
+
+    /// The component a property of `schema` refers to (`allOf`, `items` or a plain `$ref`).
+    fn referenced(&self, schema: &str, prop: &str) -> Option<String> {
+        let p = self.schema.properties(schema)?.get(prop)?;
+        let r = p["allOf"][0]["$ref"]
+            .as_str()
+            .or_else(|| p["items"]["$ref"].as_str())
+            .or_else(|| p["$ref"].as_str())?;
+        r.rsplit('/').next().map(str::to_string)
+    }
+
+    /// The token's user (`akadmin`) as a group member or binding subject, in the shape `name`.
+    fn render_token_user(&self, name: &str) -> Value {
+        let m = json!({
+            "pk": crate::access::TOKEN_USER, "username": "akadmin", "name": "authentik Default Admin",
+            "is_active": true, "last_login": null, "is_superuser": self.token_user_superuser,
+            "email": "root@localhost", "attributes": {},
+            "uid": "7e8bf3cc2b4b0a1b1a4f4a1c3e7b2d9f0c6a5e4d3b2a1f0e9d8c7b6a5f4e3d2c",
+            "path": "users", "type": "internal", "uuid": "5a2b9a4e-2f5c-4b8e-9d3a-1c2e3f4a5b6c",
+            "avatar": "/static/dist/assets/images/user_default.png", "groups": [], "groups_obj": [],
+            "roles": [], "roles_obj": [], "date_joined": "2026-01-01T00:00:00Z",
+            "last_updated": "2026-01-01T00:00:00Z", "password_change_date": "2026-01-01T00:00:00Z",
+        });
+        self.shape(name, into_map(m))
+    }
+
+    /// A group, in the shape `name` (`Group`, or `PartialGroup` where a binding embeds it).
+    pub fn render_group_as(&self, g: &crate::access::Group, name: &str) -> Value {
+        let member = self
+            .referenced("Group", "users_obj")
+            .unwrap_or_else(|| "GroupMember".to_string());
+        let users_obj: Vec<Value> = g.users.iter().map(|_| self.render_token_user(&member)).collect();
+        let m = json!({
+            "pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": false,
+            "parent": null, "parent_name": null, "parents": [], "parents_obj": [],
+            "users": g.users, "users_obj": users_obj, "attributes": {}, "roles": [], "roles_obj": [],
+            "inherited_roles_obj": [], "children": [], "children_obj": [],
+        });
+        self.shape(name, into_map(m))
+    }
+
+    pub fn render_group(&self, g: &crate::access::Group) -> Value {
+        self.render_group_as(g, "Group")
+    }
+
+    pub fn render_binding(&self, b: &crate::access::Binding) -> Value {
+        let group_shape = self
+            .referenced("PolicyBinding", "group_obj")
+            .unwrap_or_else(|| "Group".to_string());
+        let user_shape = self
+            .referenced("PolicyBinding", "user_obj")
+            .unwrap_or_else(|| "User".to_string());
+        let group_obj = b
+            .group
+            .as_ref()
+            .and_then(|g| self.groups.iter().find(|x| &x.pk == g))
+            .map(|g| self.render_group_as(g, &group_shape))
+            .unwrap_or(Value::Null);
+        let user_obj = b
+            .user
+            .map(|_| self.render_token_user(&user_shape))
+            .unwrap_or(Value::Null);
+        let m = json!({
+            "pk": b.pk, "policy": null, "group": b.group, "user": b.user,
+            "policy_obj": null, "group_obj": group_obj, "user_obj": user_obj,
+            "target": b.target, "negate": b.negate, "enabled": b.enabled, "order": b.order,
+            "timeout": 30, "failure_result": false, "expires": null, "expiring": false,
+        });
+        self.shape("PolicyBinding", into_map(m))
     }
 
     /// Keeps exactly the properties component schema `name` declares.
