@@ -720,3 +720,53 @@ async fn conformance_groups_and_bindings_decide_the_filtered_list() {
         assert_eq!(status, 204, "{version}");
     }
 }
+
+/// Conformance — `authentik/providers/proxy/tests.py::test_validate`: a proxy provider in mode
+/// `proxy` without an internal host; `authentik/providers/oauth2/api/scopes.py` (`no_space`)
+/// and `PropertyMapping.name` (unique over every mapping type, DRF's message with the verbose
+/// name `Property Mapping`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_proxy_and_scope_mapping_validation() {
+    for version in VERSIONS {
+        let h = Harness::new(version).await;
+        let (flow, invalidation) = h.sim.with_world(|w| {
+            let find = |d: &str| w.flows.iter().find(|f| f.designation == d).map(|f| f.pk.clone());
+            (find("authorization").unwrap(), find("invalidation"))
+        });
+        let mut body =
+            json!({"name": "p", "mode": "proxy", "authorization_flow": flow, "external_host": "http://localhost"});
+        if let Some(f) = invalidation.filter(|_| version != "2024.2") {
+            body["invalidation_flow"] = json!(f);
+        }
+        let (status, answer) = call(&h, "POST", "providers/proxy/", Some(body)).await;
+        assert_eq!(
+            (status, answer),
+            (
+                400,
+                json!({"internal_host": ["Internal host cannot be empty when forward auth is disabled."]})
+            ),
+            "{version}"
+        );
+        let path = h
+            .sim
+            .with_world(|w| w.shapes.scope_mapping_path.trim_start_matches('/').to_string());
+        let mapping = |name: &str, scope: &str| json!({"name": name, "scope_name": scope, "expression": "return {}"});
+        let (status, answer) = call(&h, "POST", &path, Some(mapping("m", "two words"))).await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"scope_name": ["Value must not contain spaces."]})),
+            "{version}"
+        );
+        let (status, _) = call(&h, "POST", &path, Some(mapping("m", "one"))).await;
+        assert_eq!(status, 201, "{version}");
+        let (status, answer) = call(&h, "POST", &path, Some(mapping("m", "other"))).await;
+        assert_eq!(
+            (status, answer),
+            (
+                400,
+                json!({"name": ["Property Mapping with this name already exists."]})
+            ),
+            "{version}"
+        );
+    }
+}

@@ -704,8 +704,10 @@ fn transactional_application(w: &mut World, body: &Value) -> Reply {
 /// `POST /core/groups/`: a group with the given name and members (name unique).
 fn create_group(w: &mut World, body: &Value) -> Reply {
     let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    if w.groups.iter().any(|g| g.name == name) {
-        return Reply::field_error("name", "group with this name already exists.");
+    // `Group.name` is unique from 2025.12 (authentik/core/models.py); before, only together with
+    // the parent, and root groups (parent NULL) never collide in PostgreSQL.
+    if w.release() >= (2025, 12, 0) && w.groups.iter().any(|g| g.name == name) {
+        return Reply::field_error("name", "Group with this name already exists.");
     }
     let mut users = Vec::new();
     for u in body.get("users").and_then(Value::as_array).into_iter().flatten() {
@@ -1199,15 +1201,23 @@ fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> 
     let obj = body.as_object().cloned().unwrap_or_default();
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
     if let Some(name) = s("name") {
-        if w.scope_mappings.iter().any(|o| o.name == name && o.pk != m.pk) {
+        let taken = w.scope_mappings.iter().any(|o| o.name == name && o.pk != m.pk)
+            || w.saml_mappings.iter().any(|o| o.name == name);
+        if taken {
             return Err(Reply::field_error(
                 "name",
-                "property mapping with this name already exists.",
+                // DRF's unique message with the model's verbose name, `Property Mapping`
+                // (`PropertyMapping.name`, unique on the table every mapping type shares).
+                "Property Mapping with this name already exists.",
             ));
         }
         m.name = name;
     }
     if let Some(v) = s("scope_name") {
+        // `no_space` (authentik/providers/oauth2/api/scopes.py, every release).
+        if v.contains(' ') {
+            return Err(Reply::field_error("scope_name", "Value must not contain spaces."));
+        }
         m.scope_name = v;
     }
     if let Some(v) = s("expression") {
