@@ -80,7 +80,16 @@ impl ServiceReport {
 }
 
 /// A type's component, or why its services cannot run.
-type Loaded = Result<Arc<LoadedFlow>, String>;
+type Loaded = Result<Arc<LoadedFlow>, LoadFailure>;
+
+/// Why a type's component cannot run; each service of the type reports it with its manifest.
+#[derive(Clone, Debug)]
+pub enum LoadFailure {
+    /// No component serves the type (the message lists the available ones).
+    UnknownType(String),
+    /// The component is refused, did not load, or did not compile in time.
+    Refused(String),
+}
 
 /// Called as each service's run ends (a progress bar).
 pub type OnDone = Arc<dyn Fn(&ServiceReport) + Send + Sync>;
@@ -177,11 +186,14 @@ impl Runner {
         cell.get_or_init(|| async {
             let runtime = self.runtime.clone();
             let known = runtime.known_types();
-            if !known.iter().any(|t| t == sso_type) {
-                return Err(format!(
+            let unknown = || {
+                LoadFailure::UnknownType(format!(
                     "unknown sso.type `{sso_type}` (available: {})",
                     known.join(", ")
-                ));
+                ))
+            };
+            if !known.iter().any(|t| t == sso_type) {
+                return Err(unknown());
             }
             let (done, result) = tokio::sync::oneshot::channel();
             let t = sso_type.to_string();
@@ -191,14 +203,16 @@ impl Runner {
             let limit = self.runtime.limits.compile_deadline;
             match tokio::time::timeout(limit, result).await {
                 Ok(Ok(Ok(Some(flow)))) => Ok(flow),
-                Ok(Ok(Ok(None))) => Err(format!("unknown sso.type `{sso_type}`")),
-                Ok(Ok(Err(e))) => Err(e.to_string()),
-                Ok(Err(_)) => Err(format!("internal error in ssoctl while loading the `{sso_type}` flow")),
-                Err(_) => Err(format!(
+                Ok(Ok(Ok(None))) => Err(unknown()),
+                Ok(Ok(Err(e))) => Err(LoadFailure::Refused(e.to_string())),
+                Ok(Err(_)) => Err(LoadFailure::Refused(format!(
+                    "internal error in ssoctl while loading the `{sso_type}` flow"
+                ))),
+                Err(_) => Err(LoadFailure::Refused(format!(
                     "compiling the `{sso_type}` flow component took longer than {} s (--compile-deadline); \
                      its services are not run",
                     limit.as_secs_f32()
-                )),
+                ))),
             }
         })
         .await
@@ -217,11 +231,11 @@ impl Runner {
         let mut report = match flow {
             Ok(flow) => self.run_unscrubbed(service, flow, mode, mark_configured).await,
             // Why the flow cannot run, naming the manifest that chose it.
-            Err(e) if e.starts_with("unknown sso.type") => {
+            Err(LoadFailure::UnknownType(e)) => {
                 let message = format!("{}: {}{e}", service.manifest_path.display(), line_prefix(&service));
                 ServiceReport::error(&service, message)
             }
-            Err(e) => {
+            Err(LoadFailure::Refused(e)) => {
                 let message = format!("{e} (sso.type of {})", service.manifest_path.display());
                 ServiceReport::error(&service, message)
             }

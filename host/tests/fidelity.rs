@@ -23,6 +23,16 @@ fn release(version: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// The pk of the simulator's flow of `designation` (`authorization`, `invalidation`), if any.
+fn flow_pk(h: &Harness, designation: &str) -> Option<String> {
+    h.sim.with_world(|w| {
+        w.flows
+            .iter()
+            .find(|f| f.designation == designation)
+            .map(|f| f.pk.clone())
+    })
+}
+
 /// A raw request to the simulator with the admin token: status and JSON body.
 async fn call(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let client = reqwest::Client::new();
@@ -110,23 +120,9 @@ async fn conformance_pagination_per_release() {
 async fn conformance_saml_signing_keypair_needs_a_sign_switch() {
     for version in all_releases().into_iter().filter(|v| release(v) >= (2024, 8)) {
         let h = Harness::new(version).await;
-        let (flow, keypair) = h.sim.with_world(|w| {
-            (
-                w.flows
-                    .iter()
-                    .find(|f| f.designation == "authorization")
-                    .unwrap()
-                    .pk
-                    .clone(),
-                w.keypairs[0].pk.clone(),
-            )
-        });
-        let invalidation = h.sim.with_world(|w| {
-            w.flows
-                .iter()
-                .find(|f| f.designation == "invalidation")
-                .map(|f| f.pk.clone())
-        });
+        let flow = flow_pk(&h, "authorization").unwrap();
+        let keypair = h.sim.with_world(|w| w.keypairs[0].pk.clone());
+        let invalidation = flow_pk(&h, "invalidation");
         let mut body = json!({
             "name": "test", "authorization_flow": flow, "acs_url": "https://sp.example.org/acs",
             "signing_kp": keypair,
@@ -307,24 +303,10 @@ async fn conformance_provider_names_are_unique_across_types() {
             list["results"][0]["meta_model_name"], "authentik_providers_oauth2.oauth2provider",
             "{version}: serialized as an OAuth2 provider"
         );
-        let flow = h.sim.with_world(|w| {
-            w.flows
-                .iter()
-                .find(|f| f.designation == "authorization")
-                .unwrap()
-                .pk
-                .clone()
-        });
+        let flow = flow_pk(&h, "authorization").unwrap();
         let mut body = json!({"name": "adminer", "authorization_flow": flow, "acs_url": "https://a.example.org/acs"});
         if version != "2024.2" {
-            body["invalidation_flow"] = json!(h.sim.with_world(|w| {
-                w.flows
-                    .iter()
-                    .find(|f| f.designation == "invalidation")
-                    .unwrap()
-                    .pk
-                    .clone()
-            }));
+            body["invalidation_flow"] = json!(flow_pk(&h, "invalidation").unwrap());
         }
         let (status, answer) = call(&h, "POST", "providers/saml/", Some(body)).await;
         assert_eq!(
@@ -444,10 +426,10 @@ async fn conformance_token_authentication() {
 async fn conformance_regex_redirect_uris_are_python_regexes() {
     for version in ["2024.12", "2026.8.3"] {
         let h = Harness::new(version).await;
-        let (flow, invalidation) = h.sim.with_world(|w| {
-            let find = |d: &str| w.flows.iter().find(|f| f.designation == d).unwrap().pk.clone();
-            (find("authorization"), find("invalidation"))
-        });
+        let (flow, invalidation) = (
+            flow_pk(&h, "authorization").unwrap(),
+            flow_pk(&h, "invalidation").unwrap(),
+        );
         let body = |url: &str| {
             json!({"name": format!("p-{}", url.len()), "authorization_flow": flow, "invalidation_flow": invalidation,
                    "redirect_uris": [{"matching_mode": "regex", "url": url}]})
@@ -579,14 +561,7 @@ async fn the_blueprint_declares_the_redirect_uris_apply_sends() {
 async fn conformance_transactional_application_create() {
     for version in ["2024.12", "2026.8.3"] {
         let h = Harness::new(version).await;
-        let flow = h.sim.with_world(|w| {
-            w.flows
-                .iter()
-                .find(|f| f.designation == "authorization")
-                .unwrap()
-                .pk
-                .clone()
-        });
+        let flow = flow_pk(&h, "authorization").unwrap();
         let request = |name: &str, slug: &str, authorization: &str| {
             json!({
                 "app": {"name": name, "slug": slug},
@@ -729,10 +704,7 @@ async fn conformance_groups_and_bindings_decide_the_filtered_list() {
 async fn conformance_proxy_and_scope_mapping_validation() {
     for version in VERSIONS {
         let h = Harness::new(version).await;
-        let (flow, invalidation) = h.sim.with_world(|w| {
-            let find = |d: &str| w.flows.iter().find(|f| f.designation == d).map(|f| f.pk.clone());
-            (find("authorization").unwrap(), find("invalidation"))
-        });
+        let (flow, invalidation) = (flow_pk(&h, "authorization").unwrap(), flow_pk(&h, "invalidation"));
         let mut body =
             json!({"name": "p", "mode": "proxy", "authorization_flow": flow, "external_host": "http://localhost"});
         if let Some(f) = invalidation.filter(|_| version != "2024.2") {

@@ -214,8 +214,8 @@ fn as_the_server_sees_it(origin: &str, path: &str) -> Result<String, FlowError> 
     if decoded.contains(['\0', '\\']) {
         return Err(FlowError::Denied(format!("`{bare}` decodes to a NUL or backslash")));
     }
-    let dot = |segment: &str| segment == "." || segment == "..";
-    if bare.split('/').any(dot) || decoded.split('/').any(dot) {
+    // Decoding leaves plain dots as they are, so the decoded path holds every spelling.
+    if decoded.split('/').any(|segment| segment == "." || segment == "..") {
         return Err(FlowError::Denied(format!(
             "`{bare}` has a dot segment (`.` or `..`, in any encoding): idp-http paths are matched against the \
              grant as sent, so they must be plain"

@@ -26,9 +26,9 @@ pub fn file_write(state: &RunState, path: &str, contents: &str) -> Result<(), Fl
             state.service.manifest_path.display()
         )));
     }
-    // Traefik's file provider watches a folder: a file beside the Traefik file is routing too.
+    // Traefik's file provider watches a folder: the Traefik file and any file beside it route hosts.
     let folder = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_path_buf());
-    if path == declared.traefik_file || folder(path) == folder(&declared.traefik_file) {
+    if folder(path) == folder(&declared.traefik_file) {
         traefik::check(contents, &state.service.slug, &declared.hosts)
             .map_err(|why| FlowError::Denied(format!("`{path}`: {why}")))?;
     }
