@@ -48,6 +48,10 @@ pub struct Cli {
     /// its services fail past it, and other services never wait for it.
     #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
     compile_deadline: u64,
+    /// Seconds a command that writes (bootstrap, add, fix) waits for another ssoctl run on the
+    /// same stack to finish before giving up; 0 gives up at once.
+    #[arg(long, global = true, default_value_t = 600, value_name = "SECS")]
+    lock_timeout: u64,
     /// Do not cache precompiled flow components on disk.
     #[arg(long, global = true)]
     no_cache: bool,
@@ -387,6 +391,21 @@ async fn run(cli: Cli) -> u8 {
         Command::Check { .. } => Mode::Check,
         Command::Plan { .. } => Mode::Plan,
     };
+    if mode == Mode::Apply {
+        let mut command = format!("ssoctl {}", cli.command.name());
+        match &cli.command {
+            Command::Add { service } => command.push_str(&format!(" {service}")),
+            Command::Fix {
+                services, all: true, ..
+            } if services.is_empty() => command.push_str(" --all"),
+            Command::Fix { services, .. } => command.push_str(&format!(" {}", services.join(" "))),
+            _ => {}
+        }
+        options.lock = Some(crate::session::LockRequest {
+            command,
+            timeout: Duration::from_secs(cli.lock_timeout),
+        });
+    }
     let started = std::time::Instant::now();
     let progress = Progress::start(&cli, mode);
     let result = match Session::open(&options, runtime).await {

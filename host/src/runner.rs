@@ -265,6 +265,14 @@ impl Runner {
         mode: Mode,
         mark_configured: bool,
     ) -> ServiceReport {
+        // The manifest's `configured: true` is set after the run: found impossible then, it
+        // would leave the service registered but failed. Checked first, before anything is written.
+        if mode == Mode::Apply
+            && mark_configured
+            && let Err(e) = manifest::configured_edit(&service.manifest_path)
+        {
+            return ServiceReport::error(&service, e.to_string());
+        }
         let label = format!("flow `{}` for `{}`", service.sso_type, service.name);
         let mut state = RunState::new(
             self.ctx.clone(),
@@ -475,8 +483,12 @@ fn write_env_batch(path: &std::path::Path, batch: Vec<EnvCommit>, known: &mut Op
         }
         return;
     };
-    let changed: Vec<Vec<String>> = batch.iter().map(|c| env.stage(&c.keys)).collect();
-    let saved = if changed.iter().any(|c| !c.is_empty()) {
+    // A service whose keys cannot be staged (a duplicated key) fails alone; the others are written.
+    let changed: Vec<Result<Vec<String>, String>> = batch
+        .iter()
+        .map(|c| env.stage(&c.keys).map_err(|e| e.to_string()))
+        .collect();
+    let saved = if changed.iter().any(|c| c.as_ref().is_ok_and(|c| !c.is_empty())) {
         let saved = env.save().map_err(|e| e.to_string());
         match (&saved, stamp(path)) {
             (Ok(()), Some(now)) => *last = now,
@@ -488,7 +500,7 @@ fn write_env_batch(path: &std::path::Path, batch: Vec<EnvCommit>, known: &mut Op
         Ok(())
     };
     for (commit, changed) in batch.into_iter().zip(changed) {
-        let _ = commit.done.send(saved.clone().map(|_| changed));
+        let _ = commit.done.send(saved.clone().and(changed));
     }
 }
 

@@ -10,6 +10,7 @@ use crate::capabilities::{Mode, Redactor, RunContext};
 use crate::error::{Error, Result};
 use crate::runner::{Runner, ServiceReport};
 use crate::runtime::FlowRuntime;
+use crate::stack::lock::{StackLock, leftover_temp_files, remove_temp_files};
 use crate::stack::{Selection, ServiceSpec, Stack};
 
 const EXTERNAL_HINT: &str = " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)";
@@ -33,6 +34,17 @@ pub struct Options {
     /// Record the blueprint entry of every object a run asks for (`export --blueprint`); other
     /// commands skip building them.
     pub blueprint: bool,
+    /// For commands that write: take the stack's lock (`.ssoctl.lock`) for the whole run,
+    /// waiting this long for another run to finish.
+    pub lock: Option<LockRequest>,
+}
+
+/// Who takes the stack's lock, and how long they wait for it.
+#[derive(Clone, Debug)]
+pub struct LockRequest {
+    /// The command as the next waiter will see it, e.g. `ssoctl fix grafana`.
+    pub command: String,
+    pub timeout: Duration,
 }
 
 impl Options {
@@ -44,11 +56,14 @@ impl Options {
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
             blueprint: false,
+            lock: None,
         }
     }
 }
 
 pub struct Session {
+    /// Held for the session's life by commands that write.
+    _lock: Option<StackLock>,
     pub stack: Arc<Stack>,
     pub runner: Arc<Runner>,
     /// An external Authentik, which must answer at once: its preflight errors say so.
@@ -89,6 +104,40 @@ impl Session {
     /// Loads the stack and, for the bundled Authentik, waits for its readiness. Authentik itself
     /// is checked by [`Session::preflight`], which every command runs first. Nothing is written.
     pub async fn open(options: &Options, runtime: Arc<FlowRuntime>) -> Result<Self> {
+        // A writer waits for any other writer before reading anything, so it reads what the
+        // other wrote.
+        let lock = match &options.lock {
+            Some(request) => {
+                let (root, request) = (options.root.clone(), request.clone());
+                let taken =
+                    tokio::task::spawn_blocking(move || StackLock::acquire(&root, &request.command, request.timeout))
+                        .await
+                        .map_err(|e| Error::Config(format!("internal error taking the stack lock: {e}")))??;
+                Some(taken)
+            }
+            None => None,
+        };
+        let leftovers = leftover_temp_files(&options.root);
+        if !leftovers.is_empty() {
+            let names: Vec<String> = leftovers.iter().map(|p| p.display().to_string()).collect();
+            if lock.is_some() {
+                let failed = remove_temp_files(&leftovers);
+                tracing::warn!(
+                    "removed {} temp file(s) an interrupted ssoctl run left behind: {}",
+                    leftovers.len() - failed.len(),
+                    names.join(", ")
+                );
+                for (path, e) in failed {
+                    tracing::warn!("cannot remove {}: {e}", path.display());
+                }
+            } else {
+                tracing::warn!(
+                    "temp files of an interrupted ssoctl run (they may hold secrets; the next fix or \
+                     bootstrap removes them): {}",
+                    names.join(", ")
+                );
+            }
+        }
         // Authentik's settings are checked before the manifests, so a stack without them says so first.
         let env = crate::stack::EnvFile::load(&options.root.join(".env"))?;
         for (key, what) in [
@@ -159,6 +208,7 @@ impl Session {
         let ctx = Arc::new(ctx);
         let runner = Arc::new(Runner::new(ctx, runtime, options.concurrency));
         Ok(Self {
+            _lock: lock,
             stack,
             runner,
             external: wait.is_zero(),

@@ -19,7 +19,8 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == ".cache") {
+            // The stack lock's file is ssoctl's own, created by the first command that writes.
+            if path.file_name().is_some_and(|n| n == ".cache" || n == ".ssoctl.lock") {
                 continue;
             }
             if path.is_dir() {
@@ -323,6 +324,186 @@ fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
                 "keycloak.idp-http: origin `https://kc.example.org/admin` must be",
             ],
         ),
+        // Operators' files as they are (issue 16): each of these once wrote first and failed after.
+        (
+            "redirect_path with a line break",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "sso:\n  type: oidc\n  redirect_path: \"/login/generic_oauth\\nhttps://evil.example/cb\"\n",
+                )
+            }),
+            vec![m, "line 3", "redirect_path"],
+        ),
+        (
+            "public_url with user info",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "name: Grafana\npublic_url: https://grafana.example.org@other.example\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "line 2", "user info"],
+        ),
+        (
+            "public_url with a query",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: https://grafana.example.org/?x=1\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "line 1", "query or fragment"],
+        ),
+        (
+            "public_url with a fragment",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: https://grafana.example.org#top\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "line 1", "query or fragment"],
+        ),
+        (
+            "public_url on an empty host variable",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| format!("{t}GRAFANA_HOST=\n"));
+                set_manifest(
+                    r,
+                    "grafana",
+                    "public_url: https://grafana.${GRAFANA_HOST}\nsso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+            }),
+            vec![m, "line 1", "no usable host name"],
+        ),
+        (
+            "sso in flow style",
+            Box::new(|r, _| set_manifest(r, "grafana", "sso: {type: oidc, redirect_path: /login/generic_oauth}\n")),
+            vec![m, "line 1", "block", "Nothing was registered"],
+        ),
+        (
+            "sso behind an anchor",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "sso: &grafana_sso\n  type: oidc\n  redirect_path: /login/generic_oauth\n",
+                )
+            }),
+            vec![m, "line 1", "anchor"],
+        ),
+        (
+            "sso.env template with an unknown placeholder",
+            Box::new(|r, _| {
+                set_manifest(
+                    r,
+                    "grafana",
+                    "sso:\n  type: oidc\n  redirect_path: /login/generic_oauth\n  env:\n    GF_AUTH_GENERIC_OAUTH_CLIENT_ID: '{clientid}'\n",
+                )
+            }),
+            // The flow's own check, made before its first call to Authentik.
+            vec![
+                "grafana (oidc)",
+                "sso.env.GF_AUTH_GENERIC_OAUTH_CLIENT_ID: unknown placeholder {clientid}",
+            ],
+        ),
+        (
+            "folder name that makes no .env prefix",
+            Box::new(|r, _| {
+                std::fs::create_dir_all(r.join("packages/2fa-portal")).unwrap();
+                std::fs::write(
+                    r.join("packages/2fa-portal/manifest.yaml"),
+                    "sso:\n  type: oidc\n  redirect_path: /cb\n",
+                )
+                .unwrap();
+                replace_in(r, "services.yaml", "wikijs, erpnext", "wikijs, 2fa-portal, erpnext");
+            }),
+            vec!["packages/2fa-portal/manifest.yaml", "sso.env_prefix"],
+        ),
+        (
+            "the service API credential missing from .env",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| {
+                    t.lines()
+                        .filter(|l| !l.starts_with("ZAMMAD_API_TOKEN="))
+                        .map(|l| format!("{l}\n"))
+                        .collect()
+                })
+            }),
+            vec![
+                "packages/zammad/manifest.yaml",
+                "line 15",
+                "ZAMMAD_API_TOKEN is not set",
+            ],
+        ),
+        (
+            "a service's .env key set twice",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| {
+                    format!("GRAFANA_OIDC_CLIENT_ID=one\n{t}GRAFANA_OIDC_CLIENT_ID=two\n")
+                })
+            }),
+            vec![".env", "GRAFANA_OIDC_CLIENT_ID", "is set on lines 1 and "],
+        ),
+        (
+            ".env with an unclosed quote",
+            Box::new(|r, _| {
+                edit(r, ".env", |t| {
+                    let (head, tail) = t.split_at(t.find("AUTHENTIK_ADMIN_TOKEN").unwrap());
+                    format!("{head}OPENED='never closed\n{tail}")
+                })
+            }),
+            vec![".env", "line ", "`OPENED`"],
+        ),
+        (
+            "services.yaml lists a path",
+            Box::new(|r, _| {
+                replace_in(
+                    r,
+                    "services.yaml",
+                    "[grafana, uptime-kuma]",
+                    "[grafana, ../uptime-kuma]",
+                )
+            }),
+            vec!["services.yaml", "line ", "not a path"],
+        ),
+        (
+            "services.yaml lists an absolute path",
+            Box::new(|r, _| replace_in(r, "services.yaml", "[grafana, uptime-kuma]", "[grafana, /etc]")),
+            vec!["services.yaml", "line ", "not a path"],
+        ),
+        (
+            "services.yaml profile that is a list",
+            Box::new(|r, _| replace_in(r, "services.yaml", "services: [grafana, uptime-kuma]", "[grafana]")),
+            vec!["services.yaml", "line ", "must be a mapping with a `services:` list"],
+        ),
+        (
+            "services.yaml that is a list",
+            Box::new(|r, _| std::fs::write(r.join("services.yaml"), "- grafana\n- n8n\n").unwrap()),
+            vec!["services.yaml", "line 1", "must be a mapping"],
+        ),
+        (
+            "profile that is empty",
+            Box::new(|r, _| replace_in(r, "services.yaml", "[grafana, uptime-kuma]", "[]")),
+            vec!["services.yaml", "monitoring", "lists no services"],
+        ),
+        (
+            "profile listing a service twice",
+            Box::new(|r, _| {
+                replace_in(
+                    r,
+                    "services.yaml",
+                    "[grafana, uptime-kuma]",
+                    "[grafana, uptime-kuma, grafana]",
+                )
+            }),
+            vec!["services.yaml", "line ", "`grafana` twice"],
+        ),
         (
             "profile names an unknown service",
             Box::new(|r, _| replace_in(r, "services.yaml", "[grafana, uptime-kuma]", "[grafana, nosuchservice]")),
@@ -336,11 +517,17 @@ async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_of_it_written() {
     let html = html_server().await;
     let html_url = html.url();
     let all = cases(html_url);
-    assert!(all.len() >= 30, "{} cases", all.len());
+    assert!(all.len() >= 50, "{} cases", all.len());
     let mut failures = Vec::new();
     for (name, breaker, expected) in all {
         let broken = if name == "duplicate slug" {
             Some("n8n")
+        } else if name.starts_with("folder name") {
+            Some("2fa-portal")
+        } else if name.starts_with("the service API credential") {
+            Some("zammad")
+        } else if name == "a service's .env key set twice" || name.starts_with("sso.env template") {
+            Some("grafana")
         } else {
             expected
                 .contains(&"packages/grafana/manifest.yaml")
@@ -360,6 +547,9 @@ async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_of_it_written() {
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         let mut problems = Vec::new();
+        if stdout.contains(TOKEN) || stderr.contains(TOKEN) {
+            problems.push("the admin token was printed".into());
+        }
         if out.status.code() != Some(2) {
             problems.push(format!("exit {:?}", out.status.code()));
         }
@@ -383,8 +573,8 @@ async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_of_it_written() {
             if !stdout.lines().any(|l| l.starts_with("✓ ")) {
                 problems.push("no other service ran".into());
             }
-            if service == "grafana" && h.provider("grafana").await.is_some() {
-                problems.push("grafana's provider was created".into());
+            if h.provider(service).await.is_some() {
+                problems.push(format!("{service}'s provider was created"));
             }
         } else {
             for e in &expected {

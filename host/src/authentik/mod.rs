@@ -132,6 +132,15 @@ pub enum AkError {
     },
 }
 
+impl AkError {
+    /// A create refused because an object with that name (or slug) exists: Authentik's unique
+    /// validators answer 400 `{"name": ["... with this name already exists."]}`.
+    pub fn is_name_taken(&self) -> bool {
+        matches!(self, AkError::Validation { fields, .. }
+            if fields.contains("with this name already exists") || fields.contains("with this slug already exists"))
+    }
+}
+
 /// How the client retries: 429 (honouring Retry-After), 503, and for requests that are safe to
 /// repeat also 502/504 and timeouts. A POST that may have been applied is never repeated blindly.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use crate::error::{Error, Result};
-use crate::stack::envfile::write_atomic;
+use crate::stack::envfile::{resolve_link, write_atomic};
 
 /// A manifest as read from disk.
 #[derive(Clone, Debug)]
@@ -56,6 +56,37 @@ impl Manifest {
 
     /// 1-based line of `keys` (a path of nested block-style keys, e.g. `["sso", "type"]`).
     pub fn line_of(&self, keys: &[&str]) -> Option<usize> {
+        Self::lines_of(&self.text).line_of(keys)
+    }
+
+    /// Line lookups in any YAML text (`services.yaml` too).
+    pub fn lines_of(text: &str) -> Lines<'_> {
+        Lines { text }
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.doc.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Finds the line of a key or value in YAML text, for error messages.
+pub struct Lines<'a> {
+    text: &'a str,
+}
+
+impl Lines<'_> {
+    /// The first line at or after `from` (1-based) that mentions `needle`.
+    pub fn line_after(&self, from: usize, needle: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .find(|(_, l)| l.contains(needle))
+            .map(|(i, _)| i + 1)
+    }
+
+    /// 1-based line of `keys` (a path of nested block-style keys, e.g. `["sso", "type"]`).
+    pub fn line_of(&self, keys: &[&str]) -> Option<usize> {
         let mut depth_indent: Option<usize> = None;
         let mut want = keys.iter();
         let mut key = want.next()?;
@@ -81,10 +112,6 @@ impl Manifest {
             }
         }
         None
-    }
-
-    pub fn str(&self, key: &str) -> Option<&str> {
-        self.doc.get(key).and_then(Value::as_str)
     }
 }
 
@@ -140,6 +167,20 @@ pub fn flatten(block: &serde_yaml::Mapping) -> Vec<(String, String)> {
 /// comments and layout survive; written atomically with the file's mode kept. A no-op when
 /// already true.
 pub fn mark_configured(path: &Path) -> Result<bool> {
+    match configured_edit(path)? {
+        None => Ok(false),
+        Some(edited) => {
+            // A symlinked manifest stays a link: its target is replaced.
+            write_atomic(&resolve_link(path)?, edited.as_bytes(), None)?;
+            Ok(true)
+        }
+    }
+}
+
+/// The manifest's text with `sso.configured: true` set (`None` when it already is), or why the
+/// one-line edit cannot be made: a flow-style `sso: {...}`, an anchor or alias on the block.
+/// The edit must change nothing else the file means; nothing is written here.
+pub fn configured_edit(path: &Path) -> Result<Option<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let manifest = Manifest::parse(path, &text)?;
     let already = manifest
@@ -148,22 +189,28 @@ pub fn mark_configured(path: &Path) -> Result<bool> {
         .and_then(Value::as_bool)
         == Some(true);
     if already {
-        return Ok(false);
+        return Ok(None);
     }
-    let edited = edit_configured_line(&text).ok_or_else(|| Error::Stack {
+    let refuse = |why: &str| Error::Stack {
         path: path.to_path_buf(),
-        message: "cannot find the top-level `sso:` block to mark it configured".into(),
-    })?;
+        message: format!(
+            "line {}: {why}, so ssoctl cannot set `configured: true` after registering the service; write `sso:` \
+             as a block (one key per line, no anchor) or set `configured: true` by hand. Nothing was registered",
+            manifest.line_of(&["sso"]).unwrap_or(1)
+        ),
+    };
+    let edited = edit_configured_line(&text).ok_or_else(|| refuse("`sso:` is not a plain block mapping"))?;
     let check = Manifest::parse(path, &edited)?;
-    let ok = check.sso().and_then(|s| s.get("configured")).and_then(Value::as_bool) == Some(true);
-    if !ok {
-        return Err(Error::Stack {
-            path: path.to_path_buf(),
-            message: "could not set sso.configured: true without restructuring the file; set it by hand".into(),
-        });
+    let mut expected = manifest.doc.clone();
+    if let Some(sso) = expected.get_mut("sso").and_then(Value::as_mapping_mut) {
+        sso.insert("configured".into(), Value::Bool(true));
     }
-    write_atomic(path, edited.as_bytes(), None)?;
-    Ok(true)
+    if check.doc != expected {
+        return Err(refuse(
+            "setting `configured: true` in place would change more than that one key",
+        ));
+    }
+    Ok(Some(edited))
 }
 
 fn indent_of(line: &str) -> usize {

@@ -3,6 +3,7 @@
 
 pub mod declared;
 pub mod envfile;
+pub mod lock;
 pub mod manifest;
 
 use std::collections::BTreeMap;
@@ -275,7 +276,24 @@ impl Stack {
             }
         }
         let (owners, conflicts) = EnvOwners::index(&services);
-        for (name, e) in clashes.into_iter().chain(conflicts) {
+        // A key of a service set twice in `.env`: which line the operator meant is theirs to say,
+        // and the service stops before anything is registered for it.
+        let mut doubled = Vec::new();
+        for (key, lines) in env.duplicates() {
+            if let Some(owner) = owners.owner(&key).filter(|o| services.contains_key(*o)) {
+                doubled.push((
+                    owner.to_string(),
+                    Error::Stack {
+                        path: env.path().to_path_buf(),
+                        message: format!(
+                            "{} (a key of service `{owner}`)",
+                            envfile::duplicate_message(&key, &lines)
+                        ),
+                    },
+                ));
+            }
+        }
+        for (name, e) in clashes.into_iter().chain(conflicts).chain(doubled) {
             if let Some(spec) = services.remove(&name) {
                 broken.insert(name.clone(), Broken::new(&name, &spec.manifest_path, &e));
             }
@@ -311,17 +329,22 @@ impl Stack {
     pub fn profile_services(&self, profile: Option<&str>) -> Result<Selection> {
         let chosen = profile.map(str::to_string).or_else(|| self.default_profile.clone());
         let names: Vec<String> = match chosen {
-            Some(p) => self
-                .profiles
-                .get(&p)
-                .ok_or_else(|| {
+            Some(p) => {
+                let members = self.profiles.get(&p).ok_or_else(|| {
                     Error::Config(format!(
                         "profile `{p}` is not in {} (profiles: {})",
                         self.root.join("services.yaml").display(),
                         self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
                     ))
-                })?
-                .clone(),
+                })?;
+                if members.is_empty() {
+                    return Err(Error::Config(format!(
+                        "profile `{p}` in {} lists no services: nothing to do",
+                        self.root.join("services.yaml").display()
+                    )));
+                }
+                members.clone()
+            }
             None => self.services.keys().chain(self.broken.keys()).cloned().collect(),
         };
         Ok(self.selection(
@@ -385,6 +408,9 @@ impl Stack {
 /// Profiles (name → services) and the default profile's name.
 type Profiles = (BTreeMap<String, Vec<String>>, Option<String>);
 
+/// Reads `services.yaml`: `profiles: {<name>: {services: [<folder>, ...]}}` and an optional
+/// `default_profile`. Held to that shape like a manifest: every service is a folder name under
+/// `packages/` (never a path), listed once per profile; errors name the file and line.
 fn load_profiles(path: &Path) -> Result<Profiles> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -392,36 +418,99 @@ fn load_profiles(path: &Path) -> Result<Profiles> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let doc: Value = serde_yaml::from_str(&text).map_err(|e| manifest::yaml_error(path, &e))?;
-    let bad = |message: String| Error::Stack {
+    let lines = Manifest::lines_of(&text);
+    let bad = |line: Option<usize>, message: String| Error::Stack {
         path: path.to_path_buf(),
-        message,
+        message: match line {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        },
+    };
+    let doc = match doc {
+        Value::Null => return Ok((BTreeMap::new(), None)),
+        Value::Mapping(m) => m,
+        _ => {
+            return Err(bad(
+                Some(1),
+                "services.yaml must be a mapping with `profiles:` (name → `services:` list)".into(),
+            ));
+        }
     };
     let mut profiles = BTreeMap::new();
-    if let Some(map) = doc.get("profiles").and_then(Value::as_mapping) {
-        for (name, body) in map {
-            let name = name
-                .as_str()
-                .ok_or_else(|| bad("profile names must be strings".into()))?;
-            let services = body
-                .get("services")
-                .and_then(Value::as_sequence)
-                .ok_or_else(|| bad(format!("profile `{name}` needs a `services:` list")))?
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| bad(format!("profile `{name}`: service names must be strings")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            profiles.insert(name.to_string(), services);
+    match doc.get("profiles") {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(map)) => {
+            for (name, body) in map {
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| bad(lines.line_of(&["profiles"]), "profile names must be strings".into()))?;
+                let at = lines.line_of(&["profiles", name]);
+                let list = match body.get("services") {
+                    Some(Value::Sequence(list)) if body.is_mapping() => list,
+                    Some(Value::Null) if body.is_mapping() => &Vec::new(),
+                    _ => {
+                        return Err(bad(
+                            at,
+                            format!("profile `{name}` must be a mapping with a `services:` list of folder names"),
+                        ));
+                    }
+                };
+                let mut services: Vec<String> = Vec::new();
+                for item in list {
+                    let service = item
+                        .as_str()
+                        .ok_or_else(|| bad(at, format!("profile `{name}`: service names must be strings")))?;
+                    let line = lines.line_after(at.unwrap_or(1), service).or(at);
+                    if !valid_service_name(service) {
+                        return Err(bad(
+                            line,
+                            format!(
+                                "profile `{name}` lists `{}`: a service is a folder name under packages/ (letters, \
+                                 digits, `-`, `_`, `.`; not a path)",
+                                service.escape_debug()
+                            ),
+                        ));
+                    }
+                    if services.iter().any(|s| s == service) {
+                        return Err(bad(line, format!("profile `{name}` lists `{service}` twice")));
+                    }
+                    services.push(service.to_string());
+                }
+                profiles.insert(name.to_string(), services);
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                lines.line_of(&["profiles"]),
+                "`profiles:` must map each profile name to `services: [...]`".into(),
+            ));
         }
     }
-    let default = doc
-        .get("default_profile")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| (profiles.len() == 1).then(|| profiles.keys().next().cloned()).flatten());
+    let default = match doc.get("default_profile") {
+        None | Some(Value::Null) => (profiles.len() == 1).then(|| profiles.keys().next().cloned()).flatten(),
+        Some(Value::String(p)) if profiles.contains_key(p) => Some(p.clone()),
+        Some(other) => {
+            return Err(bad(
+                lines.line_of(&["default_profile"]),
+                format!(
+                    "default_profile `{}` is not one of the profiles ({})",
+                    serde_yaml::to_string(other).unwrap_or_default().trim(),
+                    profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    };
     Ok((profiles, default))
+}
+
+/// A service name as `packages/<name>/` holds it: one plain folder name.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `${VAR}` from `.env` (or the process environment); an unset variable is an error naming it,
@@ -526,10 +615,20 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         )?,
     };
     let public_url = public_url.trim_end_matches('/').to_string();
-    let parsed =
-        url::Url::parse(&public_url).map_err(|e| bad(format!("public_url `{public_url}` is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad(format!("public_url `{public_url}` must be http or https")));
+    // Every URL registered for the service is built on this one: it must be an origin (and
+    // optional path) that cannot turn into another host or swallow the path appended to it.
+    let top = |k: &str, message: String| {
+        bad(match manifest.line_of(&[k]) {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        })
+    };
+    let parsed = declared::http_url(&public_url).map_err(|e| top("public_url", format!("public_url {e}")))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() || public_url.contains(['?', '#']) {
+        return Err(top(
+            "public_url",
+            format!("public_url `{public_url}` has a query or fragment; paths are appended to it"),
+        ));
     }
     let strings = |key: &str| -> Result<Vec<String>> {
         match get(key) {
@@ -552,7 +651,20 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         if !p.starts_with('/') {
             return Err(at(
                 "redirect_path",
-                format!("sso.redirect_path `{p}` must start with `/`"),
+                format!("sso.redirect_path `{}` must start with `/`", p.escape_debug()),
+            ));
+        }
+        // A line break would register a second URI (Authentik stores redirect URIs one per
+        // line on older releases); a fragment is never sent back by a browser.
+        if p.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || c == '#')
+        {
+            return Err(at(
+                "redirect_path",
+                format!(
+                    "sso.redirect_path `{}` contains whitespace, a control character, `\\` or `#`",
+                    p.escape_debug()
+                ),
             ));
         }
         redirect_uris.push(RedirectUri {
@@ -562,6 +674,15 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
     }
     for r in strings("redirect_uris_regex")? {
         let r = interpolate(path, "sso.redirect_uris_regex", &r, env, &mut expanded_env)?;
+        if r.chars().any(char::is_control) {
+            return Err(at(
+                "redirect_uris_regex",
+                format!(
+                    "sso.redirect_uris_regex `{}` contains a control character",
+                    r.escape_debug()
+                ),
+            ));
+        }
         redirect_uris.push(RedirectUri { regex: true, url: r });
     }
     if redirect_uris.is_empty() && NEEDS_REDIRECT.contains(&sso_type.as_str()) {
@@ -601,7 +722,16 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         Some(_) => return Err(at("configured", "sso.configured must be true or false".into())),
     };
     let env_prefix = match get("env_prefix") {
-        None | Some(Value::Null) => format!("{}_", name.to_ascii_uppercase().replace('-', "_")),
+        None | Some(Value::Null) => {
+            let prefix = format!("{}_", name.to_ascii_uppercase().replace('-', "_"));
+            if !valid_env_key(&prefix) || prefix.starts_with("AUTHENTIK_") {
+                return Err(bad(format!(
+                    "the folder name `{name}` does not make a .env prefix (`{prefix}` is not A-Z, 0-9 and `_`, \
+                     or is ssoctl's own AUTHENTIK_); set sso.env_prefix"
+                )));
+            }
+            prefix
+        }
         Some(Value::String(p)) if valid_env_key(p) && p.ends_with('_') && !p.starts_with("AUTHENTIK_") => p.clone(),
         Some(_) => {
             return Err(at(
@@ -621,6 +751,35 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         settings.push((k, v));
     }
     let declared = Declared::parse(&public_url, &settings).map_err(bad)?;
+    // The credentials the service's own API needs (`sso.http.auth`) must be in `.env` before
+    // anything is registered: found missing half-way, they leave a provider and application
+    // behind for a service that is not configured.
+    let setting = |k: &str| settings.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let needed: &[&str] = match setting("http.auth") {
+        Some("token") => &["key_env", "secret_env"],
+        Some("bearer" | "http-token") => &["key_env"],
+        _ => &[],
+    };
+    for field in needed {
+        let line = |m: String| match manifest
+            .line_of(&["sso", "http", field])
+            .or(manifest.line_of(&["sso", "http"]))
+        {
+            Some(line) => bad(format!("line {line}: {m}")),
+            None => bad(m),
+        };
+        let key = setting(&format!("http.{field}")).ok_or_else(|| {
+            line(format!(
+                "sso.http.{field} must name the .env key that holds the API credential"
+            ))
+        })?;
+        if env.get(key).is_none_or(str::is_empty) {
+            return Err(line(format!(
+                "sso.http.{field}: {key} is not set in {}; the flow needs it to configure the service's side",
+                env.path().display()
+            )));
+        }
+    }
     // Keys the manifest names as the service's credentials (`sso.http.key_env`, ...) are claimed
     // like `sso.env` keys: no other service may own them.
     let mut named_env = Vec::new();

@@ -26,6 +26,31 @@ const DEFAULT_ENV: &[(&str, &str)] = &[
 
 struct SamlFlow;
 
+/// The placeholders the SAML flow fills in `sso.env` templates.
+const PLACEHOLDERS: [&str; 9] = [
+    "metadata_url",
+    "issuer",
+    "sso_redirect_url",
+    "sso_post_url",
+    "slo_redirect_url",
+    "signing_fingerprint",
+    "public_url",
+    "authentik_url",
+    "slug",
+];
+
+/// Each `.env` key and its template: the manifest's `sso.env` map, or the defaults under the
+/// service's prefix.
+fn env_entries<'a>(service: &Service, settings: &Settings<'a>) -> Vec<(String, &'a str)> {
+    match settings.map("env") {
+        Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
+        None => DEFAULT_ENV
+            .iter()
+            .map(|(s, t)| (format!("{}{s}", service.env_prefix), *t))
+            .collect(),
+    }
+}
+
 impl Guest for SamlFlow {
     fn describe() -> FlowInfo {
         FlowInfo {
@@ -68,6 +93,10 @@ impl Guest for SamlFlow {
                 "sso.service_api `{other}` is not known to the saml flow (known: zammad)"
             )));
         }
+        // Every `.env` template is checked before anything is registered.
+        for (key, tpl) in env_entries(&service, &settings) {
+            template::check(&key, tpl, &PLACEHOLDERS)?;
+        }
         let binding = settings.get("sp_binding").unwrap_or("post");
         if !matches!(binding, "post" | "redirect") {
             return Err(FlowError::Invalid(format!(
@@ -89,7 +118,7 @@ impl Guest for SamlFlow {
         )?;
         ssoctl_flow_sdk::ensure_application(&service, &settings)?;
 
-        let values = [
+        let values: [(&str, &str); PLACEHOLDERS.len()] = [
             ("metadata_url", provider.metadata_url.as_str()),
             ("issuer", provider.issuer.as_str()),
             ("sso_redirect_url", provider.sso_redirect_url.as_str()),
@@ -100,15 +129,9 @@ impl Guest for SamlFlow {
             ("authentik_url", server.url.as_str()),
             ("slug", service.slug.as_str()),
         ];
-        let entries: Vec<(String, &str)> = match settings.map("env") {
-            Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
-            None => DEFAULT_ENV
-                .iter()
-                .map(|(s, t)| (format!("{}{s}", service.env_prefix), *t))
-                .collect(),
-        };
+        debug_assert!(values.iter().map(|(n, _)| *n).eq(PLACEHOLDERS));
         let mut findings = Vec::new();
-        for (key, tpl) in entries {
+        for (key, tpl) in env_entries(&service, &settings) {
             let value = template::expand(&key, tpl, &values)?;
             if tpl == "{signing_fingerprint}" && mode == Mode::Check {
                 // The drift that matters after a key rotation, said in its own words.

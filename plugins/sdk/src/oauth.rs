@@ -27,6 +27,10 @@ pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, FlowError> {
     let settings = Settings::new(&service.settings);
     let mut spec = provider_spec(flavor, service, &settings)?;
+    // Every `.env` template is checked before anything is registered.
+    for (key, tpl) in env_entries(flavor, service, &settings) {
+        template::check(&key, tpl, &PLACEHOLDERS)?;
+    }
     for item in settings.items("scope_mappings") {
         let item = Settings::new(&item);
         let field = |k: &str| {
@@ -93,6 +97,34 @@ fn provider_spec(flavor: &Flavor, service: &Service, settings: &Settings) -> Res
     })
 }
 
+/// The placeholders an OAuth flow fills in `sso.env` templates (besides `{client_secret}`).
+const PLACEHOLDERS: [&str; 11] = [
+    "client_id",
+    "issuer",
+    "authorize_url",
+    "token_url",
+    "userinfo_url",
+    "jwks_url",
+    "end_session_url",
+    "discovery_url",
+    "public_url",
+    "authentik_url",
+    "slug",
+];
+
+/// Each `.env` key and its template: the manifest's `sso.env` map, or the flavor's defaults
+/// under the service's prefix.
+fn env_entries<'a>(flavor: &'a Flavor, service: &Service, settings: &Settings<'a>) -> Vec<(String, &'a str)> {
+    match settings.map("env") {
+        Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
+        None => flavor
+            .default_env
+            .iter()
+            .map(|(suffix, t)| (format!("{}{suffix}", service.env_prefix), *t))
+            .collect(),
+    }
+}
+
 /// Writes each `.env` key the service reads: the manifest's `sso.env` map, or the flavor's defaults
 /// under the service's prefix.
 fn write_env(
@@ -102,7 +134,7 @@ fn write_env(
     provider: &Oauth2Provider,
     authentik_url: &str,
 ) -> Result<(), FlowError> {
-    let values = [
+    let values: [(&str, &str); PLACEHOLDERS.len()] = [
         ("client_id", provider.client_id.as_str()),
         ("issuer", provider.issuer.as_str()),
         ("authorize_url", provider.authorize_url.as_str()),
@@ -115,15 +147,8 @@ fn write_env(
         ("authentik_url", authentik_url),
         ("slug", service.slug.as_str()),
     ];
-    let entries: Vec<(String, &str)> = match settings.map("env") {
-        Some(map) => map.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
-        None => flavor
-            .default_env
-            .iter()
-            .map(|(suffix, t)| (format!("{}{suffix}", service.env_prefix), *t))
-            .collect(),
-    };
-    for (key, tpl) in entries {
+    debug_assert!(values.iter().map(|(n, _)| *n).eq(PLACEHOLDERS));
+    for (key, tpl) in env_entries(flavor, service, settings) {
         if tpl == SECRET_PLACEHOLDER {
             service_config::set_env_secret(&key, &provider.client_secret)?;
         } else {

@@ -41,6 +41,16 @@ pub fn expand(key: &str, template: &str, values: &[(&str, &str)]) -> Result<Stri
     Ok(out)
 }
 
+/// Checks `template` against the placeholder `names` a flow will fill, before the flow writes
+/// anything: a typo found after the provider was created would leave it behind half-configured.
+pub fn check(key: &str, template: &str, names: &[&str]) -> Result<(), FlowError> {
+    if template == SECRET_PLACEHOLDER {
+        return Ok(());
+    }
+    let blanks: Vec<(&str, &str)> = names.iter().map(|n| (*n, "")).collect();
+    expand(key, template, &blanks).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +63,14 @@ mod tests {
             "https://auth.x/application/o/grafana/"
         );
         assert_eq!(expand("K", "true", &v).unwrap(), "true");
+    }
+
+    #[test]
+    fn check_finds_what_expand_would_refuse() {
+        assert!(check("K", "{client_id}", &["client_id"]).is_ok());
+        assert!(check("K", SECRET_PLACEHOLDER, &[]).is_ok());
+        assert!(check("K", "{clientid}", &["client_id"]).is_err());
+        assert!(check("K", "x{client_secret}", &[]).is_err());
     }
 
     #[test]

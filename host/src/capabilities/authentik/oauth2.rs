@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    APPLICATIONS, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows,
-    settle, updated,
+    APPLICATIONS, Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch,
+    provider_flows, settle, updated,
 };
 use super::shapes::{self, Uri};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
@@ -160,55 +160,61 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
     // Find the existing provider by exact name (filters are re-checked client-side).
     let existing: Option<OAuth2Provider> = find_provider(state, &name).await?;
 
-    let Some(current) = existing else {
-        return match state.mode {
-            Mode::Check => {
-                state.finding("provider-missing", format!("no OAuth2 provider `{name}` in Authentik"));
-                Ok(ProviderOutcome {
-                    pk: None,
-                    client_id: String::new(),
-                    client_secret: None,
-                })
-            }
-            Mode::Plan => {
-                state.change(format!("create OAuth2 provider `{name}`"));
-                Ok(ProviderOutcome {
-                    pk: None,
-                    client_id: "(assigned on create)".into(),
-                    client_secret: None,
-                })
-            }
-            Mode::Apply => {
-                let mut body = Map::new();
-                body.insert("name".into(), json!(name));
-                flows.insert_into(&mut body);
-                body.insert("client_type".into(), json!(client_type));
-                body.insert("redirect_uris".into(), uris_json(&wanted_uris, &[]));
-                body.insert("property_mappings".into(), json!(mapping_pks));
-                body.insert("signing_key".into(), json!(signing_key));
-                body.insert("issuer_mode".into(), json!(issuer_mode));
-                body.insert(
-                    "include_claims_in_id_token".into(),
-                    json!(spec.include_claims_in_id_token),
-                );
-                if let Some(g) = &grant_types {
-                    body.insert("grant_types".into(), json!(g));
+    let current = match existing {
+        Some(current) => current,
+        None => 'missing: {
+            return match state.mode {
+                Mode::Check => {
+                    state.finding("provider-missing", format!("no OAuth2 provider `{name}` in Authentik"));
+                    Ok(ProviderOutcome {
+                        pk: None,
+                        client_id: String::new(),
+                        client_secret: None,
+                    })
                 }
-                if let Some(m) = &spec.sub_mode {
-                    body.insert("sub_mode".into(), json!(m));
+                Mode::Plan => {
+                    state.change(format!("create OAuth2 provider `{name}`"));
+                    Ok(ProviderOutcome {
+                        pk: None,
+                        client_id: "(assigned on create)".into(),
+                        client_secret: None,
+                    })
                 }
-                if let Some(v) = &spec.access_token_validity {
-                    body.insert("access_token_validity".into(), json!(v));
+                Mode::Apply => {
+                    let mut body = Map::new();
+                    body.insert("name".into(), json!(name));
+                    flows.insert_into(&mut body);
+                    body.insert("client_type".into(), json!(client_type));
+                    body.insert("redirect_uris".into(), uris_json(&wanted_uris, &[]));
+                    body.insert("property_mappings".into(), json!(mapping_pks));
+                    body.insert("signing_key".into(), json!(signing_key));
+                    body.insert("issuer_mode".into(), json!(issuer_mode));
+                    body.insert(
+                        "include_claims_in_id_token".into(),
+                        json!(spec.include_claims_in_id_token),
+                    );
+                    if let Some(g) = &grant_types {
+                        body.insert("grant_types".into(), json!(g));
+                    }
+                    if let Some(m) = &spec.sub_mode {
+                        body.insert("sub_mode".into(), json!(m));
+                    }
+                    if let Some(v) = &spec.access_token_validity {
+                        body.insert("access_token_validity".into(), json!(v));
+                    }
+                    let created: OAuth2Provider = match create_provider(state, &name, body).await? {
+                        Created::New(p) => p,
+                        Created::Adopted(p) => break 'missing p,
+                    };
+                    state.change(format!("created OAuth2 provider `{name}`"));
+                    Ok(ProviderOutcome {
+                        pk: Some(created.pk),
+                        client_id: created.client_id,
+                        client_secret: created.client_secret,
+                    })
                 }
-                let created: OAuth2Provider = create_provider(state, &name, body).await?;
-                state.change(format!("created OAuth2 provider `{name}`"));
-                Ok(ProviderOutcome {
-                    pk: Some(created.pk),
-                    client_id: created.client_id,
-                    client_secret: created.client_secret,
-                })
-            }
-        };
+            };
+        }
     };
 
     check_owner(state, &current)?;
@@ -372,37 +378,50 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
     }
     .map_err(|e| state.upstream(e))?;
     let provider = state.provider_pk;
-    let Some(app) = existing else {
-        match state.mode {
-            Mode::Check => state.finding("application-missing", format!("Authentik application `{slug}` missing")),
-            Mode::Plan => state.change(format!("create application `{slug}`")),
-            Mode::Apply => {
-                let mut body = json!({
-                    "name": spec.name, "slug": slug, "provider": provider,
-                    "open_in_new_tab": spec.open_in_new_tab, "policy_engine_mode": "any",
-                });
-                if let Some(url) = &spec.launch_url {
-                    body["meta_launch_url"] = json!(url);
-                }
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    match ak.post::<Application>("core/applications/", &body).await {
-                        Ok(_) => break,
-                        // The answer was lost: look before sending it again.
-                        Err(e @ AkError::MaybeApplied { .. }) => match ak.get_opt::<Application>(&path).await {
-                            Ok(Some(_)) => break,
-                            Ok(None) if attempt < super::objects::CREATE_ATTEMPTS => continue,
-                            _ => return Err(state.upstream(e)),
-                        },
-                        Err(e) => return Err(state.upstream(e)),
+    let app = match existing {
+        Some(app) => app,
+        None => 'missing: {
+            match state.mode {
+                Mode::Check => state.finding("application-missing", format!("Authentik application `{slug}` missing")),
+                Mode::Plan => state.change(format!("create application `{slug}`")),
+                Mode::Apply => {
+                    let mut body = json!({
+                        "name": spec.name, "slug": slug, "provider": provider,
+                        "open_in_new_tab": spec.open_in_new_tab, "policy_engine_mode": "any",
+                    });
+                    if let Some(url) = &spec.launch_url {
+                        body["meta_launch_url"] = json!(url);
                     }
+                    let mut attempt = 0;
+                    loop {
+                        attempt += 1;
+                        match ak.post::<Application>("core/applications/", &body).await {
+                            Ok(_) => break,
+                            // The answer was lost: look before sending it again.
+                            Err(e @ AkError::MaybeApplied { .. }) => match ak.get_opt::<Application>(&path).await {
+                                Ok(Some(_)) => break,
+                                Ok(None) if attempt < super::objects::CREATE_ATTEMPTS => continue,
+                                _ => return Err(state.upstream(e)),
+                            },
+                            // Another run created it since this one looked: compared like any other.
+                            Err(e) if e.is_name_taken() => match ak.get_opt::<Application>(&path).await {
+                                Ok(Some(app)) => {
+                                    state.change(format!(
+                                        "adopted application `{slug}`, created by another run meanwhile"
+                                    ));
+                                    break 'missing app;
+                                }
+                                _ => return Err(state.upstream(e)),
+                            },
+                            Err(e) => return Err(state.upstream(e)),
+                        }
+                    }
+                    state.mark_written(Written::Application);
+                    state.change(format!("created application `{slug}`"));
                 }
-                state.mark_written(Written::Application);
-                state.change(format!("created application `{slug}`"));
             }
+            return Ok(());
         }
-        return Ok(());
     };
 
     let mut diffs: Vec<Diff> = Vec::new();
@@ -517,6 +536,21 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
                                 Err(_) => return Err(state.upstream(e)),
                             }
                         }
+                        // Another run created it since this one looked: compared like any other.
+                        Err(e) if e.is_name_taken() => {
+                            let found = ak.list::<ScopeMapping>(path, &[("name", name.clone())]).await;
+                            match found.map(|l| l.into_iter().find(|m| m.name == name)) {
+                                Ok(Some(current)) => {
+                                    state.change(format!(
+                                        "adopted scope mapping `{name}`, created by another run meanwhile"
+                                    ));
+                                    let pk = compare_scope_mapping(state, path, &name, scope, spec, current).await?;
+                                    state.custom_mappings.push((name.clone(), pk));
+                                    return Ok(name);
+                                }
+                                _ => return Err(state.upstream(e)),
+                            }
+                        }
                         Err(e) => return Err(state.upstream(e)),
                     }
                 };
@@ -525,7 +559,24 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
                 Some(created.pk)
             }
         },
-        Some(current) => {
+        Some(current) => compare_scope_mapping(state, path, &name, scope, spec, current).await?,
+    };
+    state.custom_mappings.push((name.clone(), pk));
+    Ok(name)
+}
+
+/// Compares the scope mapping `current` with the spec and, when applying, PATCHes what differs.
+async fn compare_scope_mapping(
+    state: &mut RunState,
+    path: &str,
+    name: &str,
+    scope: &str,
+    spec: &ScopeMappingSpec,
+    current: ScopeMapping,
+) -> Result<Option<String>, FlowError> {
+    let ak = state.ctx.authentik.clone();
+    {
+        {
             let mut diffs = Vec::new();
             let mut differs = |field: &'static str, have: &str, want: &str| {
                 if have != want {
@@ -547,11 +598,9 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
                     .map_err(|e| state.upstream(e))?;
                 updated(state, Written::ScopeMapping, &what, &body);
             }
-            Some(current.pk)
+            Ok(Some(current.pk))
         }
-    };
-    state.custom_mappings.push((name.clone(), pk));
-    Ok(name)
+    }
 }
 
 #[cfg(test)]

@@ -393,17 +393,26 @@ async fn find_provider_now<P: Provider>(state: &mut RunState, name: &str) -> Res
     }
 }
 
+/// What a create came to: the object it made, or one of that name another run made meanwhile.
+pub enum Created<P> {
+    New(P),
+    /// Created by someone else between this run's lookup and its create: compared like any
+    /// object found by name (and refused, like them, when it serves another application).
+    Adopted(P),
+}
+
 /// How many times a create is sent when its answers are lost and a lookup shows it did not land.
 pub const CREATE_ATTEMPTS: u32 = 3;
 
 /// Creates the provider `name` with `body`. When the answer was lost on the way back (the create
 /// may have landed), looks it up instead of creating a duplicate; only when the lookup shows it
-/// did not land is it sent again.
+/// did not land is it sent again. When Authentik refuses it because a provider of that name now
+/// exists (another run created it since this run looked), that provider is adopted.
 pub async fn create_provider<P: Provider>(
     state: &mut RunState,
     name: &str,
     body: Map<String, Value>,
-) -> Result<P, FlowError> {
+) -> Result<Created<P>, FlowError> {
     let ak = state.ctx.authentik.clone();
     let body = Value::Object(body);
     let mut attempt = 0;
@@ -412,14 +421,25 @@ pub async fn create_provider<P: Provider>(
         match ak.post::<P>(P::PATH, &body).await {
             Ok(p) => {
                 state.mark_written(Written::Provider);
-                return Ok(p);
+                return Ok(Created::New(p));
             }
             Err(e @ AkError::MaybeApplied { .. }) => match find_provider_now::<P>(state, name).await {
                 Ok(Some(p)) => {
                     state.mark_written(Written::Provider);
-                    return Ok(p);
+                    return Ok(Created::New(p));
                 }
                 Ok(None) if attempt < CREATE_ATTEMPTS => continue,
+                _ => return Err(state.upstream(e)),
+            },
+            Err(e) if e.is_name_taken() => match find_provider_now::<P>(state, name).await {
+                Ok(Some(p)) => {
+                    state.change(format!(
+                        "adopted {} `{name}`, created by another run meanwhile",
+                        P::KIND
+                    ));
+                    return Ok(Created::Adopted(p));
+                }
+                // Taken by an object of another kind: the refusal stands.
                 _ => return Err(state.upstream(e)),
             },
             Err(e) => return Err(state.upstream(e)),

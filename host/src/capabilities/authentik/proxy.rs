@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
+    Created, Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
 };
 use crate::authentik::models::{Outpost, ProxyProvider};
 use crate::capabilities::{FlowError, Mode, RunState, Written};
@@ -64,34 +64,40 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
     let flows = provider_flows(state).await?;
 
     let existing: Option<ProxyProvider> = find_provider(state, &name).await?;
-    let Some(current) = existing else {
-        match state.mode {
-            Mode::Check => state.finding("provider-missing", format!("no proxy provider `{name}` in Authentik")),
-            Mode::Plan => state.change(format!("create proxy provider `{name}` ({mode})")),
-            Mode::Apply => {
-                let mut body = Map::new();
-                body.insert("name".into(), json!(name));
-                flows.insert_into(&mut body);
-                body.insert("mode".into(), json!(mode));
-                body.insert("external_host".into(), json!(spec.external_host));
-                if let Some(h) = &internal_host {
-                    body.insert("internal_host".into(), json!(h));
+    let current = match existing {
+        Some(current) => current,
+        None => 'missing: {
+            match state.mode {
+                Mode::Check => state.finding("provider-missing", format!("no proxy provider `{name}` in Authentik")),
+                Mode::Plan => state.change(format!("create proxy provider `{name}` ({mode})")),
+                Mode::Apply => {
+                    let mut body = Map::new();
+                    body.insert("name".into(), json!(name));
+                    flows.insert_into(&mut body);
+                    body.insert("mode".into(), json!(mode));
+                    body.insert("external_host".into(), json!(spec.external_host));
+                    if let Some(h) = &internal_host {
+                        body.insert("internal_host".into(), json!(h));
+                    }
+                    if let Some(d) = &cookie_domain {
+                        body.insert("cookie_domain".into(), json!(d));
+                    }
+                    if let Some(r) = &spec.skip_path_regex {
+                        body.insert("skip_path_regex".into(), json!(r));
+                    }
+                    if let Some(v) = &spec.access_token_validity {
+                        body.insert("access_token_validity".into(), json!(v));
+                    }
+                    let created: ProxyProvider = match create_provider(state, &name, body).await? {
+                        Created::New(p) => p,
+                        Created::Adopted(p) => break 'missing p,
+                    };
+                    state.change(format!("created proxy provider `{name}` ({mode})"));
+                    return Ok(Some(created.pk));
                 }
-                if let Some(d) = &cookie_domain {
-                    body.insert("cookie_domain".into(), json!(d));
-                }
-                if let Some(r) = &spec.skip_path_regex {
-                    body.insert("skip_path_regex".into(), json!(r));
-                }
-                if let Some(v) = &spec.access_token_validity {
-                    body.insert("access_token_validity".into(), json!(v));
-                }
-                let created: ProxyProvider = create_provider(state, &name, body).await?;
-                state.change(format!("created proxy provider `{name}` ({mode})"));
-                return Ok(Some(created.pk));
             }
+            return Ok(None);
         }
-        return Ok(None);
     };
 
     check_owner(state, &current)?;

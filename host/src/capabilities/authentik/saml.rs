@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle, updated,
+    Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle,
+    updated,
 };
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
@@ -91,44 +92,50 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
     let fingerprint = keypair.fingerprint_sha256.clone().unwrap_or_default();
 
     let existing: Option<SamlProvider> = find_provider(state, &name).await?;
-    let Some(current) = existing else {
-        match state.mode {
-            Mode::Check => state.finding("provider-missing", format!("no SAML provider `{name}` in Authentik")),
-            Mode::Plan => state.change(format!("create SAML provider `{name}`")),
-            Mode::Apply => {
-                let mut body = Map::new();
-                body.insert("name".into(), json!(name));
-                flows.insert_into(&mut body);
-                body.insert("acs_url".into(), json!(spec.acs_url));
-                body.insert("audience".into(), json!(spec.audience));
-                if let Some(i) = &spec.issuer {
-                    body.insert(issuer_field.into(), json!(i));
+    let current = match existing {
+        Some(current) => current,
+        None => 'missing: {
+            match state.mode {
+                Mode::Check => state.finding("provider-missing", format!("no SAML provider `{name}` in Authentik")),
+                Mode::Plan => state.change(format!("create SAML provider `{name}`")),
+                Mode::Apply => {
+                    let mut body = Map::new();
+                    body.insert("name".into(), json!(name));
+                    flows.insert_into(&mut body);
+                    body.insert("acs_url".into(), json!(spec.acs_url));
+                    body.insert("audience".into(), json!(spec.audience));
+                    if let Some(i) = &spec.issuer {
+                        body.insert(issuer_field.into(), json!(i));
+                    }
+                    body.insert("sp_binding".into(), json!(binding));
+                    body.insert("signing_kp".into(), json!(keypair.pk));
+                    body.insert("property_mappings".into(), json!(mappings));
+                    body.insert("name_id_mapping".into(), json!(name_id));
+                    if caps.saml_sign_switches {
+                        body.insert("sign_assertion".into(), json!(spec.sign_assertion));
+                        body.insert("sign_response".into(), json!(spec.sign_response));
+                    }
+                    let created: SamlProvider = match create_provider(state, &name, body).await? {
+                        Created::New(p) => p,
+                        Created::Adopted(p) => break 'missing p,
+                    };
+                    state.change(format!("created SAML provider `{name}`"));
+                    let certificate = signing_certificate(state).await?;
+                    return Ok(SamlOutcome {
+                        pk: Some(created.pk),
+                        issuer,
+                        fingerprint,
+                        certificate,
+                    });
                 }
-                body.insert("sp_binding".into(), json!(binding));
-                body.insert("signing_kp".into(), json!(keypair.pk));
-                body.insert("property_mappings".into(), json!(mappings));
-                body.insert("name_id_mapping".into(), json!(name_id));
-                if caps.saml_sign_switches {
-                    body.insert("sign_assertion".into(), json!(spec.sign_assertion));
-                    body.insert("sign_response".into(), json!(spec.sign_response));
-                }
-                let created: SamlProvider = create_provider(state, &name, body).await?;
-                state.change(format!("created SAML provider `{name}`"));
-                let certificate = signing_certificate(state).await?;
-                return Ok(SamlOutcome {
-                    pk: Some(created.pk),
-                    issuer,
-                    fingerprint,
-                    certificate,
-                });
             }
+            return Ok(SamlOutcome {
+                pk: None,
+                issuer,
+                fingerprint: String::new(),
+                certificate: String::new(),
+            });
         }
-        return Ok(SamlOutcome {
-            pk: None,
-            issuer,
-            fingerprint: String::new(),
-            certificate: String::new(),
-        });
     };
 
     check_owner(state, &current)?;
