@@ -289,6 +289,39 @@ mod tests {
     }
 
     #[test]
+    fn a_symlinked_manifest_keeps_its_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared-grafana.yaml");
+        std::fs::write(&shared, "sso:\n  type: oidc\n  redirect_path: /cb\n").unwrap();
+        let path = dir.path().join("manifest.yaml");
+        std::os::unix::fs::symlink("shared-grafana.yaml", &path).unwrap();
+        assert!(mark_configured(&path).unwrap());
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&shared).unwrap(),
+            "sso:\n  type: oidc\n  configured: true\n  redirect_path: /cb\n"
+        );
+    }
+
+    #[test]
+    fn flow_style_and_anchored_blocks_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.yaml");
+        for text in [
+            "sso: {type: oidc, redirect_path: /cb}\n",
+            "sso: &s\n  type: oidc\n  redirect_path: /cb\nother: *s\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = configured_edit(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("line 1") && err.contains("Nothing was registered"),
+                "{err}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn adds_the_line_after_type_when_missing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.yaml");
