@@ -1,0 +1,79 @@
+//! Released WIT stays released: `sso:flow@0.1.0` is frozen under `wit/0.1.0/`, and a component
+//! built against it before any later change (`tests/fixtures/sso-flow-0.1.0/`) keeps loading and
+//! configuring its services.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use sha2::{Digest, Sha256};
+
+const FROZEN_WIT_SHA256: &str = "f986871f67ea18d11dde8dde2dde9e3fea7688fa94565fd51d87b9468b6e0d11";
+const FIXTURE_SHA256: &str = "44d35a2a02b95a18c5170d9f335db67ca118958ec00150fbf46bd6fcf41c87bf";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn released_0_1_0_is_never_edited_in_place() {
+    let frozen = std::fs::read(repo().join("wit/0.1.0/sso-flow.wit")).unwrap();
+    assert_eq!(
+        sha256(&frozen),
+        FROZEN_WIT_SHA256,
+        "wit/0.1.0/sso-flow.wit is released: put interface changes in a new release (wit/0.2.0), never in 0.1.0"
+    );
+    let working = std::fs::read_to_string(repo().join("wit/sso-flow.wit")).unwrap();
+    if working.contains("package sso:flow@0.1.0;") {
+        assert_eq!(
+            working.as_bytes(),
+            frozen.as_slice(),
+            "wit/sso-flow.wit still says `sso:flow@0.1.0` but differs from the released 0.1.0: \
+             a changed interface needs a new package version"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_against_0_1_0_still_configures_its_services() {
+    let fixture = std::fs::read(repo().join("tests/fixtures/sso-flow-0.1.0/setup-oidc.wasm")).unwrap();
+    assert_eq!(sha256(&fixture), FIXTURE_SHA256, "the fixture is a binary built once, never rebuilt");
+    let h = Harness::new("2026.8.3").await;
+    let plugins = h.root().join("scripts/sso");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("setup-oidc.wasm"), &fixture).unwrap();
+
+    // The fixture, not the stock flow, serves `oidc`.
+    let out = ssoctl(h.root(), &["--override", "oidc", "--json", "plugins", "list"]).await;
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let oidc = list["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == "oidc")
+        .unwrap_or_else(|| panic!("{list:#}"));
+    assert_eq!(oidc["sha256"], FIXTURE_SHA256, "{oidc:#}");
+    assert_ne!(oidc["source"]["kind"], "stock", "{oidc:#}");
+    assert_eq!(oidc["wit_package"], "sso:flow@0.1.0", "{oidc:#}");
+
+    let oidc_services = ["grafana", "n8n", "outline", "superset"];
+    let mut args = vec!["--override", "oidc", "fix"];
+    args.extend(oidc_services);
+    let out = ssoctl(h.root(), &args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for service in oidc_services {
+        assert!(stdout.contains(&format!("✓ {service} (oidc)")), "{stdout}");
+    }
+    let mut args = vec!["--override", "oidc", "check"];
+    args.extend(oidc_services);
+    let out = ssoctl(h.root(), &args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // And the stock flow agrees with what the 0.1.0 component registered.
+    assert_all_ok(&h.check(&oidc_services).await);
+}
