@@ -103,6 +103,7 @@ impl Command {
 enum Command {
     /// Preflight Authentik, then configure every service of the profile not yet configured.
     Bootstrap {
+        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
         #[arg(long)]
         profile: Option<String>,
     },
@@ -111,6 +112,7 @@ enum Command {
     /// Compare Authentik and `.env` with the manifests; exit 0 green, 1 drift, 2 error.
     Check {
         services: Vec<String>,
+        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
         #[arg(long)]
         profile: Option<String>,
         /// Also probe each service as a browser would start a login (no browser, no redirects
@@ -124,12 +126,14 @@ enum Command {
         /// Every service of the profile.
         #[arg(long, conflicts_with = "services")]
         all: bool,
+        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
         #[arg(long)]
         profile: Option<String>,
     },
     /// Show what fix/bootstrap would change, changing nothing; exit 1 when something would.
     Plan {
         services: Vec<String>,
+        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
         #[arg(long)]
         profile: Option<String>,
     },
@@ -171,6 +175,7 @@ enum Command {
         #[arg(long, required = true)]
         blueprint: bool,
         services: Vec<String>,
+        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
         #[arg(long)]
         profile: Option<String>,
     },

@@ -11,6 +11,22 @@ pub fn lines(report: &ServiceReport, mode: Mode) -> Vec<String> {
     let mut out = Vec::new();
     if mode == Mode::Apply {
         out.extend(report.events.iter().map(|e| format!("[{} sso] {e}", report.service)));
+        // One registration line per service that changed: `registered` when this run created (or
+        // adopted) its provider or application, `updated` when it only changed what differed.
+        let registered = report.changes.iter().any(|c| {
+            (c.starts_with("created ") || c.starts_with("adopted "))
+                && (c.contains(" provider ") || c.contains(" application "))
+        });
+        if report.status != Status::Error && registered {
+            out.push(format!("[{} sso] registered", report.service));
+        } else if report.status != Status::Error && !report.changes.is_empty() {
+            let n = report.changes.len();
+            out.push(format!(
+                "[{} sso] updated ({n} change{})",
+                report.service,
+                if n == 1 { "" } else { "s" }
+            ));
+        }
     }
     match report.status {
         Status::Error => {
@@ -146,7 +162,7 @@ mod tests {
                 message: "redirect URI mismatch: x".into(),
             }],
             changes: vec![],
-            events: vec!["registered OAuth app in https://auth.example.org".into()],
+            events: vec!["a flow's own event".into()],
             warnings: vec![],
             error: None,
             blueprint: vec![],
@@ -164,11 +180,19 @@ mod tests {
             lines(&report(Status::Drift), Mode::Check),
             vec!["❌ redmine (oauth) — redirect URI mismatch: x"]
         );
-        let apply = lines(&report(Status::Ok), Mode::Apply);
+        let mut r = report(Status::Ok);
         assert_eq!(
-            apply[0],
-            "[redmine sso] registered OAuth app in https://auth.example.org"
+            lines(&r, Mode::Apply),
+            vec![
+                "[redmine sso] a flow's own event",
+                "✓ redmine (oauth) — Authentik app present, redirects match (no changes)"
+            ],
+            "no registration line when nothing changed"
         );
+        r.changes = vec!["created OAuth2 provider `redmine`".into(), "wrote .env: A".into()];
+        assert_eq!(lines(&r, Mode::Apply)[1], "[redmine sso] registered");
+        r.changes = vec!["updated OAuth2 provider `redmine`: redirect_uris".into()];
+        assert_eq!(lines(&r, Mode::Apply)[1], "[redmine sso] updated (1 change)");
     }
 
     #[test]

@@ -159,6 +159,26 @@ impl Session {
             }
         }
         let stack = Stack::load(&options.root)?;
+        // ssoctl's own settings come from the environment first (a CI secret, a `just` recipe's
+        // variable), then from `.env`: say which, never the value.
+        for key in [
+            "AUTHENTIK_URL",
+            "AUTHENTIK_API_URL",
+            "AUTHENTIK_ADMIN_TOKEN",
+            "AUTHENTIK_BOOTSTRAP_SKIP",
+        ] {
+            if std::env::var(key).is_ok_and(|v| !v.is_empty()) {
+                let shadowed = if stack.env.get(key).is_some_and(|v| !v.is_empty()) {
+                    format!(
+                        ", which takes precedence over its value in {}",
+                        stack.env.path().display()
+                    )
+                } else {
+                    String::new()
+                };
+                tracing::info!("{key} is taken from the environment{shadowed}");
+            }
+        }
         let public_url = required(
             &stack,
             "AUTHENTIK_URL",

@@ -68,9 +68,21 @@ async fn html_server() -> ssoctl_sim::FakeServer {
     ssoctl_sim::FakeServer::start(app).await.unwrap()
 }
 
+/// A server that answers every request with a JSON 404: another service's API behind the URL.
+async fn not_found_server() -> ssoctl_sim::FakeServer {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            "{\"detail\": \"Not found.\"}",
+        )
+    });
+    ssoctl_sim::FakeServer::start(app).await.unwrap()
+}
+
 type Breaker = Box<dyn Fn(&Path, &Harness)>;
 
-fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
+fn cases(html_url: String, not_found_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
     const M: &str = "packages/grafana/manifest.yaml";
     let m = M;
     vec![
@@ -296,6 +308,15 @@ fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
             vec!["HTML"],
         ),
         (
+            "Authentik URL answering 404 JSON",
+            Box::new(move |r, h| replace_in(r, ".env", &h.sim.url(), &not_found_url)),
+            vec![
+                "answers, but not as Authentik's API",
+                "flows/instances/ answered 404",
+                "AUTHENTIK_URL",
+            ],
+        ),
+        (
             "services.yaml malformed",
             Box::new(|r, _| edit(r, "services.yaml", |t| format!("{t}  broken: [\n"))),
             vec!["services.yaml", "line"],
@@ -516,7 +537,8 @@ fn cases(html_url: String) -> Vec<(&'static str, Breaker, Vec<&'static str>)> {
 async fn every_bad_input_is_one_clear_error_exit_2_and_nothing_of_it_written() {
     let html = html_server().await;
     let html_url = html.url();
-    let all = cases(html_url);
+    let not_found = not_found_server().await;
+    let all = cases(html_url, not_found.url());
     assert!(all.len() >= 50, "{} cases", all.len());
     let mut failures = Vec::new();
     for (name, breaker, expected) in all {

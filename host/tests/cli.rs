@@ -30,7 +30,10 @@ async fn check_exit_codes_lines_and_json() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "the whole sample stack: {stdout}{stderr}");
     assert!(
-        stdout.contains(&format!("[redmine sso] registered OAuth app in {}", h.sim.url())),
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("[redmine sso] "))
+            .eq(["[redmine sso] registered"]),
         "{stdout}"
     );
     assert!(
@@ -349,10 +352,12 @@ async fn ssoctl_sim_serves_a_chosen_version() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
+    // The reader stays open: a closed pipe ends ssoctl as it ends any Unix tool (SIGPIPE).
+    let (first, _reader) = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
+        let mut reader = std::io::BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
+        (line, reader)
     })
     .await
     .unwrap();
@@ -908,4 +913,59 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `ssoctl demo | head -1`: the reader goes away after one line; ssoctl ends as any Unix tool in
+/// a pipeline does (SIGPIPE), not with a panic and exit 101.
+#[test]
+fn a_closed_pipe_ends_ssoctl_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+        .arg("demo")
+        .env("SSOCTL_CACHE_DIR", shared_cache_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("Authentik simulator"), "{first}");
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}
+
+/// `AUTHENTIK_*` in the shell wins over `.env` (a CI secret, a recipe's variable); `-v` says so,
+/// without the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_takes_precedence_over_env_and_v_says_so() {
+    let h = Harness::new("2026.8.3").await;
+    let env = std::fs::read_to_string(h.root().join(".env")).unwrap();
+    std::fs::write(
+        h.root().join(".env"),
+        env.replace(
+            &format!("AUTHENTIK_URL={}", h.sim.url()),
+            "AUTHENTIK_URL=http://127.0.0.1:9",
+        ),
+    )
+    .unwrap();
+    let mut cmd = ssoctl_command(h.root(), &["-v", "check", "grafana"]);
+    cmd.env("AUTHENTIK_URL", h.sim.url());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "reached the simulator: grafana not registered yet; {stderr}"
+    );
+    assert!(
+        stderr.contains("AUTHENTIK_URL is taken from the environment, which takes precedence over its value in"),
+        "{stderr}"
+    );
 }

@@ -33,7 +33,7 @@ per_version! {
         for name in OAUTH_SERVICES {
             let r = report(&reports, name);
             assert_eq!(r.status, Status::Ok, "{version} {name}: {:?}", r.error);
-            assert!(r.events.iter().any(|e| e == &format!("registered OAuth app in {}", h.sim.url())), "{name}: {:?}", r.events);
+            assert!(r.changes.iter().any(|c| c == &format!("created OAuth2 provider `{name}`")), "{name}: {:?}", r.changes);
         }
         // All six types, the whole sample stack.
         assert_all_ok(&reports);

@@ -42,7 +42,11 @@ fn released_0_1_0_is_never_edited_in_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_built_against_0_1_0_still_configures_its_services() {
     let fixture = std::fs::read(repo().join("tests/fixtures/sso-flow-0.1.0/setup-oidc.wasm")).unwrap();
-    assert_eq!(sha256(&fixture), FIXTURE_SHA256, "the fixture is a binary built once, never rebuilt");
+    assert_eq!(
+        sha256(&fixture),
+        FIXTURE_SHA256,
+        "the fixture is a binary built once, never rebuilt"
+    );
     let h = Harness::new("2026.8.3").await;
     let plugins = h.root().join("scripts/sso");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -66,7 +70,11 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     args.extend(oidc_services);
     let out = ssoctl(h.root(), &args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for service in oidc_services {
         assert!(stdout.contains(&format!("✓ {service} (oidc)")), "{stdout}");
     }

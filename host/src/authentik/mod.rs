@@ -102,6 +102,12 @@ pub enum AkError {
     #[error("{method} {path}: not found")]
     NotFound { method: String, path: String },
 
+    #[error(
+        "{url} answers, but not as Authentik's API ({detail}). Check that AUTHENTIK_URL (or \
+         AUTHENTIK_API_URL) points at the Authentik server, not at another service or a proxy's default site"
+    )]
+    NotAuthentik { url: String, detail: String },
+
     #[error("Authentik refused {method} {path}: {fields}")]
     Validation {
         method: String,
@@ -293,7 +299,14 @@ impl Authentik {
         self.capabilities
             .get_or_try_init(|| async {
                 let (schema, flows) = tokio::join!(self.live_schema(), self.flows());
-                flows?;
+                // Every Authentik release serves its flow list: a 404 there is another server.
+                flows.map_err(|e| match e {
+                    AkError::NotFound { .. } => AkError::NotAuthentik {
+                        url: self.config.api_url.clone(),
+                        detail: "GET /api/v3/flows/instances/ answered 404".into(),
+                    },
+                    other => other,
+                })?;
                 let schema = schema.inspect_err(|why| {
                     tracing::debug!("live schema not readable ({why}); request shapes from the version table");
                 });

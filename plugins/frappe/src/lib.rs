@@ -172,12 +172,6 @@ impl Guest for FrappeFlow {
                 )));
             }
         }
-        if mode == Mode::Apply {
-            ssoctl_flow_sdk::event(&format!(
-                "registered OAuth app in {} for Social Login Key `{name}`",
-                server.url
-            ));
-        }
         Ok(Outcome {
             summary: "Authentik app present, client secret matches".to_string(),
             findings,

@@ -39,7 +39,7 @@ impl Guest for ProxyFlow {
         }
     }
 
-    fn run(service: Service, mode: Mode) -> Result<Outcome, FlowError> {
+    fn run(service: Service, _mode: Mode) -> Result<Outcome, FlowError> {
         ssoctl_flow_sdk::install_panic_hook();
         let settings = Settings::new(&service.settings);
         let proxy_mode = match settings.get("mode").unwrap_or("forward_single") {
@@ -74,9 +74,6 @@ impl Guest for ProxyFlow {
         if proxy_mode != ProxyMode::Proxy {
             let file = settings.get("traefik_file").unwrap_or("traefik/sso.yml");
             service_config::write_file(file, &traefik_config(&service, &settings)?)?;
-        }
-        if mode == Mode::Apply {
-            ssoctl_flow_sdk::event(&format!("registered proxy provider in {} ({outpost})", server.url));
         }
         Ok(Outcome {
             summary: format!("Authentik app present, attached to {outpost}"),

@@ -153,9 +153,6 @@ impl Guest for SamlFlow {
             Some(_) if provider.signing_certificate.is_empty() => {}
             Some(_) => findings.extend(zammad::configure(&service, &settings, &provider, EMAIL_NAME_ID, mode)?),
         }
-        if mode == Mode::Apply {
-            ssoctl_flow_sdk::event(&format!("registered SAML app in {}", server.url));
-        }
         Ok(Outcome {
             summary: "Authentik app present, signing cert matches".to_string(),
             findings,

@@ -24,7 +24,7 @@ pub struct Flavor {
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 
 /// Runs the flow for one service in the mode the host chose.
-pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, FlowError> {
+pub fn run(flavor: &Flavor, service: &Service, _mode: Mode) -> Result<Outcome, FlowError> {
     let settings = Settings::new(&service.settings);
     let mut spec = provider_spec(flavor, service, &settings)?;
     // Every `.env` template is checked before anything is registered.
@@ -48,9 +48,7 @@ pub fn run(flavor: &Flavor, service: &Service, mode: Mode) -> Result<Outcome, Fl
     crate::ensure_application(service, &settings)?;
     let server = authentik::server_info();
     write_env(flavor, service, &settings, &provider, &server.url)?;
-    if mode == Mode::Apply {
-        crate::event(&format!("registered OAuth app in {}", server.url));
-    }
+    // The host prints the one registration line (`registered` or `updated`), knowing what changed.
     Ok(Outcome {
         summary: "Authentik app present, redirects match".to_string(),
         findings: Vec::new(),
