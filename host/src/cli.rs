@@ -1,4 +1,6 @@
-//! Command line (clap). Each command opens a [`Session`] (preflight first) and prints the report.
+//! Command line (clap), in one dispatch: parse, then one `match` over the command, each arm
+//! building only what that command needs (the flow runtime only for commands that run or
+//! inspect flows), then the exit code. Each command's `--help` lists only the flags it reads.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,14 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::capabilities::Mode;
 use crate::grants::{GRANTS_FILE, Grants};
+use crate::report::{self, print_reports_with_summary};
 use crate::runner::ServiceReport;
 use crate::runtime::{FlowRuntime, Limits, cache};
-use crate::session::{Options, Session};
-use crate::{demo, plugins, report};
+use crate::session::{LockRequest, Options, Session};
+use crate::{demo, plugins};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,91 +37,95 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Seconds to wait for Authentik to become ready (default: 0 for an external Authentik, 60 for the bundled one).
-    #[arg(long, global = true)]
-    wait: Option<u64>,
-    /// Services run at the same time; each has at most one request to Authentik in flight, so
-    /// this also bounds the load on Authentik.
-    #[arg(long, global = true, default_value_t = crate::session::DEFAULT_CONCURRENCY)]
-    concurrency: usize,
-    /// Wall-clock limit for one flow run, in seconds.
-    #[arg(long, global = true, default_value_t = 30)]
-    deadline: u64,
-    /// Wall-clock limit for compiling one flow component that is not cached yet, in seconds;
-    /// its services fail past it, and other services never wait for it.
-    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
-    compile_deadline: u64,
-    /// Seconds a command that writes (bootstrap, add, fix) waits for another ssoctl run on the
-    /// same stack to finish before giving up; 0 gives up at once.
-    #[arg(long, global = true, default_value_t = 600, value_name = "SECS")]
-    lock_timeout: u64,
-    /// Do not cache precompiled flow components on disk.
-    #[arg(long, global = true)]
-    no_cache: bool,
-    /// Folder of drop-in flow components: `setup-<type>.wasm` serves `sso.type: <type>`
-    /// [default: <root>/scripts/sso, where the per-type setup scripts used to live].
-    #[arg(long, global = true, env = "SSOCTL_PLUGINS", value_name = "DIR")]
-    plugins: Option<PathBuf>,
-    /// Let the drop-in `setup-<TYPE>.wasm` replace the stock flow of that type (repeatable).
-    #[arg(long = "override", global = true, value_name = "TYPE")]
-    overrides: Vec<String>,
-    /// The operator's grants: optional capabilities (`service-http`, `idp-http`) per sso.type;
-    /// default deny [default: <root>/sso-grants.yaml, if present].
-    #[arg(long, global = true, env = "SSOCTL_GRANTS", value_name = "FILE")]
-    grants: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
-impl Command {
-    /// The subcommand as typed, the `command` field of every `--json` document.
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Bootstrap { .. } => "bootstrap",
-            Command::Add { .. } => "add",
-            Command::Check { .. } => "check",
-            Command::Fix { .. } => "fix",
-            Command::Plan { .. } => "plan",
-            Command::Sim { .. } => "sim",
-            Command::Demo { .. } => "demo",
-            Command::Plugins {
-                command: PluginsCommand::List,
-            } => "plugins list",
-            Command::Plugins {
-                command: PluginsCommand::Pin,
-            } => "plugins pin",
-            Command::Plugins {
-                command: PluginsCommand::Componentize { .. },
-            } => "plugins componentize",
-            Command::Plugins { .. } => "plugins audit",
-            Command::Apps => "apps",
-            Command::Export { .. } => "export",
-            Command::Completions { .. } => "completions",
-            Command::Man => "man",
-        }
-    }
+/// Where flow components come from and what they may do: read by every command that loads them.
+#[derive(Args, Debug, Clone, Default)]
+struct ComponentArgs {
+    /// Folder of drop-in flow components: `setup-<type>.wasm` serves `sso.type: <type>`
+    /// [default: <root>/scripts/sso, where the per-type setup scripts used to live].
+    #[arg(long, env = "SSOCTL_PLUGINS", value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Let the drop-in `setup-<TYPE>.wasm` replace the stock flow of that type (repeatable).
+    #[arg(long = "override", value_name = "TYPE")]
+    overrides: Vec<String>,
+    /// The operator's grants: optional capabilities (`service-http`, `idp-http`) per sso.type;
+    /// default deny [default: <root>/sso-grants.yaml, if present].
+    #[arg(long, env = "SSOCTL_GRANTS", value_name = "FILE")]
+    grants: Option<PathBuf>,
+    /// Wall-clock limit for compiling one flow component that is not cached yet, in seconds;
+    /// its services fail past it, and other services never wait for it.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    compile_deadline: u64,
+    /// Do not cache precompiled flow components on disk.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// How a command that runs flows against Authentik behaves.
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    #[command(flatten)]
+    components: ComponentArgs,
+    /// Seconds to wait for Authentik to become ready (default: 0 for an external Authentik, 60 for the bundled one).
+    #[arg(long, value_name = "SECS")]
+    wait: Option<u64>,
+    /// Services run at the same time; each has at most one request to Authentik in flight, so
+    /// this also bounds the load on Authentik.
+    #[arg(long, default_value_t = crate::session::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Wall-clock limit for one flow run, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    deadline: u64,
+}
+
+/// A command that writes (`.env`, manifests, Authentik).
+#[derive(Args, Debug, Clone)]
+struct WriteArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Seconds to wait for another ssoctl run that writes this stack to finish before giving up;
+    /// 0 gives up at once.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    lock_timeout: u64,
+}
+
+/// A profile of `services.yaml`.
+#[derive(Args, Debug, Clone)]
+struct ProfileArg {
+    /// A profile of services.yaml [default: its default_profile, or every service with SSO]
+    #[arg(long)]
+    profile: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Preflight Authentik, then configure every service of the profile not yet configured.
     Bootstrap {
-        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
-        #[arg(long)]
-        profile: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        args: WriteArgs,
     },
     /// Configure one service (provider, application, .env, manifest).
-    Add { service: String },
+    Add {
+        service: String,
+        #[command(flatten)]
+        args: WriteArgs,
+    },
     /// Compare Authentik and `.env` with the manifests; exit 0 green, 1 drift, 2 error.
     Check {
         services: Vec<String>,
-        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
-        #[arg(long)]
-        profile: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArg,
         /// Also probe each service as a browser would start a login (no browser, no redirects
         /// followed): login-start redirect, OIDC discovery issuer, forward-auth protection.
         #[arg(long)]
         probe: bool,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Re-apply the manifests, changing only what differs.
     Fix {
@@ -126,19 +133,22 @@ enum Command {
         /// Every service of the profile.
         #[arg(long, conflicts_with = "services")]
         all: bool,
-        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
-        #[arg(long)]
-        profile: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        args: WriteArgs,
     },
     /// Show what fix/bootstrap would change, changing nothing; exit 1 when something would.
     Plan {
         services: Vec<String>,
-        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
-        #[arg(long)]
-        profile: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Run the Authentik simulator.
     Sim {
+        /// Address to serve on (keep it on loopback).
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
         /// Authentik version to play (one of the vendored schemas).
@@ -159,6 +169,7 @@ enum Command {
     },
     /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
     Demo {
+        /// Authentik version to play (one of the vendored schemas).
         #[arg(long, default_value = "2026.8.3")]
         version: String,
     },
@@ -168,16 +179,20 @@ enum Command {
         command: PluginsCommand,
     },
     /// The Authentik applications the manifests claim, and (flagged) those none claims.
-    Apps,
+    Apps {
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// The stack's desired state as an Authentik blueprint (YAML on stdout), for keeping Authentik in Git.
     Export {
         /// Authentik blueprint format (`!Find` lookups for flows, keypairs and mappings).
         #[arg(long, required = true)]
         blueprint: bool,
         services: Vec<String>,
-        /// A profile of services.yaml [default: its default_profile, or every service with SSO]
-        #[arg(long)]
-        profile: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Shell completions on stdout (`ssoctl completions bash > /etc/bash_completion.d/ssoctl`).
     Completions { shell: clap_complete::Shell },
@@ -188,12 +203,23 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum PluginsCommand {
     /// Each component: type, source, sha256, version.
-    List,
+    List {
+        #[command(flatten)]
+        components: ComponentArgs,
+    },
     /// Imports and exports of each component (or of FILE), and whether the host grants them.
-    Audit { file: Option<PathBuf> },
+    Audit {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        components: ComponentArgs,
+    },
     /// Record the sha256 of every drop-in in the plugin folder's `plugins.lock`; from then on a
     /// drop-in whose hash differs, or that is not listed, is refused.
-    Pin,
+    Pin {
+        /// Folder of drop-in flow components [default: <root>/scripts/sso].
+        #[arg(long, env = "SSOCTL_PLUGINS", value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
     /// Turn a core WebAssembly module built with wit-bindgen against wit/sso-flow.wit (e.g.
     /// `cargo build --target wasm32-unknown-unknown`) into the flow component ssoctl loads; the
     /// same encoder as `wasm-tools component new`.
@@ -206,29 +232,47 @@ enum PluginsCommand {
     },
 }
 
+/// What a command that runs flows against the stack does, once its session is open.
+enum Job {
+    Bootstrap {
+        profile: Option<String>,
+    },
+    Apply {
+        services: Vec<String>,
+        profile: Option<String>,
+    },
+    Check {
+        services: Vec<String>,
+        profile: Option<String>,
+        probe: bool,
+    },
+    Plan {
+        services: Vec<String>,
+        profile: Option<String>,
+    },
+}
+
+impl Job {
+    fn mode(&self) -> Mode {
+        match self {
+            Job::Bootstrap { .. } | Job::Apply { .. } => Mode::Apply,
+            Job::Check { .. } => Mode::Check,
+            Job::Plan { .. } => Mode::Plan,
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "ssoctl",
-                &mut std::io::stdout(),
-            );
-            return ExitCode::SUCCESS;
+    // Rust ignores SIGPIPE, so a closed pipe (`ssoctl demo | head`) turns the next `println!` into
+    // a panic and exit 101. Every command but the simulator ends as any Unix tool in a pipeline
+    // does; the simulator is a server and keeps serving when whoever read its banner goes away.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Sim { .. }) {
+        // SAFETY: before any thread of ours exists; `SIG_DFL` is a valid action for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
-        Command::Man => {
-            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-            return match page.render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            };
-        }
-        _ => {}
     }
     init_tracing(cli.verbose, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -268,21 +312,27 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// `error: ...` on stderr, exit 2.
+fn fail(e: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {e}");
+    2
+}
+
 /// The drop-in folder: `--plugins`, else `<root>/scripts/sso`.
-fn plugin_dir(cli: &Cli) -> Result<PathBuf, String> {
-    match &cli.plugins {
+fn plugin_dir(root: &std::path::Path, plugins: Option<&PathBuf>) -> Result<PathBuf, String> {
+    match plugins {
         Some(dir) if !dir.is_dir() => Err(format!("--plugins {}: no such folder", dir.display())),
         Some(dir) => Ok(dir.clone()),
-        None => Ok(cli.root.join("scripts").join("sso")),
+        None => Ok(root.join("scripts").join("sso")),
     }
 }
 
-/// `plugins pin`, before the runtime starts (which would refuse the very components being pinned).
-fn run_pin(cli: &Cli) -> u8 {
-    let pinned = plugin_dir(cli)
+/// `plugins pin`, without the flow runtime (which would refuse the very components being pinned).
+fn run_pin(root: &std::path::Path, plugins: Option<&PathBuf>, json: bool) -> u8 {
+    let pinned = plugin_dir(root, plugins)
         .and_then(|dir| crate::runtime::pin_drop_ins(&dir).map(|pins| (dir.join(crate::runtime::PIN_FILE), pins)));
     match pinned {
-        Ok((lock, pins)) if cli.json => {
+        Ok((lock, pins)) if json => {
             let pins: Vec<_> = pins
                 .iter()
                 .map(|(file, sha256)| serde_json::json!({"file": file, "sha256": sha256}))
@@ -298,67 +348,142 @@ fn run_pin(cli: &Cli) -> u8 {
             println!("pinned {} drop-in component(s) in {}", pins.len(), lock.display());
             0
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
+        Err(e) => fail(e),
     }
 }
 
-fn flow_runtime(cli: &Cli) -> Result<Arc<FlowRuntime>, String> {
+/// The flow runtime: the engine with its limits, the operator's grants and the admitted drop-ins.
+fn flow_runtime(
+    root: &std::path::Path,
+    components: &ComponentArgs,
+    deadline: u64,
+    concurrency: usize,
+) -> Result<Arc<FlowRuntime>, String> {
     let limits = Limits {
-        deadline: Duration::from_secs(cli.deadline.max(1)),
-        compile_deadline: Duration::from_secs(cli.compile_deadline.max(1)),
-        concurrent_runs: cli.concurrency.max(1),
+        deadline: Duration::from_secs(deadline.max(1)),
+        compile_deadline: Duration::from_secs(components.compile_deadline.max(1)),
+        concurrent_runs: concurrency.max(1),
         ..Limits::default()
     };
-    let cache_dir = if cli.no_cache { None } else { cache::default_dir() };
+    let cache_dir = if components.no_cache {
+        None
+    } else {
+        cache::default_dir()
+    };
     let runtime = FlowRuntime::new(limits, cache_dir)?;
-    let grants = match &cli.grants {
+    let grants = match &components.grants {
         Some(file) => Grants::load(file, true)?,
-        None => Grants::load(&cli.root.join(GRANTS_FILE), false)?,
+        None => Grants::load(&root.join(GRANTS_FILE), false)?,
     };
     runtime.set_grants(grants);
-    let dir = plugin_dir(cli)?;
-    let drop_ins = runtime.register_drop_ins(&dir, &cli.overrides)?;
+    let dir = plugin_dir(root, components.plugins.as_ref())?;
+    let drop_ins = runtime.register_drop_ins(&dir, &components.overrides)?;
     if !drop_ins.is_empty() {
         tracing::info!("drop-in flows from {}: {}", dir.display(), drop_ins.join(", "));
     }
     Ok(Arc::new(runtime))
 }
 
+/// The session options of a command that runs flows.
+fn options(root: &std::path::Path, args: &RunArgs) -> Options {
+    let mut options = Options::new(root);
+    options.wait = args.wait.map(Duration::from_secs);
+    options.concurrency = args.concurrency;
+    options
+}
+
+/// The one dispatch: every command, each building what it needs.
 async fn run(cli: Cli) -> u8 {
-    match &cli.command {
-        Command::Plugins {
-            command: PluginsCommand::Pin,
-        } => return run_pin(&cli),
-        Command::Plugins {
-            command: PluginsCommand::Componentize { module, output },
-        } => {
-            return match plugins::componentize(module, output) {
-                Ok(size) => {
-                    println!("wrote {} ({size} bytes)", output.display());
-                    0
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    2
-                }
+    let Cli {
+        root,
+        json,
+        quiet,
+        command,
+        ..
+    } = cli;
+    let runtime_for = |args: &RunArgs| flow_runtime(&root, &args.components, args.deadline, args.concurrency);
+    match command {
+        Command::Bootstrap { profile, args } => {
+            let lock = lock_request("ssoctl bootstrap".into(), &args);
+            let job = Job::Bootstrap {
+                profile: profile.profile,
             };
+            run_job(&root, &args.run, Some(lock), job, "bootstrap", json, quiet).await
         }
-        _ => {}
-    }
-    let runtime = match flow_runtime(&cli) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
+        Command::Add { service, args } => {
+            let lock = lock_request(format!("ssoctl add {service}"), &args);
+            let job = Job::Apply {
+                services: vec![service],
+                profile: None,
+            };
+            run_job(&root, &args.run, Some(lock), job, "add", json, quiet).await
         }
-    };
-    let mut options = Options::new(&cli.root);
-    options.wait = cli.wait.map(Duration::from_secs);
-    options.concurrency = cli.concurrency;
-    let mode = match &cli.command {
+        Command::Fix {
+            services,
+            all,
+            profile,
+            args,
+        } => {
+            if services.is_empty() && !all {
+                return fail("name the services to fix, or use --all");
+            }
+            let what = if all { "--all".to_string() } else { services.join(" ") };
+            let lock = lock_request(format!("ssoctl fix {what}"), &args);
+            let job = Job::Apply {
+                services,
+                profile: profile.profile,
+            };
+            run_job(&root, &args.run, Some(lock), job, "fix", json, quiet).await
+        }
+        Command::Check {
+            services,
+            profile,
+            probe,
+            args,
+        } => {
+            let job = Job::Check {
+                services,
+                profile: profile.profile,
+                probe,
+            };
+            run_job(&root, &args, None, job, "check", json, quiet).await
+        }
+        Command::Plan {
+            services,
+            profile,
+            args,
+        } => {
+            let job = Job::Plan {
+                services,
+                profile: profile.profile,
+            };
+            run_job(&root, &args, None, job, "plan", json, quiet).await
+        }
+        Command::Apps { args } => match runtime_for(&args) {
+            Ok(runtime) => run_apps(&options(&root, &args), runtime, json).await,
+            Err(e) => fail(e),
+        },
+        Command::Export {
+            services,
+            profile,
+            args,
+            ..
+        } => match runtime_for(&args) {
+            Ok(runtime) => run_export(&options(&root, &args), runtime, &services, profile.profile.as_deref()).await,
+            Err(e) => fail(e),
+        },
+        Command::Demo { version } => {
+            // The demo's own stack and simulator; the engine's defaults.
+            match flow_runtime(
+                &root,
+                &ComponentArgs::default(),
+                30,
+                crate::session::DEFAULT_CONCURRENCY,
+            ) {
+                Ok(runtime) => demo::run(&version, runtime).await,
+                Err(e) => fail(e),
+            }
+        }
         Command::Sim {
             listen,
             version,
@@ -369,58 +494,77 @@ async fn run(cli: Cli) -> u8 {
         } => {
             let keycloak =
                 (!keycloak_realms.is_empty()).then_some((keycloak_realms.as_slice(), keycloak_secret.as_str()));
-            return run_sim(*listen, version, token, chaos, keycloak).await;
+            run_sim(listen, &version, &token, &chaos, keycloak).await
         }
-        Command::Demo { version } => return demo::run(version, runtime).await,
-        Command::Completions { .. } | Command::Man => unreachable!("answered before the runtime starts"),
-        Command::Apps => return run_apps(&options, runtime, cli.json).await,
-        Command::Export { services, profile, .. } => {
-            return run_export(&options, runtime, services, profile.as_deref()).await;
+        Command::Plugins { command } => match command {
+            PluginsCommand::List { components } => match flow_runtime(&root, &components, 30, 1) {
+                Ok(runtime) => plugins::list(&runtime, json),
+                Err(e) => fail(e),
+            },
+            PluginsCommand::Audit { file, components } => match flow_runtime(&root, &components, 30, 1) {
+                Ok(runtime) => plugins::audit(&runtime, file.as_deref(), json),
+                Err(e) => fail(e),
+            },
+            PluginsCommand::Pin { plugins } => run_pin(&root, plugins.as_ref(), json),
+            PluginsCommand::Componentize { module, output } => match plugins::componentize(&module, &output) {
+                Ok(size) => {
+                    println!("wrote {} ({size} bytes)", output.display());
+                    0
+                }
+                Err(e) => fail(e),
+            },
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ssoctl",
+                &mut std::io::stdout(),
+            );
+            0
         }
-        Command::Plugins {
-            command: PluginsCommand::List,
-        } => return plugins::list(&runtime, cli.json),
-        Command::Plugins {
-            command: PluginsCommand::Audit { file },
-        } => return plugins::audit(&runtime, file.as_deref(), cli.json),
-        Command::Plugins {
-            command: PluginsCommand::Pin | PluginsCommand::Componentize { .. },
-        } => unreachable!("answered before the runtime starts"),
-        Command::Fix {
-            services, all: false, ..
-        } if services.is_empty() => {
-            eprintln!("error: name the services to fix, or use --all");
-            return 2;
+        Command::Man => {
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => fail(e),
+            }
         }
-        Command::Bootstrap { .. } | Command::Add { .. } | Command::Fix { .. } => Mode::Apply,
-        Command::Check { .. } => Mode::Check,
-        Command::Plan { .. } => Mode::Plan,
-    };
-    if mode == Mode::Apply {
-        let mut command = format!("ssoctl {}", cli.command.name());
-        match &cli.command {
-            Command::Add { service } => command.push_str(&format!(" {service}")),
-            Command::Fix {
-                services, all: true, ..
-            } if services.is_empty() => command.push_str(" --all"),
-            Command::Fix { services, .. } => command.push_str(&format!(" {}", services.join(" "))),
-            _ => {}
-        }
-        options.lock = Some(crate::session::LockRequest {
-            command,
-            timeout: Duration::from_secs(cli.lock_timeout),
-        });
     }
+}
+
+fn lock_request(command: String, args: &WriteArgs) -> LockRequest {
+    LockRequest {
+        command,
+        timeout: Duration::from_secs(args.lock_timeout),
+    }
+}
+
+/// Opens the session (taking the stack lock for writers), runs the job and prints its report.
+async fn run_job(
+    root: &std::path::Path,
+    args: &RunArgs,
+    lock: Option<LockRequest>,
+    job: Job,
+    command: &str,
+    json: bool,
+    quiet: bool,
+) -> u8 {
+    let mode = job.mode();
+    let runtime = match flow_runtime(root, &args.components, args.deadline, args.concurrency) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut options = options(root, args);
+    options.lock = lock;
     let started = std::time::Instant::now();
-    let progress = Progress::start(&cli, mode);
+    let progress = Progress::start(json, quiet, mode);
     let result = match Session::open(&options, runtime).await {
         Ok(session) => {
             progress.attach(&session);
-            let result = match &cli.command {
-                Command::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
-                Command::Add { service } => session.apply(std::slice::from_ref(service), None).await,
-                Command::Fix { services, profile, .. } => session.apply(services, profile.as_deref()).await,
-                Command::Check {
+            let result = match &job {
+                Job::Bootstrap { profile } => session.bootstrap(profile.as_deref()).await,
+                Job::Apply { services, profile } => session.apply(services, profile.as_deref()).await,
+                Job::Check {
                     services,
                     profile,
                     probe,
@@ -428,8 +572,7 @@ async fn run(cli: Cli) -> u8 {
                     Ok(mut reports) if *probe => crate::probe::probe(&session, &mut reports).await.map(|()| reports),
                     other => other,
                 },
-                Command::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
-                _ => unreachable!("handled above"),
+                Job::Plan { services, profile } => session.plan(services, profile.as_deref()).await,
             };
             // The process exits after the report: leave the session's snapshots to the kernel.
             std::mem::forget(session);
@@ -438,20 +581,16 @@ async fn run(cli: Cli) -> u8 {
         Err(e) => Err(e),
     };
     progress.finish();
-    let command = cli.command.name();
     match result {
-        Ok(reports) => print_run(command, &reports, mode, cli.json, started.elapsed()),
-        Err(e) => {
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"command": command, "mode": report::mode_name(mode), "exit_code": 2, "error": e.to_string()})
-                );
-            } else {
-                eprintln!("error: {e}");
-            }
+        Ok(reports) => print_reports_with_summary(command, &reports, mode, json, started.elapsed()),
+        Err(e) if json => {
+            println!(
+                "{}",
+                serde_json::json!({"command": command, "mode": report::mode_name(mode), "exit_code": 2, "error": e.to_string()})
+            );
             2
         }
+        Err(e) => fail(e),
     }
 }
 
@@ -508,9 +647,9 @@ async fn run_apps(options: &Options, runtime: Arc<FlowRuntime>, json: bool) -> u
             0
         }
         Ok(rows) => {
-            let colour = colour_enabled();
+            let colour = report::colour_enabled();
             for line in crate::apps::lines(&rows) {
-                println!("{}", paint(&line, colour));
+                println!("{}", report::paint(&line, colour));
             }
             0
         }
@@ -528,70 +667,13 @@ async fn run_apps(options: &Options, runtime: Arc<FlowRuntime>, json: bool) -> u
     }
 }
 
-/// The service lines, without the summary (the demo prints several runs in a row).
-pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::json(reports, mode, Duration::ZERO)).unwrap_or_default()
-        );
-    } else {
-        let colour = colour_enabled();
-        for r in reports {
-            for line in report::lines(r, mode) {
-                println!("{}", paint(&line, colour));
-            }
-        }
-    }
-    report::exit_code(reports, mode)
-}
-
-/// One command's output: the service lines, then the summary line (or one JSON document).
-fn print_run(command: &str, reports: &[ServiceReport], mode: Mode, json: bool, elapsed: Duration) -> u8 {
-    if json {
-        let mut doc = report::json(reports, mode, elapsed);
-        doc["command"] = serde_json::Value::from(command);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return report::exit_code(reports, mode);
-    }
-    let code = print_reports(reports, mode, false);
-    if !reports.is_empty() {
-        println!("{}", report::summary(reports, mode, elapsed));
-    }
-    code
-}
-
-/// Colour only on a terminal, and never when `NO_COLOR` is set (no-color.org).
-fn colour_enabled() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-fn paint(line: &str, colour: bool) -> String {
-    use owo_colors::OwoColorize;
-    if !colour {
-        return line.to_string();
-    }
-    if line.starts_with('✓') {
-        line.green().to_string()
-    } else if line.starts_with('❌') {
-        line.red().to_string()
-    } else if line.starts_with('~') || line.starts_with('⚠') {
-        line.yellow().to_string()
-    } else if line.starts_with('[') {
-        line.cyan().to_string()
-    } else {
-        line.dimmed().to_string()
-    }
-}
-
 /// A progress bar on stderr while many services run, when stderr is a terminal.
 struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    fn start(cli: &Cli, mode: Mode) -> Self {
+    fn start(json: bool, quiet: bool, mode: Mode) -> Self {
         use std::io::IsTerminal;
-        let wanted = !cli.json && !cli.quiet && mode == Mode::Apply && std::io::stderr().is_terminal();
+        let wanted = !json && !quiet && mode == Mode::Apply && std::io::stderr().is_terminal();
         Self(wanted.then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::authentik::models::OAuth2Provider;
 use crate::capabilities::Mode;
+use crate::report;
 use crate::runner::Status;
 use crate::runtime::FlowRuntime;
 use crate::session::{Options, Session};
-use crate::{cli, report};
 
 include!(concat!(env!("OUT_DIR"), "/sample_stack.rs"));
 
@@ -170,7 +170,7 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
     step("ssoctl bootstrap");
     let session = open().await?;
     let boot = session.bootstrap(None).await.map_err(|e| e.to_string())?;
-    cli::print_reports(&boot, Mode::Apply, false);
+    report::print_reports(&boot, Mode::Apply, false);
     if let Some(bad) = boot.iter().find(|r| r.status != Status::Ok) {
         return Err(format!("bootstrap failed for {}", bad.service));
     }
@@ -185,7 +185,7 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
 
     step("ssoctl check");
     let checked = open().await?.check(&services, None).await.map_err(|e| e.to_string())?;
-    cli::print_reports(&checked, Mode::Check, false);
+    report::print_reports(&checked, Mode::Check, false);
     if report::exit_code(&checked, Mode::Check) != 0 {
         return Err("check after bootstrap is not green".into());
     }
@@ -195,7 +195,7 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
 
     step("ssoctl check");
     let drifted = open().await?.check(&services, None).await.map_err(|e| e.to_string())?;
-    cli::print_reports(&drifted, Mode::Check, false);
+    report::print_reports(&drifted, Mode::Check, false);
     for r in &drifted {
         let kinds: Vec<&str> = r.findings.iter().map(|f| f.kind.as_str()).collect();
         match expected.iter().find(|(svc, _)| *svc == r.service) {
@@ -209,14 +209,14 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
 
     step("ssoctl fix --all");
     let fixed = open().await?.apply(&services, None).await.map_err(|e| e.to_string())?;
-    cli::print_reports(&fixed, Mode::Apply, false);
+    report::print_reports(&fixed, Mode::Apply, false);
     if report::exit_code(&fixed, Mode::Apply) != 0 {
         return Err("fix failed".into());
     }
 
     step("ssoctl check");
     let green = open().await?.check(&services, None).await.map_err(|e| e.to_string())?;
-    cli::print_reports(&green, Mode::Check, false);
+    report::print_reports(&green, Mode::Check, false);
     if report::exit_code(&green, Mode::Check) != 0 {
         return Err("check after fix is not green".into());
     }

@@ -146,6 +146,69 @@ pub fn json(reports: &[ServiceReport], mode: Mode, elapsed: std::time::Duration)
     })
 }
 
+/// The service lines, without the summary (the demo prints several runs in a row).
+pub fn print_reports(reports: &[ServiceReport], mode: Mode, json: bool) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&self::json(reports, mode, std::time::Duration::ZERO)).unwrap_or_default()
+        );
+    } else {
+        let colour = colour_enabled();
+        for r in reports {
+            for line in lines(r, mode) {
+                println!("{}", paint(&line, colour));
+            }
+        }
+    }
+    exit_code(reports, mode)
+}
+
+/// One command's output: the service lines, then the summary line (or one JSON document).
+pub fn print_reports_with_summary(
+    command: &str,
+    reports: &[ServiceReport],
+    mode: Mode,
+    json: bool,
+    elapsed: std::time::Duration,
+) -> u8 {
+    if json {
+        let mut doc = self::json(reports, mode, elapsed);
+        doc["command"] = serde_json::Value::from(command);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return exit_code(reports, mode);
+    }
+    let code = print_reports(reports, mode, false);
+    if !reports.is_empty() {
+        println!("{}", summary(reports, mode, elapsed));
+    }
+    code
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+pub fn colour_enabled() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn paint(line: &str, colour: bool) -> String {
+    use owo_colors::OwoColorize;
+    if !colour {
+        return line.to_string();
+    }
+    if line.starts_with('✓') {
+        line.green().to_string()
+    } else if line.starts_with('❌') {
+        line.red().to_string()
+    } else if line.starts_with('~') || line.starts_with('⚠') {
+        line.yellow().to_string()
+    } else if line.starts_with('[') {
+        line.cyan().to_string()
+    } else {
+        line.dimmed().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

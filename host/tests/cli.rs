@@ -352,12 +352,10 @@ async fn ssoctl_sim_serves_a_chosen_version() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    // The reader stays open: a closed pipe ends ssoctl as it ends any Unix tool (SIGPIPE).
-    let (first, _reader) = tokio::task::spawn_blocking(move || {
+    let first = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
-        let mut reader = std::io::BufReader::new(stdout);
-        reader.read_line(&mut line).unwrap();
-        (line, reader)
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
     })
     .await
     .unwrap();
@@ -868,7 +866,7 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
         "{stderr}"
     );
     // Listed in its place, and refused to run: the oauth type is not granted its service-http.
-    let out = ssoctl(h.root(), &["--override", "oauth", "--json", "plugins", "list"]).await;
+    let out = ssoctl(h.root(), &["--json", "plugins", "list", "--override", "oauth"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let oauth = doc["components"]
@@ -889,10 +887,10 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     std::fs::remove_file(folder.join("setup-oauth.wasm")).unwrap();
 
     // An override without its drop-in, and a named folder that does not exist, are errors.
-    let out = ssoctl(h.root(), &["--override", "saml", "plugins", "list"]).await;
+    let out = ssoctl(h.root(), &["plugins", "list", "--override", "saml"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("--override saml: there is no setup-saml.wasm in"));
-    let out = ssoctl(h.root(), &["--plugins", "/nonexistent/plugins", "plugins", "list"]).await;
+    let out = ssoctl(h.root(), &["plugins", "list", "--plugins", "/nonexistent/plugins"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("--plugins /nonexistent/plugins: no such folder"));
 
@@ -904,7 +902,7 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     )
     .unwrap();
     let dir = elsewhere.path().to_str().unwrap();
-    let out = ssoctl(h.root(), &["--plugins", dir, "check", "keycloakish"]).await;
+    let out = ssoctl(h.root(), &["check", "keycloakish", "--plugins", dir]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("hello from a drop-in component"), "{stdout}");
@@ -968,4 +966,59 @@ async fn the_environment_takes_precedence_over_env_and_v_says_so() {
         stderr.contains("AUTHENTIK_URL is taken from the environment, which takes precedence over its value in"),
         "{stderr}"
     );
+}
+
+/// Each command's `--help` lists the flags it reads, and only those.
+#[test]
+fn each_command_help_lists_only_its_own_flags() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let runs = [
+        "--concurrency",
+        "--deadline",
+        "--wait",
+        "--plugins",
+        "--override",
+        "--grants",
+        "--no-cache",
+    ];
+    for args in [
+        &["sim"][..],
+        &["demo"],
+        &["plugins", "componentize"],
+        &["completions"],
+        &["man"],
+    ] {
+        let text = help(args);
+        for flag in runs.iter().chain(&["--lock-timeout", "--profile"]) {
+            assert!(
+                !text.contains(flag),
+                "`ssoctl {} --help` lists {flag}:\n{text}",
+                args.join(" ")
+            );
+        }
+        assert!(text.contains("--root") && text.contains("--json"), "{text}");
+    }
+    for args in [&["check"][..], &["plan"], &["fix"], &["bootstrap"], &["add"]] {
+        let text = help(args);
+        for flag in runs {
+            assert!(text.contains(flag), "`ssoctl {} --help` lacks {flag}", args.join(" "));
+        }
+        let writes = args[0] != "check" && args[0] != "plan";
+        assert_eq!(text.contains("--lock-timeout"), writes, "{args:?}:\n{text}");
+    }
+    let text = help(&["check"]);
+    assert!(
+        text.contains("--profile <PROFILE>") && text.contains("A profile of services.yaml"),
+        "{text}"
+    );
+    let text = help(&["plugins", "list"]);
+    assert!(text.contains("--override") && !text.contains("--concurrency"), "{text}");
 }

@@ -92,7 +92,7 @@ async fn a_writer_waits_for_the_lock_and_readers_do_not() {
     let held = StackLock::acquire(h.root(), "ssoctl fix --all (the test)", Duration::ZERO).unwrap();
     let env_before = std::fs::read(h.root().join(".env")).unwrap();
     // A writer gives up after --lock-timeout, naming the holder, having written nothing.
-    let out = ssoctl(h.root(), &["--lock-timeout", "1", "fix", "grafana"]).await;
+    let out = ssoctl(h.root(), &["fix", "grafana", "--lock-timeout", "1"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -104,12 +104,12 @@ async fn a_writer_waits_for_the_lock_and_readers_do_not() {
     assert_eq!(std::fs::read(h.root().join(".env")).unwrap(), env_before);
     // Readers do not wait for it.
     for args in [["check", "grafana"], ["plan", "grafana"]] {
-        let out = ssoctl(h.root(), &["--lock-timeout", "0", args[0], args[1]]).await;
+        let out = ssoctl(h.root(), &args).await;
         assert_eq!(out.status.code(), Some(1), "{args:?} reports the drift: {out:?}");
     }
     // Released, the writer goes ahead.
     drop(held);
-    let out = ssoctl(h.root(), &["--lock-timeout", "0", "fix", "grafana"]).await;
+    let out = ssoctl(h.root(), &["fix", "grafana", "--lock-timeout", "0"]).await;
     assert!(out.status.success(), "{out:?}");
 }
 

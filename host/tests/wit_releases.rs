@@ -53,7 +53,7 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     std::fs::write(plugins.join("setup-oidc.wasm"), &fixture).unwrap();
 
     // The fixture, not the stock flow, serves `oidc`.
-    let out = ssoctl(h.root(), &["--override", "oidc", "--json", "plugins", "list"]).await;
+    let out = ssoctl(h.root(), &["--json", "plugins", "list", "--override", "oidc"]).await;
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let oidc = list["components"]
         .as_array()
@@ -66,7 +66,7 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     assert_eq!(oidc["wit_package"], "sso:flow@0.1.0", "{oidc:#}");
 
     let oidc_services = ["grafana", "n8n", "outline", "superset"];
-    let mut args = vec!["--override", "oidc", "fix"];
+    let mut args = vec!["fix", "--override", "oidc"];
     args.extend(oidc_services);
     let out = ssoctl(h.root(), &args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -78,7 +78,7 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     for service in oidc_services {
         assert!(stdout.contains(&format!("✓ {service} (oidc)")), "{stdout}");
     }
-    let mut args = vec!["--override", "oidc", "check"];
+    let mut args = vec!["check", "--override", "oidc"];
     args.extend(oidc_services);
     let out = ssoctl(h.root(), &args).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
