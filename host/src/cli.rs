@@ -613,7 +613,10 @@ async fn run_export(options: &Options, runtime: Arc<FlowRuntime>, services: &[St
                 .unwrap_or_else(|| "stack".into());
             print!(
                 "{}",
-                crate::capabilities::blueprint::document(&format!("ssoctl {name}"), &reports)
+                crate::capabilities::blueprint::document(
+                    &format!("ssoctl {name}"),
+                    reports.iter().flat_map(|r| r.blueprint.iter().cloned()).collect()
+                )
             );
             0
         }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::bindings::API_VERSION;
+use crate::bindings::API_VERSION;
 
 /// The default grants file, relative to the stack root.
 pub const GRANTS_FILE: &str = "sso-grants.yaml";

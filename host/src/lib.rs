@@ -12,11 +12,13 @@
 
 pub mod apps;
 pub mod authentik;
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod grants;
+pub mod limits;
 pub mod plugins;
 pub mod probe;
 pub mod report;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::bindings::known_imports;
 use crate::grants::{GrantSource, Optional};
-use crate::runtime::bindings::known_imports;
 use crate::runtime::{FlowRuntime, LoadedFlow, Source};
 
 /// What a component's type may use, and where that comes from.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::bindings::sso::flow::types;
 use crate::capabilities::{Finding, Mode, RunContext, RunState};
-use crate::runtime::bindings::sso::flow::types;
-use crate::runtime::limits::RunLimiter;
+use crate::limits::RunLimiter;
 use crate::runtime::{FlowRuntime, LoadedFlow};
 use crate::stack::envfile::EnvFile;
 use crate::stack::{ServiceSpec, manifest};
@@ -516,7 +516,7 @@ async fn call_flow(
     label: &str,
     timing: &std::sync::Mutex<RunTiming>,
 ) -> (
-    Result<crate::runtime::bindings::exports::sso::flow::flow::Outcome, String>,
+    Result<crate::bindings::exports::sso::flow::flow::Outcome, String>,
     Option<crate::capabilities::RunRecord>,
 ) {
     let mut store = runtime.store(flow, state);
@@ -604,7 +604,7 @@ async fn call_flow(
 /// What a flow may hand back (summary and findings); more is refused, not printed.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 
-fn answer_size(outcome: &crate::runtime::bindings::exports::sso::flow::flow::Outcome) -> usize {
+fn answer_size(outcome: &crate::bindings::exports::sso::flow::flow::Outcome) -> usize {
     outcome.summary.len()
         + outcome
             .findings

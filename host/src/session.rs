@@ -15,11 +15,7 @@ use crate::stack::{Selection, ServiceSpec, Stack};
 
 const EXTERNAL_HINT: &str = " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)";
 
-/// Services run at once by default: a stack of up to 100 services is configured in one wave
-/// (each service has at most one request in flight, so at most this many requests reach
-/// Authentik at once; larger stacks queue). Each concurrent run holds one instance slot, which
-/// also bounds memory (about 60 MiB peak at 1000 services).
-pub const DEFAULT_CONCURRENCY: usize = 100;
+pub use crate::limits::DEFAULT_CONCURRENCY;
 
 /// Settings of a session that do not come from the stack.
 #[derive(Clone, Debug)]
@@ -82,17 +78,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// `key` from the process environment, else from `.env`; empty counts as unset.
-pub(crate) fn setting(stack: &Stack, key: &str) -> Option<String> {
-    std::env::var(key)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| stack.env.get(key).map(str::to_string))
-        .filter(|v| !v.is_empty())
-}
-
 fn required(stack: &Stack, key: &str, what: &str) -> Result<String> {
-    setting(stack, key).ok_or_else(|| {
+    stack.setting(key).ok_or_else(|| {
         Error::Config(format!(
             "{key} is not set: add it to {} ({what})",
             stack.env.path().display()
@@ -189,14 +176,16 @@ impl Session {
             "AUTHENTIK_ADMIN_TOKEN",
             "an Authentik API token with intent \"API\"",
         )?;
-        let api_url = setting(&stack, "AUTHENTIK_API_URL").unwrap_or_else(|| public_url.clone());
+        let api_url = stack.setting("AUTHENTIK_API_URL").unwrap_or_else(|| public_url.clone());
         for (key, url) in [("AUTHENTIK_URL", &public_url), ("AUTHENTIK_API_URL", &api_url)] {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
                 return Err(Error::Config(format!("{key} `{url}` is not an http(s) URL")));
             }
         }
-        let external = setting(&stack, "AUTHENTIK_BOOTSTRAP_SKIP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let external = stack
+            .setting("AUTHENTIK_BOOTSTRAP_SKIP")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let wait = options.wait.unwrap_or(if external {
             Duration::ZERO
         } else {
@@ -254,7 +243,8 @@ impl Session {
             let runner = self.runner.clone();
             tokio::spawn(async move {
                 if let Ok(flow) = runner.load(&sso_type).await {
-                    crate::capabilities::warm_up(&runner.ctx.authentik, &[flow]);
+                    let imports = flow.imports.iter().map(|i| (i.name.as_str(), i.functions.as_slice()));
+                    crate::capabilities::warm_up(&runner.ctx.authentik, imports);
                 }
             });
         }

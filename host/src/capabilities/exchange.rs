@@ -5,8 +5,8 @@
 
 use wasmtime::component::Resource;
 
-use super::{FlowError, Mode, RunState, SecretValue};
-use crate::runtime::bindings::sso::flow::service_config;
+use super::state::{FlowError, Mode, RunState, SecretValue};
+use crate::bindings::sso::flow::service_config;
 
 /// Answers larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;

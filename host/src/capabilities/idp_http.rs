@@ -4,47 +4,20 @@
 //! an OAuth2 client-credentials token it obtains, caches for the command and refreshes), so the
 //! flow never sees them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, Request, Response, on_origin, routed_bearer};
-use super::{FlowError, RunContext, RunState};
+use super::state::{FlowError, RunContext, RunState};
+use super::token_cache::Token;
+use crate::bindings::sso::flow::{idp_http, service_config};
 use crate::grants::{ClientCredentials, IdpAuth, IdpGrant};
-use crate::runtime::bindings::sso::flow::{idp_http, service_config};
 
 /// A token is renewed this long before it expires, so it does not lapse mid-request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 
-/// Client-credentials tokens for the command, one per token endpoint and client, shared by every
-/// run: services running at the same time wait for one token request instead of each making one.
-#[derive(Default)]
-pub struct TokenCache {
-    slots: Mutex<HashMap<(String, String), TokenSlot>>,
-}
-
-/// One client's token; the async lock makes concurrent runs wait for a single token request.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
-
-struct Token {
-    value: String,
-    expires: Option<Instant>,
-}
-
-impl TokenCache {
-    fn slot(&self, cc: &ClientCredentials) -> TokenSlot {
-        self.slots
-            .lock()
-            .expect("token cache")
-            .entry((cc.token_url.clone(), cc.client_id.clone()))
-            .or_default()
-            .clone()
-    }
-}
-
 /// The value of a credential key: the process environment, else `.env`.
 fn credential(ctx: &RunContext, sso_type: &str, key: &str) -> Result<String, FlowError> {
-    crate::session::setting(&ctx.stack, key).ok_or_else(|| {
+    ctx.stack.setting(key).ok_or_else(|| {
         FlowError::Invalid(format!(
             "{key} is not set in .env or the environment (the idp-http credential granted to sso.type `{sso_type}`)"
         ))

@@ -1,8 +1,9 @@
 //! `sso:flow/log`: diagnostics and operator-facing event lines, attributed to the service, capped
 //! per message and per run, scrubbed of every secret the host knows and made printable on one line.
 
-use super::{RunState, printable};
-use crate::runtime::bindings::sso::flow::log as wit_log;
+use super::redact::printable;
+use super::state::RunState;
+use crate::bindings::sso::flow::log as wit_log;
 
 impl wit_log::Host for RunState {
     async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {

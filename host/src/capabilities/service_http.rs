@@ -3,8 +3,8 @@
 //! injected by the host; in check and plan modes only reads are sent.
 
 use super::exchange::{Exchange, Request, Response, method_of, on_origin, routed_bearer};
-use super::{FlowError, RunState};
-use crate::runtime::bindings::sso::flow::{service_config, service_http};
+use super::state::{FlowError, RunState};
+use crate::bindings::sso::flow::{service_config, service_http};
 
 fn setting<'a>(state: &'a RunState, key: &str) -> Option<&'a str> {
     state.setting(key)

@@ -2,9 +2,7 @@
 //! once each (size cap, precompiled-artifact cache, import check), and a fresh `Store` per
 //! service run with memory limits and a wall-clock deadline.
 
-pub mod bindings;
 pub mod cache;
-pub mod limits;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +13,11 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
 
+pub use crate::bindings::{SsoFlow, SsoFlowPre};
 use crate::capabilities::RunState;
 use crate::grants::{Grant, GrantSource, Grants, Optional};
-pub use bindings::{SsoFlow, SsoFlowPre};
-pub use limits::Limits;
+pub use crate::limits::Limits;
+use crate::{bindings, limits};
 
 include!(concat!(env!("OUT_DIR"), "/stock_plugins.rs"));
 
@@ -482,7 +481,7 @@ impl FlowRuntime {
             reason: format!("{e:#}"),
         })?;
         let (imports, exports) = describe_component(&backend.engine, &component);
-        let optional = bindings::optional_imports(&imports);
+        let optional = optional_imports(&imports);
         let grants = self.grants();
         let (grant, grant_source) = grants.for_type(sso_type);
         let known = bindings::known_imports();
@@ -589,4 +588,13 @@ fn describe_component(engine: &Engine, component: &Component) -> (Vec<InterfaceU
     let imports = ty.imports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
     let exports = ty.exports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
     (imports, exports)
+}
+
+/// The optional capabilities among `imports`.
+fn optional_imports(imports: &[InterfaceUse]) -> Vec<crate::grants::Optional> {
+    use crate::grants::Optional;
+    Optional::all()
+        .into_iter()
+        .filter(|o| imports.iter().any(|i| i.name == o.import()))
+        .collect()
 }

@@ -392,6 +392,10 @@ fn render(value: &str, style: Style) -> String {
     }
 }
 
+/// Prefix of the temp files atomic writes create beside their target (`stack::lock` cleans up
+/// those a crashed run left).
+pub const TEMP_PREFIX: &str = ".ssoctl-";
+
 /// Writes `path` through a temp file in the same folder (mode 0600 from the start), fsync and a
 /// rename, so readers and a crash at any point leave the old or the new file, never half of one. `mode` sets the permissions before the rename; without it the
 /// existing file's permissions are kept.
@@ -402,7 +406,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(crate::stack::lock::TEMP_PREFIX)
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(contents).map_err(|e| Error::io(tmp.path(), e))?;

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-pub const LOCK_FILE: &str = ".ssoctl.lock";
+pub use crate::stack::envfile::TEMP_PREFIX;
 
-/// Prefix of the temp files atomic writes create beside their target.
-pub const TEMP_PREFIX: &str = ".ssoctl-";
+pub const LOCK_FILE: &str = ".ssoctl.lock";
 
 /// The held lock; dropping it (or exiting) releases it.
 #[derive(Debug)]

@@ -391,6 +391,16 @@ impl Stack {
         selection
     }
 
+    /// ssoctl's own setting `key` (`AUTHENTIK_*`): from the process environment, else from
+    /// `.env`; empty counts as unset.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.env.get(key).map(str::to_string))
+            .filter(|v| !v.is_empty())
+    }
+
     /// Which service owns `.env` key `key`: a declaration under `sso.env` (or a key named by
     /// `sso.http.*_env`) wins, then the longest matching service prefix. `AUTHENTIK_*` keys
     /// belong to no service.

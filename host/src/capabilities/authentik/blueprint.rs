@@ -8,10 +8,10 @@ use serde_yaml::{Mapping, Value};
 
 use super::objects::{DEFAULT_AUTHORIZATION_FLOW, DEFAULT_INVALIDATION_FLOW, setting};
 use crate::authentik::{Capabilities, SELF_SIGNED_KEYPAIR};
-use crate::capabilities::RunState;
-use crate::runtime::bindings::sso::flow::authentik::{
+use crate::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec, ScopeMappingSpec,
 };
+use crate::capabilities::state::RunState;
 
 fn tagged(tag: &str, value: Value) -> Value {
     Value::Tagged(Box::new(TaggedValue {
@@ -234,9 +234,8 @@ pub fn application(provider: Option<&str>, spec: &ApplicationSpec) -> Value {
     )
 }
 
-/// The whole blueprint for the runs in `reports` (plan mode), as YAML text.
-pub fn document(name: &str, reports: &[crate::runner::ServiceReport]) -> String {
-    let entries: Vec<Value> = reports.iter().flat_map(|r| r.blueprint.iter().cloned()).collect();
+/// The whole blueprint for `entries` (what plan-mode runs recorded), as YAML text.
+pub fn document(name: &str, entries: Vec<Value>) -> String {
     let doc = map(vec![
         ("version", 1.into()),
         (

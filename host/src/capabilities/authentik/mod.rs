@@ -7,20 +7,21 @@
 pub mod blueprint;
 mod oauth2;
 pub mod objects;
+pub mod outposts;
 mod proxy;
 mod saml;
 pub mod shapes;
 
-pub use proxy::OutpostWriter;
+pub use outposts::OutpostWriter;
 
 use wasmtime::component::Resource;
 
-use super::{FlowError, RunState, SecretValue};
-use crate::runtime::bindings::sso::flow::authentik::{
+use crate::bindings::sso::flow::authentik::{
     self as wit_ak, ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec,
     ScopeMappingSpec,
 };
-use crate::runtime::bindings::sso::flow::types::MatchMode;
+use crate::bindings::sso::flow::types::MatchMode;
+use crate::capabilities::state::{FlowError, RunState, SecretValue};
 use crate::stack::declared::{DEFAULT_GRANT_TYPES, http_url};
 
 impl wit_ak::HostSecret for RunState {
@@ -260,7 +261,7 @@ mod checks {
     /// `sso.redirect_uris_regex`.
     fn redirect_uris(
         state: &RunState,
-        uris: &[crate::runtime::bindings::sso::flow::types::RedirectUri],
+        uris: &[crate::bindings::sso::flow::types::RedirectUri],
     ) -> Result<(), FlowError> {
         for uri in uris {
             match uri.matching {

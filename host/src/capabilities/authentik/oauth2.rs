@@ -13,10 +13,8 @@ use super::objects::{
 use super::shapes::{self, Uri};
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
 use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
-use crate::capabilities::{FlowError, Mode, RunState, Written};
-use crate::runtime::bindings::sso::flow::authentik::{
-    ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec,
-};
+use crate::bindings::sso::flow::authentik::{ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec};
+use crate::capabilities::state::{FlowError, Mode, RunState, Written};
 
 pub struct ProviderOutcome {
     pub pk: Option<u64>,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::outposts::OUTPOSTS;
 use crate::authentik::models::{OAuth2Provider, ProxyProvider, SamlProvider};
 use crate::authentik::{AkError, Authentik};
-use crate::capabilities::{FlowError, Mode, RunState, Written};
-use crate::runtime::LoadedFlow;
+use crate::capabilities::state::{FlowError, Mode, RunState, Written};
 
 pub const DEFAULT_AUTHORIZATION_FLOW: &str = "default-provider-authorization-implicit-consent";
 pub const DEFAULT_INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
@@ -246,7 +246,7 @@ pub async fn prefetch(state: &mut RunState, provider_path: &str, needs: Needs) -
         },
         async {
             if needs.outposts {
-                ak.snapshot(super::proxy::OUTPOSTS).await.map(|_| ())
+                ak.snapshot(OUTPOSTS).await.map(|_| ())
             } else {
                 Ok(())
             }
@@ -260,13 +260,13 @@ pub async fn prefetch(state: &mut RunState, provider_path: &str, needs: Needs) -
 /// of in a round trip after it. Only lists whose path is the same in every Authentik release are
 /// started this early; the mappings' path depends on the version the preflight is reading.
 /// Errors are left for the run that needs the list, which asks again and reports in its own words.
-pub fn warm_up(ak: &Arc<Authentik>, flows: &[Arc<LoadedFlow>]) {
+/// `imports` lists each component's imported interfaces with their functions.
+pub fn warm_up<'a>(ak: &Arc<Authentik>, imports: impl IntoIterator<Item = (&'a str, &'a [String])> + Clone) {
     let imports = |function: &str| {
-        flows.iter().any(|f| {
-            f.imports
-                .iter()
-                .any(|i| i.name.starts_with(AUTHENTIK_INTERFACE) && i.functions.iter().any(|n| n == function))
-        })
+        imports
+            .clone()
+            .into_iter()
+            .any(|(name, functions)| name.starts_with(AUTHENTIK_INTERFACE) && functions.iter().any(|n| n == function))
     };
     // The same paths the runs' lookups read (`Provider::PATH`), so the snapshots are shared.
     for (function, path) in [
@@ -274,7 +274,7 @@ pub fn warm_up(ak: &Arc<Authentik>, flows: &[Arc<LoadedFlow>]) {
         ("ensure-saml-provider", SamlProvider::PATH),
         ("ensure-proxy-provider", ProxyProvider::PATH),
         ("ensure-application", APPLICATIONS),
-        ("attach-to-embedded-outpost", super::proxy::OUTPOSTS),
+        ("attach-to-embedded-outpost", OUTPOSTS),
     ] {
         if imports(function) {
             let ak = ak.clone();

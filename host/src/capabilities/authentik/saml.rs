@@ -12,8 +12,8 @@ use super::objects::{
 };
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
-use crate::capabilities::{FlowError, Mode, RunState, Written};
-use crate::runtime::bindings::sso::flow::authentik::SamlProviderSpec;
+use crate::bindings::sso::flow::authentik::SamlProviderSpec;
+use crate::capabilities::state::{FlowError, Mode, RunState, Written};
 
 pub struct SamlOutcome {
     pub pk: Option<u64>,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::authentik::Capabilities;
-use crate::runtime::bindings::sso::flow::types::{MatchMode, RedirectUri};
+use crate::bindings::sso::flow::types::{MatchMode, RedirectUri};
 use crate::stack::declared::DEFAULT_GRANT_TYPES;
 
 /// The `grant_types` of an OAuth2 provider, on servers that have the field (2026.5 and later;

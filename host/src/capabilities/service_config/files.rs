@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use crate::capabilities::{FlowError, Mode, RunState};
+use crate::capabilities::state::{FlowError, Mode, RunState};
 
 /// The service's own folder, as a capability.
 pub fn service_dir(state: &RunState) -> Result<Dir, FlowError> {
@@ -65,7 +65,7 @@ pub fn read(state: &RunState, path: &str) -> Result<Option<String>, FlowError> {
 
 pub fn stage_write(state: &mut RunState, path: &str, contents: String) -> Result<(), FlowError> {
     check_path(state, path)?;
-    super::file_write(state, path, &contents)?;
+    file_write(state, path, &contents)?;
     not_the_manifest(state, path)?;
     const MAX: usize = 1 << 20;
     if contents.len() > MAX {
@@ -120,4 +120,25 @@ pub fn commit(dir: &Dir, writes: &std::collections::BTreeMap<String, String>) ->
         changed.push(path.clone());
     }
     Ok(changed)
+}
+
+/// A file the flow writes: one the manifest declares (`sso.files`, the Traefik file), and the
+/// Traefik file only routing the service's own hosts.
+pub fn file_write(state: &RunState, path: &str, contents: &str) -> Result<(), FlowError> {
+    let declared = &state.service.declared;
+    if !declared.files.iter().any(|f| f == path) {
+        return Err(FlowError::Denied(format!(
+            "`{path}` is not a file {} may write: the manifest declares {} (sso.files, sso.traefik_file in {})",
+            state.service.name,
+            declared.files.join(", "),
+            state.service.manifest_path.display()
+        )));
+    }
+    // Traefik's file provider watches a folder: the Traefik file and any file beside it route hosts.
+    let folder = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_path_buf());
+    if folder(path) == folder(&declared.traefik_file) {
+        super::traefik::check(contents, &state.service.slug, &declared.hosts)
+            .map_err(|why| FlowError::Denied(format!("`{path}`: {why}")))?;
+    }
+    Ok(())
 }

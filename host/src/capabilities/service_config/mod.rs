@@ -10,30 +10,9 @@ mod traefik;
 
 use wasmtime::component::Resource;
 
-use super::{FlowError, Mode, RunState, SecretValue};
-use crate::runtime::bindings::sso::flow::service_config;
+use crate::bindings::sso::flow::service_config;
+use crate::capabilities::state::{FlowError, Mode, RunState, SecretValue};
 use crate::stack::valid_env_key;
-
-/// A file the flow writes: one the manifest declares (`sso.files`, the Traefik file), and the
-/// Traefik file only routing the service's own hosts.
-pub fn file_write(state: &RunState, path: &str, contents: &str) -> Result<(), FlowError> {
-    let declared = &state.service.declared;
-    if !declared.files.iter().any(|f| f == path) {
-        return Err(FlowError::Denied(format!(
-            "`{path}` is not a file {} may write: the manifest declares {} (sso.files, sso.traefik_file in {})",
-            state.service.name,
-            declared.files.join(", "),
-            state.service.manifest_path.display()
-        )));
-    }
-    // Traefik's file provider watches a folder: the Traefik file and any file beside it route hosts.
-    let folder = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_path_buf());
-    if folder(path) == folder(&declared.traefik_file) {
-        traefik::check(contents, &state.service.slug, &declared.hosts)
-            .map_err(|why| FlowError::Denied(format!("`{path}`: {why}")))?;
-    }
-    Ok(())
-}
 
 impl RunState {
     /// Whether this service may touch `.env` key `key`.

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// Services run at once by default: a stack of up to 100 services is configured in one wave
+/// (each service has at most one request in flight, so at most this many requests reach
+/// Authentik at once; larger stacks queue). Each concurrent run holds one instance slot, which
+/// also bounds memory (about 60 MiB peak at 1000 services).
+pub const DEFAULT_CONCURRENCY: usize = 100;
+
 use wasmtime::{Engine, ResourceLimiter};
 
 /// Limits applied to every run (one `Store`). Defaults follow DESIGN §5.
@@ -46,7 +52,7 @@ impl Default for Limits {
             epoch_tick: Duration::from_millis(10),
             host_calls: 4096,
             log_bytes: 1 << 20,
-            concurrent_runs: crate::session::DEFAULT_CONCURRENCY,
+            concurrent_runs: DEFAULT_CONCURRENCY,
             // A Python flow (an 18 MB component) takes about 10 s in a debug build.
             compile_deadline: Duration::from_secs(60),
         }

@@ -2,7 +2,7 @@
 //!
 //! Imports are async (they await Authentik) and trappable (a host failure that is not the
 //! flow's fault, such as a quota breach, ends the run). The `secret` resource is backed by
-//! [`crate::capabilities::SecretValue`], which never crosses into the guest.
+//! [`SecretValue`], which never crosses into the guest. A leaf: nothing else of ssoctl is used here.
 
 wasmtime::component::bindgen!({
     world: "sso-flow",
@@ -10,15 +10,22 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "sso:flow/authentik.secret": crate::capabilities::SecretValue,
+        "sso:flow/authentik.secret": SecretValue,
     },
 });
+
+/// A client secret held for the guest, behind the WIT `secret` resource: the guest holds a
+/// handle, never the value. `None` when not known (the provider does not exist yet in check/plan
+/// mode, or the server no longer returns secrets).
+pub struct SecretValue {
+    pub(crate) value: Option<String>,
+}
 
 /// The WIT package version this host implements; part of every import name.
 pub const API_VERSION: &str = "0.1.0";
 
 /// Interfaces a flow component may import: the base every flow gets, plus `service-http` and
-/// `idp-http`, which only load when granted (see [`optional_imports`]).
+/// `idp-http`, which only load when granted (`crate::grants`).
 pub fn known_imports() -> Vec<String> {
     [
         "types",
@@ -31,15 +38,6 @@ pub fn known_imports() -> Vec<String> {
     .iter()
     .map(|i| format!("sso:flow/{i}@{API_VERSION}"))
     .collect()
-}
-
-/// The optional capabilities among `imports`.
-pub fn optional_imports(imports: &[super::InterfaceUse]) -> Vec<crate::grants::Optional> {
-    use crate::grants::Optional;
-    Optional::all()
-        .into_iter()
-        .filter(|o| imports.iter().any(|i| i.name == o.import()))
-        .collect()
 }
 
 /// The interface a flow component must export.
