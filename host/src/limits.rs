@@ -10,7 +10,8 @@ pub const DEFAULT_CONCURRENCY: usize = 100;
 
 use wasmtime::{Engine, ResourceLimiter};
 
-/// Limits applied to every run (one `Store`). Defaults follow DESIGN §5.
+/// Limits applied to every run (one `Store`). The defaults are documented in docs/capabilities.md
+/// ("The run") and RELIABILITY.md.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Wall-clock time for one run, host calls to Authentik included.
@@ -40,8 +41,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            // Longer than DESIGN's 10 s: the deadline also covers Authentik round trips, which
-            // may be retried with back-off on 429/503.
+            // Longer than the 10 s of the design's first sketch: the deadline also covers
+            // Authentik round trips, which may be retried with back-off on 429/503
+            // (docs/capabilities.md, "The run").
             deadline: Duration::from_secs(30),
             memory_bytes: 64 << 20,
             table_elements: 10_000,

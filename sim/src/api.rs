@@ -1260,7 +1260,7 @@ fn blank_proxy(pk: u64) -> ProxyProvider {
 
 /// Authentik's `ProxyProviderSerializer`: validation looks at the request body only and takes a
 /// missing `mode` as `proxy`, so a PATCH without `mode` is refused unless it carries
-/// `internal_host` (reference/authentik-api.md §2, "Proxy PATCH gotcha").
+/// `internal_host` (docs/authentik-api.md §3, "Proxy PATCH gotcha").
 fn apply_proxy_fields(w: &World, p: &mut ProxyProvider, body: &Value) -> Result<(), Reply> {
     let obj = body.as_object().cloned().unwrap_or_default();
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);

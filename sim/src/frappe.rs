@@ -1,6 +1,6 @@
 //! A fake of the Frappe REST API for the `frappe` flow: the `Social Login Key` doctype over
 //! `/api/resource/...`, `frappe.client.get_password`, and token authentication, following Frappe's
-//! documented behaviour (reference/service-flows.md §7): the document name is the scrubbed
+//! documented behaviour (docs/service-flows.md §4): the document name is the scrubbed
 //! `provider_name`, Password fields never come back in clear from the resource API, validation
 //! errors answer 417, a missing document 404, a duplicate 409, bad credentials 401.
 

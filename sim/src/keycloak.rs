@@ -1,5 +1,5 @@
 //! A fake of Keycloak's admin REST API for the `examples/keycloak` flow, following Keycloak's
-//! documented behaviour (reference/service-flows.md §8):
+//! documented behaviour (docs/service-flows.md §5):
 //! - `POST /realms/master/protocol/openid-connect/token` with `grant_type=client_credentials`
 //!   for a service-account client: `{access_token, expires_in, token_type}`; wrong credentials
 //!   401 `{"error":"unauthorized_client"}`;

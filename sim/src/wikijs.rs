@@ -1,5 +1,5 @@
 //! A fake of Wiki.js 2.5's GraphQL API (`POST /graphql`) for the `wikijs` flow, following
-//! reference/service-flows.md §6 and Wiki.js's resolvers: the `authentication` queries and
+//! docs/service-flows.md §3 and Wiki.js's resolvers: the `authentication` queries and
 //! mutations with their 2.5 argument and result types (so a query Wiki.js would reject is
 //! rejected here too), `updateStrategies` as a full replace that deletes every strategy it is not
 //! sent (refusing when users still sign in with it), config values read as

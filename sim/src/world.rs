@@ -313,7 +313,7 @@ const SCOPES: &[(&str, &str, &str)] = &[
 ];
 
 /// Every grant type of the 2026.5 enum: what Authentik's migration gave existing providers
-/// (reference/authentik-api.md §2.1, "upgraded providers were migrated to all grant types").
+/// (docs/authentik-api.md §4, "migrated to all grant types").
 const ALL_GRANT_TYPES_2026_5: [&str; 7] = [
     "authorization_code",
     "implicit",

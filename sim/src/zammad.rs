@@ -1,5 +1,5 @@
 //! A fake of Zammad's settings REST API for the `saml` flow's Zammad side, following
-//! reference/service-flows.md §5 (zammad `config/routes/setting.rb`, `settings_controller.rb`):
+//! docs/service-flows.md §2 (zammad `config/routes/setting.rb`, `settings_controller.rb`):
 //! `GET /api/v1/settings`, `GET|PUT /api/v1/settings/{id}` with `{"state_current": {"value": …}}`
 //! (other fields in the body ignored), POST/DELETE refused, `Authorization: Token token=<token>`,
 //! hash keys ending in `_key`, `token`, `secret` or `bind_pw` masked in answers, and the SAML

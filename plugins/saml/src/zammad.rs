@@ -1,5 +1,5 @@
 //! Zammad's side of the SAML flow: the settings it keeps in its database, over its REST API
-//! (reference/service-flows.md §5). `auth_saml` on; `auth_saml_credentials` with the IdP's SSO
+//! (docs/service-flows.md §2). `auth_saml` on; `auth_saml_credentials` with the IdP's SSO
 //! and SLO URLs, the PEM of the certificate Authentik signs with (`idp_cert`; the fingerprint
 //! field is deprecated) and the NameID format; `fqdn` and `http_type`, from which Zammad derives
 //! its ACS URL and entity id, matching the public URL. Keys of the credentials hash that the

@@ -1,4 +1,4 @@
-//! Flow `wikijs`: Wiki.js 2.x logins through Authentik (reference/service-flows.md §6).
+//! Flow `wikijs`: Wiki.js 2.x logins through Authentik (docs/service-flows.md §3).
 //!
 //! Authentik side: a confidential OAuth2 provider whose redirect URI is Wiki.js's callback for
 //! the strategy instance, `<site>/login/<strategy key>/callback`, and its application.
