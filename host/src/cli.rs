@@ -2,6 +2,7 @@
 //! building only what that command needs (the flow runtime only for commands that run or
 //! inspect flows), then the exit code. Each command's `--help` lists only the flags it reads.
 
+#[cfg(feature = "sim")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,12 +12,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::capabilities::Mode;
+#[cfg(feature = "sim")]
+use crate::demo;
 use crate::grants::{GRANTS_FILE, Grants};
+use crate::plugins;
 use crate::report::{self, print_reports_with_summary};
 use crate::runner::ServiceReport;
 use crate::runtime::{FlowRuntime, Limits, cache};
 use crate::session::{LockRequest, Options, Session};
-use crate::{demo, plugins};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -147,6 +150,7 @@ enum Command {
         args: RunArgs,
     },
     /// Run the Authentik simulator.
+    #[cfg(feature = "sim")]
     Sim {
         /// Address to serve on (keep it on loopback).
         #[arg(long, default_value = "127.0.0.1:9000")]
@@ -168,6 +172,7 @@ enum Command {
         keycloak_secret: String,
     },
     /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
+    #[cfg(feature = "sim")]
     Demo {
         /// Authentik version to play (one of the vendored schemas).
         #[arg(long, default_value = "2026.8.3")]
@@ -232,6 +237,17 @@ enum PluginsCommand {
     },
 }
 
+impl Command {
+    /// Whether the command is a server that must outlive whoever reads its output.
+    fn serves(&self) -> bool {
+        #[cfg(feature = "sim")]
+        if let Command::Sim { .. } = self {
+            return true;
+        }
+        false
+    }
+}
+
 /// What a command that runs flows against the stack does, once its session is open.
 enum Job {
     Bootstrap {
@@ -268,7 +284,7 @@ pub fn main() -> ExitCode {
     // a panic and exit 101. Every command but the simulator ends as any Unix tool in a pipeline
     // does; the simulator is a server and keeps serving when whoever read its banner goes away.
     #[cfg(unix)]
-    if !matches!(cli.command, Command::Sim { .. }) {
+    if !cli.command.serves() {
         // SAFETY: before any thread of ours exists; `SIG_DFL` is a valid action for SIGPIPE.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -472,6 +488,7 @@ async fn run(cli: Cli) -> u8 {
             Ok(runtime) => run_export(&options(&root, &args), runtime, &services, profile.profile.as_deref()).await,
             Err(e) => fail(e),
         },
+        #[cfg(feature = "sim")]
         Command::Demo { version } => {
             // The demo's own stack and simulator; the engine's defaults.
             match flow_runtime(
@@ -484,6 +501,7 @@ async fn run(cli: Cli) -> u8 {
                 Err(e) => fail(e),
             }
         }
+        #[cfg(feature = "sim")]
         Command::Sim {
             listen,
             version,
@@ -706,6 +724,7 @@ impl Progress {
 }
 
 /// Faults the simulator injects at a rate, for trying ssoctl against a flaky Authentik.
+#[cfg(feature = "sim")]
 #[derive(clap::Args, Debug, Clone)]
 pub struct ChaosArgs {
     /// Latency added to every API request, in milliseconds.
@@ -728,6 +747,7 @@ pub struct ChaosArgs {
     slow_body_ms: u64,
 }
 
+#[cfg(feature = "sim")]
 impl ChaosArgs {
     fn chaos(&self) -> Result<ssoctl_sim::Chaos, String> {
         for (name, rate) in [
@@ -750,6 +770,7 @@ impl ChaosArgs {
     }
 }
 
+#[cfg(feature = "sim")]
 async fn run_sim(
     listen: SocketAddr,
     version: &str,

@@ -266,7 +266,7 @@ async fn introduce_drift(
     fakes: &ServiceFakes,
 ) -> Result<Vec<(String, &'static str)>, String> {
     let ak = session.authentik();
-    let caps = ak.capabilities().await.map_err(|e| e.to_string())?.clone();
+    let caps = ak.request_shapes().await.map_err(|e| e.to_string())?.clone();
     let pick = |i: usize| services.get(i % services.len()).cloned().unwrap_or_default();
     let (a, b, c) = (pick(0), pick(1), pick(2));
     let slug_of = |name: &str| {

@@ -15,6 +15,7 @@ pub mod authentik;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod error;
 pub mod grants;

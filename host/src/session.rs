@@ -235,7 +235,7 @@ impl Session {
     /// does not compile in time) fails on its own line when its run starts; the others run.
     pub async fn preflight(&self, services: &[ServiceSpec]) -> Result<()> {
         let authentik = self.runner.ctx.authentik.clone();
-        let mut detect = AbortOnDrop(tokio::spawn(async move { authentik.capabilities().await.cloned() }));
+        let mut detect = AbortOnDrop(tokio::spawn(async move { authentik.request_shapes().await.cloned() }));
         // Each type's component loads on a thread of its own (bounded by the compile deadline);
         // as each is ready, the lists its first calls will read are started.
         let types: std::collections::BTreeSet<String> = services.iter().map(|s| s.sso_type.clone()).collect();

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use models::{Flow, Keypair, Page, SamlMapping, ScopeMapping, VersionInfo};
-pub use version::{Capabilities, LiveSchema, NEWEST_KNOWN, OLDEST_KNOWN, Version};
+use models::{Keypair, LoginFlow, Page, SamlMapping, ScopeMapping, VersionInfo};
+pub use version::{LiveSchema, NEWEST_KNOWN, OLDEST_KNOWN, RequestShapes, Version};
 
 /// Objects per list page. Authentik accepts larger pages, but 100 is what its UI asks for and
 /// what every release serves without complaint.
@@ -206,8 +206,8 @@ impl std::fmt::Debug for AuthentikConfig {
 pub struct Authentik {
     http: reqwest::Client,
     config: AuthentikConfig,
-    capabilities: OnceCell<Capabilities>,
-    flows: OnceCell<Vec<Flow>>,
+    request_shapes: OnceCell<RequestShapes>,
+    login_flows: OnceCell<Vec<LoginFlow>>,
     snapshots: Mutex<HashMap<String, Arc<OnceCell<Arc<Snapshot>>>>>,
     signing_keypair: OnceCell<Keypair>,
     signing_certificate: OnceCell<String>,
@@ -236,8 +236,8 @@ impl Authentik {
         Ok(Self {
             http,
             config,
-            capabilities: OnceCell::new(),
-            flows: OnceCell::new(),
+            request_shapes: OnceCell::new(),
+            login_flows: OnceCell::new(),
             snapshots: Mutex::new(HashMap::new()),
             signing_keypair: OnceCell::new(),
             signing_certificate: OnceCell::new(),
@@ -295,10 +295,10 @@ impl Authentik {
     /// the request shapes) fetched together with the flow list, which every provider needs and
     /// which checks the token. `admin/version/` is asked only when the schema cannot be read or
     /// names no version. One round trip on every server that serves its schema.
-    pub async fn capabilities(&self) -> Result<&Capabilities, AkError> {
-        self.capabilities
+    pub async fn request_shapes(&self) -> Result<&RequestShapes, AkError> {
+        self.request_shapes
             .get_or_try_init(|| async {
-                let (schema, flows) = tokio::join!(self.live_schema(), self.flows());
+                let (schema, flows) = tokio::join!(self.live_schema(), self.login_flows());
                 // Every Authentik release serves its flow list: a 404 there is another server.
                 flows.map_err(|e| match e {
                     AkError::NotFound { .. } => AkError::NotAuthentik {
@@ -313,7 +313,7 @@ impl Authentik {
                 if let Ok(schema) = &schema
                     && let Some(version) = schema.version()
                 {
-                    return Ok(Capabilities::from_schema(version, schema));
+                    return Ok(RequestShapes::from_schema(version, schema));
                 }
                 let info = self.get::<VersionInfo>("admin/version/", &[]).await?;
                 let reported = Version::parse(&info.version_current).ok_or_else(|| AkError::Decode {
@@ -322,8 +322,8 @@ impl Authentik {
                     reason: format!("version `{}` is not YYYY.M.P", info.version_current),
                 })?;
                 Ok(match schema {
-                    Ok(schema) => Capabilities::from_schema(reported, &schema),
-                    Err(_) => Capabilities::for_version(reported),
+                    Ok(schema) => RequestShapes::from_schema(reported, &schema),
+                    Err(_) => RequestShapes::for_version(reported),
                 })
             })
             .await
@@ -348,16 +348,16 @@ impl Authentik {
     }
 
     /// Every flow, listed once per run (a default install has about twenty).
-    async fn flows(&self) -> Result<&[Flow], AkError> {
-        self.flows
-            .get_or_try_init(|| self.list::<Flow>("flows/instances/", &[]))
+    async fn login_flows(&self) -> Result<&[LoginFlow], AkError> {
+        self.login_flows
+            .get_or_try_init(|| self.list::<LoginFlow>("flows/instances/", &[]))
             .await
             .map(Vec::as_slice)
     }
 
     /// A flow by slug, from the run's flow list.
-    pub async fn flow(&self, slug: &str) -> Result<Flow, AkError> {
-        self.flows()
+    pub async fn login_flow(&self, slug: &str) -> Result<LoginFlow, AkError> {
+        self.login_flows()
             .await?
             .iter()
             .find(|f| f.slug == slug)
@@ -451,7 +451,7 @@ impl Authentik {
 
     /// Every OAuth2 scope mapping, fetched once per run (a few dozen objects, one page).
     pub async fn scope_mappings(&self) -> Result<&[ScopeMapping], AkError> {
-        let path = self.capabilities().await?.scope_mapping_path;
+        let path = self.request_shapes().await?.scope_mapping_path;
         self.scope_mappings
             .get_or_try_init(|| async { self.list::<ScopeMapping>(path, &[]).await })
             .await
@@ -460,7 +460,7 @@ impl Authentik {
 
     /// Every SAML property mapping, fetched once per run.
     pub async fn saml_mappings(&self) -> Result<&[SamlMapping], AkError> {
-        let path = self.capabilities().await?.saml_mapping_path;
+        let path = self.request_shapes().await?.saml_mapping_path;
         self.saml_mappings
             .get_or_try_init(|| async { self.list::<SamlMapping>(path, &[]).await })
             .await

@@ -1,6 +1,6 @@
 //! The few Authentik objects ssoctl reads, declared tolerantly: only the fields we use, all
 //! optional or defaulted, unknown fields ignored, enums kept as strings. A newer server adding a
-//! field or an enum value cannot break parsing (reference/authentik-api.md §5.3).
+//! field or an enum value cannot break parsing (docs/authentik-api.md §6).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,8 +26,10 @@ pub struct VersionInfo {
     pub version_current: String,
 }
 
+/// An Authentik flow (authorization, invalidation, ...): the login sequence a provider sends users
+/// through. Not a flow component.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Flow {
+pub struct LoginFlow {
     pub pk: String,
     pub slug: String,
 }

@@ -1,4 +1,4 @@
-//! What a given Authentik server version expects from a client (reference/authentik-api.md §3).
+//! What a given Authentik server version expects from a client (docs/authentik-api.md §5).
 //! Decided once per run from the version the server reports; every request shape that changed
 //! between releases is a field here, so supporting a new release means touching this table.
 
@@ -32,7 +32,7 @@ impl std::fmt::Display for Version {
 
 /// Request shapes for one server version.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Capabilities {
+pub struct RequestShapes {
     pub version: Version,
     /// OAuth2 `redirect_uris` is a list of `{matching_mode, url}`; before, a newline-separated
     /// string of regular expressions (CVE-2024-52289 patches 2024.8.5 and 2024.10.3, then 2024.12).
@@ -104,8 +104,8 @@ impl LiveSchema {
     }
 }
 
-impl Capabilities {
-    /// Capabilities read from the server's own schema, so a patch release that changed a shape
+impl RequestShapes {
+    /// Request shapes read from the server's own schema, so a patch release that changed a shape
     /// (redirect URIs in 2024.8.5 and 2024.10.3) or a release newer than any ssoctl knows is
     /// handled by what the server says, not by a table. Falls back to the table per field when the
     /// schema lacks the object.
@@ -171,8 +171,8 @@ impl Capabilities {
 mod tests {
     use super::*;
 
-    fn caps(v: &str) -> Capabilities {
-        Capabilities::for_version(Version::parse(v).unwrap())
+    fn caps(v: &str) -> RequestShapes {
+        RequestShapes::for_version(Version::parse(v).unwrap())
     }
 
     #[test]
@@ -206,8 +206,8 @@ mod tests {
             let version = schema.version().unwrap();
             assert!(version >= OLDEST_KNOWN && version <= NEWEST_KNOWN, "{}", path.display());
             assert_eq!(
-                Capabilities::from_schema(version, &schema),
-                Capabilities::for_version(version),
+                RequestShapes::from_schema(version, &schema),
+                RequestShapes::for_version(version),
                 "{}",
                 path.display()
             );

@@ -7,7 +7,7 @@ use serde_yaml::value::{Tag, TaggedValue};
 use serde_yaml::{Mapping, Value};
 
 use super::objects::{DEFAULT_AUTHORIZATION_FLOW, DEFAULT_INVALIDATION_FLOW, setting};
-use crate::authentik::{Capabilities, SELF_SIGNED_KEYPAIR};
+use crate::authentik::{RequestShapes, SELF_SIGNED_KEYPAIR};
 use crate::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec, ScopeMappingSpec,
 };
@@ -50,7 +50,7 @@ fn entry(model: &str, id: &str, identifiers: Value, attrs: Vec<(&str, Value)>) -
 }
 
 /// The flow fields every provider carries.
-fn flows(state: &RunState, caps: &Capabilities, attrs: &mut Vec<(&str, Value)>) {
+fn login_flows(state: &RunState, caps: &RequestShapes, attrs: &mut Vec<(&str, Value)>) {
     let auth = setting(state, "authorization_flow").unwrap_or(DEFAULT_AUTHORIZATION_FLOW);
     attrs.push(("authorization_flow", find("authentik_flows.flow", "slug", auth)));
     if caps.invalidation_flow {
@@ -67,9 +67,9 @@ pub fn provider_id(name: &str) -> String {
     format!("provider-{name}")
 }
 
-pub fn oauth2(state: &RunState, caps: &Capabilities, name: &str, spec: &Oauth2ProviderSpec) -> Value {
+pub fn oauth2(state: &RunState, caps: &RequestShapes, name: &str, spec: &Oauth2ProviderSpec) -> Value {
     let mut attrs = vec![("name", Value::from(name))];
-    flows(state, caps, &mut attrs);
+    login_flows(state, caps, &mut attrs);
     attrs.push((
         "client_type",
         match spec.client_type {
@@ -128,9 +128,9 @@ pub fn oauth2(state: &RunState, caps: &Capabilities, name: &str, spec: &Oauth2Pr
     )
 }
 
-pub fn saml(state: &RunState, caps: &Capabilities, name: &str, spec: &SamlProviderSpec) -> Value {
+pub fn saml(state: &RunState, caps: &RequestShapes, name: &str, spec: &SamlProviderSpec) -> Value {
     let mut attrs = vec![("name", Value::from(name))];
-    flows(state, caps, &mut attrs);
+    login_flows(state, caps, &mut attrs);
     attrs.push(("acs_url", spec.acs_url.as_str().into()));
     attrs.push(("audience", spec.audience.as_str().into()));
     if let Some(issuer) = &spec.issuer {
@@ -167,9 +167,9 @@ pub fn saml(state: &RunState, caps: &Capabilities, name: &str, spec: &SamlProvid
     )
 }
 
-pub fn proxy(state: &RunState, caps: &Capabilities, name: &str, spec: &ProxyProviderSpec) -> Value {
+pub fn proxy(state: &RunState, caps: &RequestShapes, name: &str, spec: &ProxyProviderSpec) -> Value {
     let mut attrs = vec![("name", Value::from(name))];
-    flows(state, caps, &mut attrs);
+    login_flows(state, caps, &mut attrs);
     attrs.push((
         "mode",
         match spec.mode {

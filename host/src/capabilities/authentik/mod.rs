@@ -33,7 +33,7 @@ impl wit_ak::HostSecret for RunState {
 
 impl wit_ak::Host for RunState {
     async fn server_info(&mut self) -> wasmtime::Result<wit_ak::Server> {
-        let version = match self.ctx.authentik.capabilities().await {
+        let version = match self.ctx.authentik.request_shapes().await {
             Ok(c) => c.version.to_string(),
             Err(_) => "unknown".to_string(),
         };
@@ -55,7 +55,7 @@ impl wit_ak::Host for RunState {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+            && let Ok(caps) = self.ctx.authentik.request_shapes().await.cloned()
         {
             let entry = blueprint::oauth2(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);
@@ -99,7 +99,7 @@ impl wit_ak::Host for RunState {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+            && let Ok(caps) = self.ctx.authentik.request_shapes().await.cloned()
         {
             let entry = blueprint::saml(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);
@@ -135,7 +135,7 @@ impl wit_ak::Host for RunState {
             return Ok(Err(e));
         }
         if self.ctx.blueprint
-            && let Ok(caps) = self.ctx.authentik.capabilities().await.cloned()
+            && let Ok(caps) = self.ctx.authentik.request_shapes().await.cloned()
         {
             let entry = blueprint::proxy(self, &caps, &name, &spec);
             self.record.blueprint.push(entry);

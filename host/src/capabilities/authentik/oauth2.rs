@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    APPLICATIONS, Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch,
-    provider_flows, settle, updated,
+    APPLICATIONS, Created, Diff, Needs, check_owner, create_or_adopt, create_provider, find_provider, lookup_err,
+    prefetch, provider_login_flows, settle, updated,
 };
 use super::shapes::{self, Uri};
+use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::{Application, OAuth2Provider, ScopeMapping};
-use crate::authentik::{AkError, SELF_SIGNED_KEYPAIR};
 use crate::bindings::sso::flow::authentik::{ApplicationSpec, ClientType, Oauth2ProviderSpec, ScopeMappingSpec};
 use crate::capabilities::state::{FlowError, Mode, RunState, Written};
 
@@ -76,7 +76,7 @@ fn show_uris(uris: &BTreeSet<Uri>) -> String {
 
 pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) -> Result<ProviderOutcome, FlowError> {
     let ak = state.ctx.authentik.clone();
-    let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
+    let caps = ak.request_shapes().await.map_err(|e| state.upstream(e))?.clone();
     let name = state.service.slug.clone();
     let needs = Needs {
         scope_mappings: true,
@@ -86,7 +86,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
     prefetch(state, "providers/oauth2/", needs).await?;
 
     // Desired state, in this server's shapes.
-    let flows = provider_flows(state).await?;
+    let login_flows = provider_login_flows(state).await?;
     let all_mappings = ak.scope_mappings().await.map_err(|e| state.upstream(e))?;
     let mut mapping_pks = BTreeSet::new();
     for scope in &spec.scopes {
@@ -181,7 +181,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
                 Mode::Apply => {
                     let mut body = Map::new();
                     body.insert("name".into(), json!(name));
-                    flows.insert_into(&mut body);
+                    login_flows.insert_into(&mut body);
                     body.insert("client_type".into(), json!(client_type));
                     body.insert("redirect_uris".into(), uris_json(&wanted_uris, &[]));
                     body.insert("property_mappings".into(), json!(mapping_pks));
@@ -231,7 +231,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &Oauth2ProviderSpec) ->
             ),
         });
     }
-    diffs.extend(flows.diffs(
+    diffs.extend(login_flows.diffs(
         current.authorization_flow.as_deref(),
         current.invalidation_flow.as_deref(),
     ));
@@ -390,29 +390,11 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
                     if let Some(url) = &spec.launch_url {
                         body["meta_launch_url"] = json!(url);
                     }
-                    let mut attempt = 0;
-                    loop {
-                        attempt += 1;
-                        match ak.post::<Application>("core/applications/", &body).await {
-                            Ok(_) => break,
-                            // The answer was lost: look before sending it again.
-                            Err(e @ AkError::MaybeApplied { .. }) => match ak.get_opt::<Application>(&path).await {
-                                Ok(Some(_)) => break,
-                                Ok(None) if attempt < super::objects::CREATE_ATTEMPTS => continue,
-                                _ => return Err(state.upstream(e)),
-                            },
-                            // Another run created it since this one looked: compared like any other.
-                            Err(e) if e.is_name_taken() => match ak.get_opt::<Application>(&path).await {
-                                Ok(Some(app)) => {
-                                    state.change(format!(
-                                        "adopted application `{slug}`, created by another run meanwhile"
-                                    ));
-                                    break 'missing app;
-                                }
-                                _ => return Err(state.upstream(e)),
-                            },
-                            Err(e) => return Err(state.upstream(e)),
-                        }
+                    let post = || ak.post::<Application>("core/applications/", &body);
+                    let lookup = || ak.get_opt::<Application>(&path);
+                    match create_or_adopt(state, &format!("application `{slug}`"), post, lookup).await? {
+                        Created::New(_) => {}
+                        Created::Adopted(app) => break 'missing app,
                     }
                     state.mark_written(Written::Application);
                     state.change(format!("created application `{slug}`"));
@@ -485,7 +467,7 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
     }
     let ak = state.ctx.authentik.clone();
     let path = ak
-        .capabilities()
+        .request_shapes()
         .await
         .map_err(|e| state.upstream(e))?
         .scope_mapping_path;
@@ -518,38 +500,17 @@ pub async fn ensure_scope_mapping(state: &mut RunState, spec: &ScopeMappingSpec)
             }
             Mode::Apply => {
                 let body = json!({"name": name, "scope_name": scope, "expression": spec.expression, "description": spec.description});
-                let mut attempt = 0;
-                let created: ScopeMapping = loop {
-                    attempt += 1;
-                    match ak.post(path, &body).await {
-                        Ok(created) => break created,
-                        // The answer was lost: look before sending it again.
-                        Err(e @ AkError::MaybeApplied { .. }) => {
-                            match ak.list::<ScopeMapping>(path, &[("name", name.clone())]).await {
-                                Ok(found) => match found.into_iter().find(|m| m.name == name) {
-                                    Some(m) => break m,
-                                    None if attempt < super::objects::CREATE_ATTEMPTS => continue,
-                                    None => return Err(state.upstream(e)),
-                                },
-                                Err(_) => return Err(state.upstream(e)),
-                            }
-                        }
-                        // Another run created it since this one looked: compared like any other.
-                        Err(e) if e.is_name_taken() => {
-                            let found = ak.list::<ScopeMapping>(path, &[("name", name.clone())]).await;
-                            match found.map(|l| l.into_iter().find(|m| m.name == name)) {
-                                Ok(Some(current)) => {
-                                    state.change(format!(
-                                        "adopted scope mapping `{name}`, created by another run meanwhile"
-                                    ));
-                                    let pk = compare_scope_mapping(state, path, &name, scope, spec, current).await?;
-                                    state.custom_mappings.push((name.clone(), pk));
-                                    return Ok(name);
-                                }
-                                _ => return Err(state.upstream(e)),
-                            }
-                        }
-                        Err(e) => return Err(state.upstream(e)),
+                let post = || ak.post::<ScopeMapping>(path, &body);
+                let lookup = || async {
+                    let list = ak.list::<ScopeMapping>(path, &[("name", name.clone())]).await?;
+                    Ok(list.into_iter().find(|m| m.name == name))
+                };
+                let created = match create_or_adopt(state, &format!("scope mapping `{name}`"), post, lookup).await? {
+                    Created::New(created) => created,
+                    Created::Adopted(theirs) => {
+                        let pk = compare_scope_mapping(state, path, &name, scope, spec, theirs).await?;
+                        state.custom_mappings.push((name.clone(), pk));
+                        return Ok(name);
                     }
                 };
                 state.mark_written(Written::ScopeMapping);

@@ -39,14 +39,14 @@ pub fn lookup_err(state: &RunState, what: &str, setting_key: &str, e: AkError) -
 }
 
 /// The flows a provider uses, from `sso.authorization_flow` / `sso.invalidation_flow` or the defaults.
-pub struct ProviderFlows {
+pub struct ProviderLoginFlows {
     pub authorization_slug: String,
     pub authorization: String,
     /// Only on servers that have invalidation flows (2024.10 and later).
     pub invalidation: Option<String>,
 }
 
-impl ProviderFlows {
+impl ProviderLoginFlows {
     /// The flow fields of a create request.
     pub fn insert_into(&self, body: &mut Map<String, Value>) {
         body.insert("authorization_flow".into(), Value::String(self.authorization.clone()));
@@ -81,13 +81,13 @@ impl ProviderFlows {
 }
 
 /// Looks the provider flows up (cached for the run).
-pub async fn provider_flows(state: &mut RunState) -> Result<ProviderFlows, FlowError> {
+pub async fn provider_login_flows(state: &mut RunState) -> Result<ProviderLoginFlows, FlowError> {
     let ak = state.ctx.authentik.clone();
-    let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
+    let caps = ak.request_shapes().await.map_err(|e| state.upstream(e))?.clone();
     let authorization_slug = setting(state, "authorization_flow")
         .unwrap_or(DEFAULT_AUTHORIZATION_FLOW)
         .to_string();
-    let auth = ak.flow(&authorization_slug).await.map_err(|e| {
+    let auth = ak.login_flow(&authorization_slug).await.map_err(|e| {
         lookup_err(
             state,
             &format!("authorization flow `{authorization_slug}`"),
@@ -100,14 +100,14 @@ pub async fn provider_flows(state: &mut RunState) -> Result<ProviderFlows, FlowE
             .unwrap_or(DEFAULT_INVALIDATION_FLOW)
             .to_string();
         let flow = ak
-            .flow(&slug)
+            .login_flow(&slug)
             .await
             .map_err(|e| lookup_err(state, &format!("invalidation flow `{slug}`"), "invalidation_flow", e))?;
         Some(flow.pk)
     } else {
         None
     };
-    Ok(ProviderFlows {
+    Ok(ProviderLoginFlows {
         authorization_slug,
         authorization: auth.pk,
         invalidation,
@@ -404,10 +404,47 @@ pub enum Created<P> {
 /// How many times a create is sent when its answers are lost and a lookup shows it did not land.
 pub const CREATE_ATTEMPTS: u32 = 3;
 
-/// Creates the provider `name` with `body`. When the answer was lost on the way back (the create
-/// may have landed), looks it up instead of creating a duplicate; only when the lookup shows it
-/// did not land is it sent again. When Authentik refuses it because a provider of that name now
-/// exists (another run created it since this run looked), that provider is adopted.
+/// Sends a create (`post`) the way every create of a run is sent: when its answer was lost on
+/// the way back (it may have landed), `lookup` finds it instead of creating a duplicate, and it
+/// is sent again only when the lookup shows it did not land (at most [`CREATE_ATTEMPTS`] sends).
+/// When Authentik refuses it because an object of that name now exists (another run created it
+/// since this one looked), the object `lookup` finds is adopted and compared like any other; an
+/// object of that name that `lookup` cannot see (another kind) leaves the refusal standing.
+pub async fn create_or_adopt<T, Post, Sent, Lookup, Found>(
+    state: &mut RunState,
+    what: &str,
+    post: Post,
+    lookup: Lookup,
+) -> Result<Created<T>, FlowError>
+where
+    Post: Fn() -> Sent,
+    Sent: std::future::Future<Output = Result<T, AkError>>,
+    Lookup: Fn() -> Found,
+    Found: std::future::Future<Output = Result<Option<T>, AkError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match post().await {
+            Ok(created) => return Ok(Created::New(created)),
+            Err(e @ AkError::MaybeApplied { .. }) => match lookup().await {
+                Ok(Some(created)) => return Ok(Created::New(created)),
+                Ok(None) if attempt < CREATE_ATTEMPTS => continue,
+                _ => return Err(state.upstream(e)),
+            },
+            Err(e) if e.is_name_taken() => match lookup().await {
+                Ok(Some(theirs)) => {
+                    state.change(format!("adopted {what}, created by another run meanwhile"));
+                    return Ok(Created::Adopted(theirs));
+                }
+                _ => return Err(state.upstream(e)),
+            },
+            Err(e) => return Err(state.upstream(e)),
+        }
+    }
+}
+
+/// Creates the provider `name` with `body` ([`create_or_adopt`], looked up by exact name).
 pub async fn create_provider<P: Provider>(
     state: &mut RunState,
     name: &str,
@@ -415,36 +452,16 @@ pub async fn create_provider<P: Provider>(
 ) -> Result<Created<P>, FlowError> {
     let ak = state.ctx.authentik.clone();
     let body = Value::Object(body);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match ak.post::<P>(P::PATH, &body).await {
-            Ok(p) => {
-                state.mark_written(Written::Provider);
-                return Ok(Created::New(p));
-            }
-            Err(e @ AkError::MaybeApplied { .. }) => match find_provider_now::<P>(state, name).await {
-                Ok(Some(p)) => {
-                    state.mark_written(Written::Provider);
-                    return Ok(Created::New(p));
-                }
-                Ok(None) if attempt < CREATE_ATTEMPTS => continue,
-                _ => return Err(state.upstream(e)),
-            },
-            Err(e) if e.is_name_taken() => match find_provider_now::<P>(state, name).await {
-                Ok(Some(p)) => {
-                    state.change(format!(
-                        "adopted {} `{name}`, created by another run meanwhile",
-                        P::KIND
-                    ));
-                    return Ok(Created::Adopted(p));
-                }
-                // Taken by an object of another kind: the refusal stands.
-                _ => return Err(state.upstream(e)),
-            },
-            Err(e) => return Err(state.upstream(e)),
-        }
+    let post = || ak.post::<P>(P::PATH, &body);
+    let lookup = || async {
+        let list = ak.list::<P>(P::PATH, &[(P::NAME_FILTER, name.to_string())]).await?;
+        Ok(list.into_iter().find(|p| p.name() == name))
+    };
+    let created = create_or_adopt(state, &format!("{} `{name}`", P::KIND), post, lookup).await?;
+    if let Created::New(_) = created {
+        state.mark_written(Written::Provider);
     }
+    Ok(created)
 }
 
 /// A provider with the service's name that serves another application is not ssoctl's to change.

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    Created, Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_flows, settle, updated,
+    Created, Diff, Needs, check_owner, create_provider, find_provider, prefetch, provider_login_flows, settle, updated,
 };
 use crate::authentik::models::{Outpost, ProxyProvider};
 use crate::bindings::sso::flow::authentik::{ProxyMode, ProxyProviderSpec};
@@ -58,7 +58,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
         ..Needs::default()
     };
     prefetch(state, "providers/proxy/", needs).await?;
-    let flows = provider_flows(state).await?;
+    let login_flows = provider_login_flows(state).await?;
 
     let existing: Option<ProxyProvider> = find_provider(state, &name).await?;
     let current = match existing {
@@ -70,7 +70,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
                 Mode::Apply => {
                     let mut body = Map::new();
                     body.insert("name".into(), json!(name));
-                    flows.insert_into(&mut body);
+                    login_flows.insert_into(&mut body);
                     body.insert("mode".into(), json!(mode));
                     body.insert("external_host".into(), json!(spec.external_host));
                     if let Some(h) = &internal_host {
@@ -146,7 +146,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &ProxyProviderSpec) -> 
         current.access_token_validity.as_deref(),
         spec.access_token_validity.as_deref(),
     );
-    diffs.extend(flows.diffs(
+    diffs.extend(login_flows.diffs(
         current.authorization_flow.as_deref(),
         current.invalidation_flow.as_deref(),
     ));

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::objects::{
-    Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_flows, settle,
-    updated,
+    Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_login_flows,
+    settle, updated,
 };
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
@@ -42,7 +42,7 @@ fn saml_mapping(
 
 pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> Result<SamlOutcome, FlowError> {
     let ak = state.ctx.authentik.clone();
-    let caps = ak.capabilities().await.map_err(|e| state.upstream(e))?.clone();
+    let caps = ak.request_shapes().await.map_err(|e| state.upstream(e))?.clone();
     let name = state.service.slug.clone();
     match url::Url::parse(&spec.acs_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -65,7 +65,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         ..Needs::default()
     };
     prefetch(state, "providers/saml/", needs).await?;
-    let flows = provider_flows(state).await?;
+    let login_flows = provider_login_flows(state).await?;
     let keypair = ak
         .signing_keypair()
         .await
@@ -101,7 +101,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
                 Mode::Apply => {
                     let mut body = Map::new();
                     body.insert("name".into(), json!(name));
-                    flows.insert_into(&mut body);
+                    login_flows.insert_into(&mut body);
                     body.insert("acs_url".into(), json!(spec.acs_url));
                     body.insert("audience".into(), json!(spec.audience));
                     if let Some(i) = &spec.issuer {
@@ -233,7 +233,7 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             );
         }
     }
-    diffs.extend(flows.diffs(
+    diffs.extend(login_flows.diffs(
         current.authorization_flow.as_deref(),
         current.invalidation_flow.as_deref(),
     ));

@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::authentik::Capabilities;
+use crate::authentik::RequestShapes;
 use crate::bindings::sso::flow::types::{MatchMode, RedirectUri};
 use crate::stack::declared::DEFAULT_GRANT_TYPES;
 
 /// The `grant_types` of an OAuth2 provider, on servers that have the field (2026.5 and later;
 /// created without it, a provider gets none and every login fails with "Invalid grant_type").
-pub fn grant_types(caps: &Capabilities, wanted: &[String]) -> Option<BTreeSet<String>> {
+pub fn grant_types(caps: &RequestShapes, wanted: &[String]) -> Option<BTreeSet<String>> {
     caps.grant_types.then(|| {
         if wanted.is_empty() {
             DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()
@@ -28,7 +28,7 @@ pub fn grant_types(caps: &Capabilities, wanted: &[String]) -> Option<BTreeSet<St
 
 /// The field a SAML provider's issuer (IdP entity id) is sent in: `issuer_override` from
 /// 2026.5, `issuer` before.
-pub fn saml_issuer_field(caps: &Capabilities) -> &'static str {
+pub fn saml_issuer_field(caps: &RequestShapes) -> &'static str {
     if caps.saml_issuer_override {
         "issuer_override"
     } else {
@@ -57,7 +57,7 @@ pub fn regex_escape(url: &str) -> String {
 }
 
 /// The redirect URIs a flow asked for, as this server will hold them.
-pub fn redirect_uris(caps: &Capabilities, wanted: &[RedirectUri]) -> BTreeSet<Uri> {
+pub fn redirect_uris(caps: &RequestShapes, wanted: &[RedirectUri]) -> BTreeSet<Uri> {
     wanted
         .iter()
         .map(|r| {
@@ -80,7 +80,7 @@ pub fn redirect_uris(caps: &Capabilities, wanted: &[RedirectUri]) -> BTreeSet<Ur
 
 /// The `redirect_uris` field of a request: entries (with `keep`, the ones ssoctl does not
 /// manage, appended) or the newline-joined string of old servers.
-pub fn redirect_uris_body(caps: &Capabilities, uris: &BTreeSet<Uri>, keep: &[Value]) -> Value {
+pub fn redirect_uris_body(caps: &RequestShapes, uris: &BTreeSet<Uri>, keep: &[Value]) -> Value {
     if caps.redirect_uri_list {
         let mut list: Vec<Value> = uris
             .iter()
