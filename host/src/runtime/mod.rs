@@ -1,8 +1,17 @@
-//! The wasmtime side: one `Engine` (epoch interruption, bounded stores), flow components loaded
-//! once each (size cap, precompiled-artifact cache, import check), and a fresh `Store` per
-//! service run with memory limits and a wall-clock deadline.
+//! The engine: wasmtime `Engine`s (epoch interruption, bounded stores), flow components compiled
+//! once each (size cap, precompiled-artifact cache), and a fresh `Store` per service run with
+//! memory limits and a wall-clock deadline. Which components may run at all is decided by
+//! [`admission`] (drop-in files, pins, `--override`, imports and grants), which this module asks
+//! and never the other way round; [`component`] holds the types both speak of.
 
+pub mod admission;
 pub mod cache;
+pub mod component;
+mod stock;
+
+pub use admission::{PIN_FILE, pin_drop_ins};
+pub use component::{InterfaceUse, LoadError, MAX_COMPONENT_BYTES, Source};
+pub use stock::stock_types;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,181 +25,8 @@ use wasmtime::{Config, Engine, Store};
 pub use crate::bindings::{SsoFlow, SsoFlowPre};
 use crate::capabilities::RunState;
 use crate::grants::{Grant, GrantSource, Grants, Optional};
+use crate::limits;
 pub use crate::limits::Limits;
-use crate::{bindings, limits};
-
-include!(concat!(env!("OUT_DIR"), "/stock_plugins.rs"));
-
-/// The stock flow types, in the order `plugins list` shows them.
-pub fn stock_types() -> Vec<&'static str> {
-    STOCK_COMPONENTS.iter().map(|(t, _)| *t).collect()
-}
-
-/// The lock file `ssoctl plugins pin` writes in the plugin folder: drop-in file name → sha256.
-pub const PIN_FILE: &str = "plugins.lock";
-
-/// The pins in `dir`, if it has a lock file.
-fn read_pins(dir: &Path) -> Result<Option<std::collections::BTreeMap<String, String>>, String> {
-    let path = dir.join(PIN_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    serde_yaml::from_str(&text)
-        .map(Some)
-        .map_err(|e| format!("{}: not a map of file name to sha256: {e}", path.display()))
-}
-
-/// The drop-in components in `dir` (`setup-<type>.wasm`), sorted, with their types.
-fn drop_in_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(format!("plugin folder {}: {e}", dir.display())),
-    };
-    paths.sort();
-    let mut found = Vec::new();
-    for path in paths {
-        let Some(sso_type) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("setup-"))
-            .and_then(|n| n.strip_suffix(".wasm"))
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let valid = !sso_type.is_empty()
-            && sso_type
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid {
-            return Err(format!(
-                "{}: `{sso_type}` is not a valid sso.type (lower-case letters, digits, `-` and `_`)",
-                path.display()
-            ));
-        }
-        found.push((sso_type, path));
-    }
-    Ok(found)
-}
-
-/// Reads a drop-in, refusing one over the size limit before reading it.
-fn read_drop_in(path: &Path) -> Result<Vec<u8>, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if size > MAX_COMPONENT_BYTES as u64 {
-        return Err(LoadError::TooLarge {
-            what: path.display().to_string(),
-            size: size as usize,
-            limit: MAX_COMPONENT_BYTES,
-        }
-        .to_string());
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The bytes of drop-in `path` serving `sso_type`, or why it may not be used.
-fn admit_drop_in(
-    dir: &Path,
-    sso_type: &str,
-    path: &Path,
-    pins: &Result<Option<std::collections::BTreeMap<String, String>>, String>,
-    overrides: &[String],
-) -> Result<Vec<u8>, String> {
-    if stock_types().contains(&sso_type) && !overrides.iter().any(|o| o == sso_type) {
-        return Err(format!(
-            "{} would replace the stock `{sso_type}` flow; pass --override {sso_type} to use it instead, \
-             or remove the file",
-            path.display()
-        ));
-    }
-    let bytes = read_drop_in(path)?;
-    let pins = match pins {
-        Ok(pins) => pins,
-        Err(e) => return Err(format!("{e}; no drop-in is used while the lock file is unreadable")),
-    };
-    if let Some(pins) = pins {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let actual = hex::encode(Sha256::digest(&bytes));
-        let lock = dir.join(PIN_FILE);
-        match pins.get(name) {
-            Some(pinned) if *pinned == actual => {}
-            Some(pinned) => {
-                return Err(format!(
-                    "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
-                     reviewed; review it, then run `ssoctl plugins pin`",
-                    path.display(),
-                    lock.display()
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "{} (sha256 {actual}) is not pinned in {}; review it, then run `ssoctl plugins pin`",
-                    path.display(),
-                    lock.display()
-                ));
-            }
-        }
-    }
-    Ok(bytes)
-}
-
-/// `ssoctl plugins pin`: writes the sha256 of every drop-in in `dir` to its lock file (replacing
-/// earlier pins). Returns (file name, sha256) of each.
-pub fn pin_drop_ins(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let mut pins = Vec::new();
-    for (_, path) in drop_in_files(dir)? {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        pins.push((name, hex::encode(Sha256::digest(read_drop_in(&path)?))));
-    }
-    let mut text = String::from(
-        "# Written by `ssoctl plugins pin`: the sha256 of each reviewed drop-in flow component.\n\
-         # A component whose hash differs, or that is not listed, is refused.\n",
-    );
-    for (name, sha) in &pins {
-        text.push_str(&format!("{name}: {sha}\n"));
-    }
-    crate::stack::envfile::write_atomic(&dir.join(PIN_FILE), text.as_bytes(), Some(0o644))
-        .map_err(|e| e.to_string())?;
-    Ok(pins)
-}
-
-/// Largest component accepted (compilation time grows with size, and compile-time DoS is
-/// outside wasmtime's security policy).
-pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
-
-/// Where a component came from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "path")]
-pub enum Source {
-    /// Embedded in the ssoctl binary.
-    Stock,
-    /// A file the operator provided.
-    File(PathBuf),
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Stock => f.write_str("stock"),
-            Source::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// A function a component imports or exports, for the audit view.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct InterfaceUse {
-    pub name: String,
-    pub functions: Vec<String>,
-}
 
 /// A loaded flow component: described, checked against the grants, and (unless refused) ready
 /// to instantiate.
@@ -212,29 +48,6 @@ pub struct LoadedFlow {
     /// (see [`LANGUAGE_RUNTIME_BYTES`]).
     pub language_runtime: bool,
     pre: Option<SsoFlowPre<RunState>>,
-}
-
-/// Why a component was refused.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("flow component `{what}` is {size} bytes; the limit is {limit} bytes")]
-    TooLarge { what: String, size: usize, limit: usize },
-    #[error("flow component `{what}` is not a valid WebAssembly component: {reason}")]
-    Invalid { what: String, reason: String },
-    #[error("flow component `{what}` imports `{import}`, which ssoctl does not grant to flows (granted: {granted})")]
-    UngrantedImport {
-        what: String,
-        import: String,
-        granted: String,
-    },
-    #[error("flow component `{what}` does not export `{export}` (built against another sso:flow version?)")]
-    MissingExport { what: String, export: String },
-    /// A drop-in refused before it was loaded (its pin, its size, a stock type without `--override`).
-    #[error("{reason}")]
-    Refused { what: String, reason: String },
-    /// An optional capability the component's type is not granted; `hint` says how to grant it.
-    #[error("flow component `{what}` imports {import}, which is not granted to {hint}")]
-    NotGranted { what: String, import: String, hint: String },
 }
 
 /// An engine with its linker and artifact cache.
@@ -378,11 +191,11 @@ impl FlowRuntime {
     /// unreadable, replacing a stock flow without `--override`) is registered as refused: the
     /// services of its type fail with the reason, the others run. Returns the types registered.
     pub fn register_drop_ins(&self, dir: &Path, overrides: &[String]) -> Result<Vec<String>, String> {
-        let pins = read_pins(dir);
+        let pins = admission::read_pins(dir);
         let mut registered = Vec::new();
-        for (sso_type, path) in drop_in_files(dir)? {
+        for (sso_type, path) in admission::drop_in_files(dir)? {
             registered.push(sso_type.clone());
-            match admit_drop_in(dir, &sso_type, &path, &pins, overrides) {
+            match admission::admit_drop_in(dir, &sso_type, &path, &pins, overrides) {
                 Ok(bytes) => self.register(&sso_type, bytes, Source::File(path.clone())),
                 Err(reason) => {
                     self.loaded.lock().expect("loaded").remove(&sso_type);
@@ -438,7 +251,7 @@ impl FlowRuntime {
             return Ok(Some(f.clone()));
         }
         let found = self.extra.lock().expect("extra").get(sso_type).cloned().or_else(|| {
-            STOCK_COMPONENTS
+            stock::STOCK_COMPONENTS
                 .iter()
                 .find(|(t, _)| *t == sso_type)
                 .map(|(_, b)| (b.to_vec(), Source::Stock))
@@ -481,37 +294,10 @@ impl FlowRuntime {
             reason: format!("{e:#}"),
         })?;
         let (imports, exports) = describe_component(&backend.engine, &component);
-        let optional = optional_imports(&imports);
+        let optional = admission::optional_imports(&imports);
         let grants = self.grants();
         let (grant, grant_source) = grants.for_type(sso_type);
-        let known = bindings::known_imports();
-        let export = bindings::required_export();
-        let refusal = if let Some(bad) = imports.iter().find(|i| !known.contains(&i.name)) {
-            Some(LoadError::UngrantedImport {
-                what: what.clone(),
-                import: bad.name.clone(),
-                granted: known.join(", "),
-            })
-        } else if !exports.iter().any(|e| e.name == export) {
-            Some(LoadError::MissingExport {
-                what: what.clone(),
-                export,
-            })
-        } else {
-            optional
-                .iter()
-                .find(|o| !grant.allows(**o))
-                .map(|o| LoadError::NotGranted {
-                    what: what.clone(),
-                    import: o.import(),
-                    hint: format!(
-                        "sso.type `{sso_type}`; if you trust it with {}, grant it in {}, e.g. `{}`",
-                        o.name(),
-                        grants.describe_file(),
-                        o.example(sso_type)
-                    ),
-                })
-        };
+        let refusal = admission::refusal(sso_type, &what, &imports, &exports, &grants, &grant, &optional);
         let pre = match refusal {
             Some(_) => None,
             None => Some(
@@ -588,13 +374,4 @@ fn describe_component(engine: &Engine, component: &Component) -> (Vec<InterfaceU
     let imports = ty.imports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
     let exports = ty.exports(engine).map(|(n, e)| describe(n, &e.ty)).collect();
     (imports, exports)
-}
-
-/// The optional capabilities among `imports`.
-fn optional_imports(imports: &[InterfaceUse]) -> Vec<crate::grants::Optional> {
-    use crate::grants::Optional;
-    Optional::all()
-        .into_iter()
-        .filter(|o| imports.iter().any(|i| i.name == o.import()))
-        .collect()
 }
