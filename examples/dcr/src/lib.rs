@@ -20,9 +20,10 @@
 //! `client-drift` (redirect URIs or other metadata differ); the host compares the secret.
 
 use serde_json::{Map, Value, json};
+use ssoctl_flow_sdk::http;
 use ssoctl_flow_sdk::sso::flow::authentik::Secret;
 use ssoctl_flow_sdk::sso::flow::idp_http;
-use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
+use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::template::{self, SECRET_PLACEHOLDER};
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, Service, Settings};
 
@@ -40,18 +41,16 @@ struct Answer {
 }
 
 fn send(method: &str, url: &str, body: Option<&Value>, bearer: Option<&Secret>) -> Result<Answer, FlowError> {
-    let response = idp_http::send(&HttpRequest {
-        method: method.to_string(),
-        path: url.to_string(),
-        body: body.map(Value::to_string),
-        secret: None,
+    let response = http::idp(&http::Request {
+        body,
         bearer,
-        capture: CAPTURE.iter().map(|p| p.to_string()).collect(),
+        capture: &CAPTURE,
+        ..http::Request::new(method, url)
     })?;
     let mut captured = response.captured.into_iter();
     Ok(Answer {
         status: response.status,
-        body: serde_json::from_str(&response.body).unwrap_or(Value::Null),
+        body: response.body,
         secret: captured.next().flatten(),
         registration_token: captured.next().flatten(),
     })

@@ -20,9 +20,10 @@
 //! compares the secret with `.env` itself (`client-secret-mismatch`).
 
 use serde_json::{Map, Value, json};
+use ssoctl_flow_sdk::http;
 use ssoctl_flow_sdk::sso::flow::authentik::Secret;
 use ssoctl_flow_sdk::sso::flow::idp_http;
-use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
+use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::template::{self, SECRET_PLACEHOLDER};
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, MatchMode, Mode, Outcome, Service, Settings};
 
@@ -36,23 +37,16 @@ struct Answer {
 }
 
 fn send(method: &str, path: &str, body: Option<&Value>, capture: Option<&str>) -> Result<Answer, FlowError> {
-    let response = idp_http::send(&HttpRequest {
-        method: method.to_string(),
-        path: path.to_string(),
-        body: body.map(Value::to_string),
-        secret: None,
-        bearer: None,
-        capture: capture.map(str::to_string).into_iter().collect(),
+    let capture: Vec<&str> = capture.into_iter().collect();
+    let answer = http::idp(&http::Request {
+        body,
+        capture: &capture,
+        ..http::Request::new(method, path)
     })?;
-    let parsed = if response.body.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&response.body).unwrap_or(Value::String(response.body.clone()))
-    };
     Ok(Answer {
-        status: response.status,
-        body: parsed,
-        captured: response.captured.into_iter().next().flatten(),
+        status: answer.status,
+        body: answer.body,
+        captured: answer.captured.into_iter().next().flatten(),
     })
 }
 

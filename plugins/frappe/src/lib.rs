@@ -6,9 +6,8 @@
 //! without ever seeing either.
 
 use serde_json::{Map, Value, json};
+use ssoctl_flow_sdk::http;
 use ssoctl_flow_sdk::sso::flow::authentik;
-use ssoctl_flow_sdk::sso::flow::service_config::HttpRequest;
-use ssoctl_flow_sdk::sso::flow::service_http;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const DOCTYPE: &str = "/api/resource/Social%20Login%20Key";
@@ -28,23 +27,18 @@ fn http(
     secret: bool,
     provider_secret: &authentik::Secret,
 ) -> Result<(u16, Value), FlowError> {
-    let request = HttpRequest {
-        method: method.to_string(),
-        path: path.to_string(),
-        body: body.map(Value::to_string),
+    let answer = http::service(&http::Request {
+        body,
         secret: secret.then_some(provider_secret),
-        bearer: None,
-        capture: Vec::new(),
-    };
-    let response = service_http::send(&request)?;
-    if matches!(response.status, 401 | 403) {
+        ..http::Request::new(method, path)
+    })?;
+    if matches!(answer.status, 401 | 403) {
         return Err(FlowError::Upstream(format!(
             "Frappe refused the API credentials ({}): check the keys named by sso.http in the manifest",
-            response.status
+            answer.status
         )));
     }
-    let body = serde_json::from_str(&response.body).unwrap_or(Value::Null);
-    Ok((response.status, body))
+    Ok((answer.status, answer.body))
 }
 
 fn expect_ok(what: &str, (status, body): (u16, Value)) -> Result<Value, FlowError> {

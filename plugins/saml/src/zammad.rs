@@ -6,22 +6,17 @@
 //! flow does not own (`security`, SP certificate, `uid_attribute`, …) are resubmitted as read.
 
 use serde_json::{Value, json};
+use ssoctl_flow_sdk::http;
 use ssoctl_flow_sdk::sso::flow::authentik::SamlProvider;
-use ssoctl_flow_sdk::sso::flow::service_config::HttpRequest;
-use ssoctl_flow_sdk::sso::flow::service_http;
 use ssoctl_flow_sdk::{Finding, FlowError, Mode, Service, Settings};
 
 /// What Zammad shows instead of a secret value (`private_key`, `private_key_secret`).
 const MASK: &str = "*****";
 
 fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), FlowError> {
-    let response = service_http::send(&HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        body: body.map(|b| b.to_string()),
-        secret: None,
-        bearer: None,
-        capture: Vec::new(),
+    let response = http::service(&http::Request {
+        body: body.as_ref(),
+        ..http::Request::new(method, path)
     })?;
     if matches!(response.status, 401 | 403) {
         return Err(FlowError::Upstream(format!(
@@ -29,8 +24,9 @@ fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)
             response.status
         )));
     }
-    let body = serde_json::from_str(&response.body).unwrap_or(Value::Null);
-    if response.status == 204 || (200..300).contains(&response.status) {
+    let ok = response.is_success();
+    let body = response.body;
+    if ok {
         Ok((response.status, body))
     } else {
         let why = body.get("error").and_then(Value::as_str).unwrap_or("");

@@ -13,6 +13,7 @@ wit_bindgen::generate!({
     default_bindings_module: "ssoctl_flow_sdk",
 });
 
+pub mod http;
 pub mod oauth;
 pub mod settings;
 pub mod template;

@@ -16,9 +16,9 @@
 //!   resubmitted as read (config values re-encoded as `{"v": value}`), `local` included.
 
 use serde_json::{Map, Value, json};
+use ssoctl_flow_sdk::http;
 use ssoctl_flow_sdk::sso::flow::authentik::{self, Oauth2Provider, Secret};
-use ssoctl_flow_sdk::sso::flow::service_config::{self, HttpRequest};
-use ssoctl_flow_sdk::sso::flow::service_http;
+use ssoctl_flow_sdk::sso::flow::service_config;
 use ssoctl_flow_sdk::{Finding, FlowError, FlowInfo, Guest, Mode, Outcome, Service, Settings};
 
 const SECRET: &str = "{client_secret}";
@@ -48,25 +48,28 @@ impl Api {
         secret: Option<&Secret>,
         capture: Option<&str>,
     ) -> Result<(Value, Option<String>, Option<Secret>), FlowError> {
-        let body = json!({"query": query, "variables": variables}).to_string();
-        let response = service_http::send(&HttpRequest {
-            method: "POST".into(),
-            path: self.path.clone(),
-            body: Some(body),
+        let body = json!({"query": query, "variables": variables});
+        let capture: Vec<&str> = capture.into_iter().collect();
+        let response = http::service(&http::Request {
+            body: Some(&body),
             secret,
             bearer: auth,
-            capture: capture.map(str::to_string).into_iter().collect(),
+            capture: &capture,
+            ..http::Request::new("POST", &self.path)
         })?;
-        if response.status == 204 && response.body.is_empty() {
+        if response.status == 204 && response.body.is_null() {
             // A write in check/plan mode: recorded by the host, not sent.
             return Ok((Value::Null, None, None));
         }
-        let answer: Value = serde_json::from_str(&response.body).map_err(|_| {
-            FlowError::Upstream(format!(
-                "Wiki.js answered {} with a body that is not JSON: is sso.http.base_url Wiki.js?",
-                response.status
-            ))
-        })?;
+        let answer = match response.body {
+            Value::String(_) | Value::Null => {
+                return Err(FlowError::Upstream(format!(
+                    "Wiki.js answered {} with a body that is not JSON: is sso.http.base_url Wiki.js?",
+                    response.status
+                )));
+            }
+            answer => answer,
+        };
         let error = answer
             .pointer("/errors/0/message")
             .and_then(Value::as_str)
