@@ -17,11 +17,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// One `KEY=value` entry: where it lies in the text and how its value is written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     key: String,
     /// 1-based line the entry starts on.
     line: usize,
+    /// Byte offset of the start of that line: the entry's text is `start..value.end`.
+    start: usize,
     /// Byte range of the value as written (quotes included), which a write replaces.
     value: std::ops::Range<usize>,
     style: Style,
@@ -133,44 +135,82 @@ impl EnvFile {
         if changed.is_empty() {
             return Ok(changed);
         }
-        let duplicates = self.duplicates();
-        if let Some((key, lines)) = changed.iter().find_map(|k| duplicates.get_key_value(k)) {
-            return Err(self.bad(duplicate_message(key, lines)));
+        // A changed key set on several lines: which one the operator meant is theirs to say.
+        for key in &changed {
+            let lines: Vec<usize> = self.entries.iter().filter(|e| &e.key == key).map(|e| e.line).collect();
+            if lines.len() > 1 {
+                return Err(self.bad(duplicate_message(key, &lines)));
+            }
         }
+        // The edit is made in place and the entries after each changed value shifted, rather than
+        // the whole file parsed again: a bootstrap of a thousand services stages a thousand times.
         let mut text = self.text.clone();
-        // Later entries first, so earlier byte ranges stay valid.
-        let mut edits: Vec<(&Entry, &str)> = self
-            .entries
-            .iter()
-            .filter(|&e| changed.contains(&e.key))
-            .map(|e| (e, changes[&e.key].as_str()))
+        let mut entries = self.entries.clone();
+        let mut order: Vec<usize> = (0..entries.len())
+            .filter(|&i| changed.contains(&entries[i].key))
             .collect();
-        edits.sort_by_key(|(e, _)| std::cmp::Reverse(e.value.start));
-        for (entry, value) in edits {
-            let mut written = render(value, entry.style);
+        order.sort_by_key(|&i| std::cmp::Reverse(entries[i].value.start));
+        for i in order {
+            let (range, style) = (entries[i].value.clone(), entries[i].style);
+            let mut written = render(&changes[&entries[i].key], style);
             // `KEY= # note`: a `#` right after a value would become part of it.
-            if entry.value.is_empty() && !written.is_empty() && text[entry.value.end..].starts_with('#') {
+            if range.is_empty() && !written.is_empty() && text[range.end..].starts_with('#') {
                 written.push(' ');
             }
-            text.replace_range(entry.value.clone(), &written);
+            let lines_before = text[range.clone()].matches('\n').count();
+            text.replace_range(range.clone(), &written);
+            let delta = written.len() as isize - range.len() as isize;
+            let line_delta = written.matches('\n').count() as isize - lines_before as isize;
+            // The blank kept before a `#` is spacing, not value (as `scan` reads it).
+            entries[i].value = range.start..range.start + written.trim_end().len();
+            entries[i].style = style_of(written.trim_end());
+            for later in entries.iter_mut().filter(|e| e.start > range.start) {
+                later.start = later.start.saturating_add_signed(delta);
+                later.value =
+                    later.value.start.saturating_add_signed(delta)..later.value.end.saturating_add_signed(delta);
+                later.line = later.line.saturating_add_signed(line_delta);
+            }
         }
         let newline = if self.text.contains("\r\n") { "\r\n" } else { "\n" };
+        let appended_at = text.len();
         for key in changed.iter().filter(|k| !self.entries.iter().any(|e| &e.key == *k)) {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push_str(newline);
             }
             text.push_str(&format!("{key}={}{newline}", render(&changes[key], Style::Plain)));
         }
-        // What was written must read back as meant, under dotenvy's rules, before it is kept.
-        let reread = Self::parse(&self.path, text)?;
+        // Only what was appended is scanned for the new entries.
+        let base_line = text[..appended_at].matches('\n').count();
+        for mut e in scan(&text[appended_at..]).map_err(|e| self.bad(e))? {
+            e.start += appended_at;
+            e.value = e.value.start + appended_at..e.value.end + appended_at;
+            e.line += base_line;
+            entries.push(e);
+        }
+        // What was written must read back as meant, under dotenvy's rules, before it is kept: each
+        // changed entry is read on its own (its value never depends on another's: ssoctl writes no
+        // `$` unescaped).
         for key in &changed {
-            if reread.get(key) != Some(changes[key].as_str()) {
+            let entry = entries.iter().rev().find(|e| &e.key == key);
+            let reads = entry.and_then(|e| {
+                let line = format!("{}\n", &text[e.start..e.value.end]);
+                let mut items = dotenvy::from_read_iter(line.as_bytes());
+                match (items.next(), items.next()) {
+                    (Some(Ok((k, v))), None) if &k == key => Some(v),
+                    _ => None,
+                }
+            });
+            if reads.as_deref() != Some(changes[key].as_str()) {
                 return Err(self.bad(format!(
                     "`{key}`: its new value cannot be written so that it reads back unchanged; nothing was written"
                 )));
             }
         }
-        *self = reread;
+        for key in &changed {
+            self.values.insert(key.clone(), changes[key].clone());
+        }
+        self.text = text;
+        self.entries = entries;
         Ok(changed)
     }
 
@@ -319,6 +359,7 @@ fn scan(text: &str) -> Result<Vec<Entry>, String> {
         entries.push(Entry {
             key,
             line: entry_line,
+            start,
             value,
             style: style_of(raw),
         });
@@ -517,6 +558,33 @@ mod tests {
         assert_eq!(edit("A=1", &[("B", "2")]), "A=1\nB=2\n");
         // An empty value followed by a comment.
         assert_eq!(edit("A= # set me\n", &[("A", "v")]), "A= v # set me\n");
+    }
+
+    #[test]
+    fn staging_in_place_agrees_with_a_fresh_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "# head\r\nA=1\r\nCERT='x\r\ny'\r\n  export B = \"two\" # c\r\nC=\r\nD='d'",
+        )
+        .unwrap();
+        let mut env = EnvFile::load(&path).unwrap();
+        let rounds: [&[(&str, &str)]; 5] = [
+            &[("A", "one\nline two"), ("NEW", "n")],
+            &[("CERT", "z"), ("B", "it's"), ("D", "multi\nline\nvalue")],
+            &[("C", "c v"), ("NEW2", "x y"), ("A", "1")],
+            &[("NEW", "two\nlines"), ("D", "")],
+            &[("B", "$HOME"), ("CERT", "a\nb\nc")],
+        ];
+        for (round, changes) in rounds.iter().enumerate() {
+            let changes: BTreeMap<String, String> =
+                changes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            env.stage(&changes).unwrap();
+            let fresh = EnvFile::parse(&path, env.text.clone()).unwrap();
+            assert_eq!(env.entries, fresh.entries, "round {round}: {:?}", env.text);
+            assert_eq!(env.values, fresh.values, "round {round}");
+        }
     }
 
     #[test]
