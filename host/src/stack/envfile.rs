@@ -142,75 +142,86 @@ impl EnvFile {
                 return Err(self.bad(duplicate_message(key, &lines)));
             }
         }
-        // The edit is made in place and the entries after each changed value shifted, rather than
-        // the whole file parsed again: a bootstrap of a thousand services stages a thousand times.
-        let mut text = self.text.clone();
-        let mut entries = self.entries.clone();
-        let mut order: Vec<usize> = (0..entries.len())
-            .filter(|&i| changed.contains(&entries[i].key))
-            .collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(entries[i].value.start));
-        for i in order {
-            let (range, style) = (entries[i].value.clone(), entries[i].style);
-            let mut written = render(&changes[&entries[i].key], style);
-            // `KEY= # note`: a `#` right after a value would become part of it.
-            if range.is_empty() && !written.is_empty() && text[range.end..].starts_with('#') {
-                written.push(' ');
+        // Each new value is rendered and read back on its own, under dotenvy's rules, before
+        // anything changes (its value never depends on another entry's: ssoctl writes no `$`
+        // unescaped). Then the file is edited in place and the entries after each changed value
+        // shifted, rather than copied and parsed again: a bootstrap of a thousand services
+        // stages a thousand times.
+        let mut edits: Vec<(usize, String)> = Vec::new();
+        let mut appended: Vec<String> = Vec::new();
+        for key in &changed {
+            let value = changes[key].as_str();
+            let (candidate, edit) = match self.entries.iter().position(|e| &e.key == key) {
+                Some(i) => {
+                    let e = &self.entries[i];
+                    let mut written = render(value, e.style);
+                    // `KEY= # note`: a `#` right after a value would become part of it.
+                    if e.value.is_empty() && !written.is_empty() && self.text[e.value.end..].starts_with('#') {
+                        written.push(' ');
+                    }
+                    (
+                        format!("{}{}\n", &self.text[e.start..e.value.start], written),
+                        Some((i, written)),
+                    )
+                }
+                None => (format!("{key}={}\n", render(value, Style::Plain)), None),
+            };
+            let mut items = dotenvy::from_read_iter(candidate.as_bytes());
+            let reads = match (items.next(), items.next()) {
+                (Some(Ok((k, v))), None) if &k == key => Some(v),
+                _ => None,
+            };
+            if reads.as_deref() != Some(value) {
+                return Err(self.bad(format!(
+                    "`{key}`: its new value cannot be written so that it reads back unchanged; nothing was written"
+                )));
             }
-            let lines_before = text[range.clone()].matches('\n').count();
-            text.replace_range(range.clone(), &written);
+            match edit {
+                Some(edit) => edits.push(edit),
+                None => appended.push(candidate.trim_end_matches('\n').to_string()),
+            }
+        }
+        edits.sort_by_key(|(i, _)| std::cmp::Reverse(self.entries[*i].value.start));
+        for (i, written) in edits {
+            let range = self.entries[i].value.clone();
+            let line_delta =
+                written.matches('\n').count() as isize - self.text[range.clone()].matches('\n').count() as isize;
+            self.text.replace_range(range.clone(), &written);
             let delta = written.len() as isize - range.len() as isize;
-            let line_delta = written.matches('\n').count() as isize - lines_before as isize;
             // The blank kept before a `#` is spacing, not value (as `scan` reads it).
-            entries[i].value = range.start..range.start + written.trim_end().len();
-            entries[i].style = style_of(written.trim_end());
-            for later in entries.iter_mut().filter(|e| e.start > range.start) {
+            let entry = &mut self.entries[i];
+            entry.value = range.start..range.start + written.trim_end().len();
+            entry.style = style_of(written.trim_end());
+            for later in self.entries.iter_mut().filter(|e| e.start > range.start) {
                 later.start = later.start.saturating_add_signed(delta);
                 later.value =
                     later.value.start.saturating_add_signed(delta)..later.value.end.saturating_add_signed(delta);
                 later.line = later.line.saturating_add_signed(line_delta);
             }
         }
-        let newline = if self.text.contains("\r\n") { "\r\n" } else { "\n" };
-        let appended_at = text.len();
-        for key in changed.iter().filter(|k| !self.entries.iter().any(|e| &e.key == *k)) {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push_str(newline);
-            }
-            text.push_str(&format!("{key}={}{newline}", render(&changes[key], Style::Plain)));
-        }
-        // Only what was appended is scanned for the new entries.
-        let base_line = text[..appended_at].matches('\n').count();
-        for mut e in scan(&text[appended_at..]).map_err(|e| self.bad(e))? {
-            e.start += appended_at;
-            e.value = e.value.start + appended_at..e.value.end + appended_at;
-            e.line += base_line;
-            entries.push(e);
-        }
-        // What was written must read back as meant, under dotenvy's rules, before it is kept: each
-        // changed entry is read on its own (its value never depends on another's: ssoctl writes no
-        // `$` unescaped).
-        for key in &changed {
-            let entry = entries.iter().rev().find(|e| &e.key == key);
-            let reads = entry.and_then(|e| {
-                let line = format!("{}\n", &text[e.start..e.value.end]);
-                let mut items = dotenvy::from_read_iter(line.as_bytes());
-                match (items.next(), items.next()) {
-                    (Some(Ok((k, v))), None) if &k == key => Some(v),
-                    _ => None,
+        if !appended.is_empty() {
+            let newline = if self.text.contains("\r\n") { "\r\n" } else { "\n" };
+            let appended_at = self.text.len();
+            for line in appended {
+                if !self.text.is_empty() && !self.text.ends_with('\n') {
+                    self.text.push_str(newline);
                 }
-            });
-            if reads.as_deref() != Some(changes[key].as_str()) {
-                return Err(self.bad(format!(
-                    "`{key}`: its new value cannot be written so that it reads back unchanged; nothing was written"
-                )));
+                self.text.push_str(&line);
+                self.text.push_str(newline);
+            }
+            // Only what was appended is scanned for the new entries.
+            let base_line = self.text[..appended_at].matches('\n').count();
+            let tail = scan(&self.text[appended_at..]).map_err(|e| self.bad(e))?;
+            for mut e in tail {
+                e.start += appended_at;
+                e.value = e.value.start + appended_at..e.value.end + appended_at;
+                e.line += base_line;
+                self.entries.push(e);
             }
         }
         for key in &changed {
             self.values.insert(key.clone(), changes[key].clone());
         }
-        self.text = text;
-        self.entries = entries;
         Ok(changed)
     }
 
