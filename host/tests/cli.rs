@@ -1022,3 +1022,32 @@ fn each_command_help_lists_only_its_own_flags() {
     let text = help(&["plugins", "list"]);
     assert!(text.contains("--override") && !text.contains("--concurrency"), "{text}");
 }
+
+/// A drop-in under the wrong name, or a core module instead of a component, is named with what
+/// to do, not left as an unknown type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misnamed_drop_ins_and_core_modules_are_named_with_what_to_do() {
+    let h = Harness::new("2026.8.3").await;
+    let dir = h.root().join("scripts/sso");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("setup_hello.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
+    std::fs::write(dir.join("setup-core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
+    let out = ssoctl(h.root(), &["plugins", "list"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("setup_hello.wasm: not loaded: rename it to setup-hello.wasm"),
+        "{stderr}"
+    );
+    let text = format!("{stdout}{stderr}");
+    assert!(
+        text.contains("setup-core.wasm is a core WebAssembly module, not a component")
+            && text.contains("ssoctl plugins componentize"),
+        "{text}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused drop-in makes `plugins list` exit 1"
+    );
+}

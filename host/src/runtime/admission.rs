@@ -38,13 +38,21 @@ pub(super) fn drop_in_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String
     paths.sort();
     let mut found = Vec::new();
     for path in paths {
-        let Some(sso_type) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("setup-"))
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some(sso_type) = name
+            .strip_prefix("setup-")
             .and_then(|n| n.strip_suffix(".wasm"))
             .map(str::to_string)
         else {
+            // A component under another name (cargo writes `setup_hello.wasm`) is never loaded:
+            // say so rather than leave its type "unknown".
+            if name.ends_with(".wasm") {
+                let hint = match name.strip_prefix("setup_") {
+                    Some(rest) => format!("rename it to setup-{}", rest.replace('_', "-")),
+                    None => "a drop-in is named setup-<type>.wasm".to_string(),
+                };
+                tracing::warn!("{}: not loaded: {hint} (it serves sso.type: <type>)", path.display());
+            }
             continue;
         };
         let valid = !sso_type.is_empty()
@@ -94,6 +102,17 @@ pub(super) fn admit_drop_in(
         ));
     }
     let bytes = read_drop_in(path)?;
+    // `\0asm` then version 1: a core module (what `cargo build --target wasm32-unknown-unknown`
+    // writes), not the component a flow must be.
+    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+        return Err(format!(
+            "{} is a core WebAssembly module, not a component: turn it into one with `ssoctl plugins \
+             componentize {} -o {}`",
+            path.display(),
+            path.display(),
+            path.display()
+        ));
+    }
     let pins = match pins {
         Ok(pins) => pins,
         Err(e) => return Err(format!("{e}; no drop-in is used while the lock file is unreadable")),
