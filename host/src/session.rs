@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::runner::{Runner, ServiceReport};
 use crate::runtime::FlowRuntime;
 use crate::stack::lock::{StackLock, leftover_temp_files, remove_temp_files};
-use crate::stack::{Selection, ServiceSpec, Stack};
+use crate::stack::{EnvFile, Selection, ServiceSpec, Stack};
 
 const EXTERNAL_HINT: &str = " (AUTHENTIK_BOOTSTRAP_SKIP=true: an external Authentik must answer at once)";
 
@@ -78,13 +78,9 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-fn required(stack: &Stack, key: &str, what: &str) -> Result<String> {
-    stack.setting(key).ok_or_else(|| {
-        Error::Config(format!(
-            "{key} is not set: add it to {} ({what})",
-            stack.env.path().display()
-        ))
-    })
+fn required(env: &EnvFile, key: &str, what: &str) -> Result<String> {
+    env.setting(key)
+        .ok_or_else(|| Error::Config(format!("{key} is not set: add it to {} ({what})", env.path().display())))
 }
 
 impl Session {
@@ -126,26 +122,18 @@ impl Session {
             }
         }
         // Authentik's settings are checked before the manifests, so a stack without them says so first.
-        let env = crate::stack::EnvFile::load(&options.root.join(".env"))?;
-        for (key, what) in [
-            (
-                "AUTHENTIK_URL",
-                "the public URL of Authentik, e.g. https://auth.example.org",
-            ),
-            ("AUTHENTIK_ADMIN_TOKEN", "an Authentik API token with intent \"API\""),
-        ] {
-            let set = std::env::var(key)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| env.get(key).map(str::to_string));
-            if set.is_none_or(|v| v.is_empty()) {
-                return Err(Error::Config(format!(
-                    "{key} is not set: add it to {} ({what})",
-                    env.path().display()
-                )));
-            }
-        }
-        let stack = Stack::load(&options.root)?;
+        let env = EnvFile::load(&options.root.join(".env"))?;
+        let public_url = required(
+            &env,
+            "AUTHENTIK_URL",
+            "the public URL of Authentik, e.g. https://auth.example.org",
+        )?;
+        let token = required(
+            &env,
+            "AUTHENTIK_ADMIN_TOKEN",
+            "an Authentik API token with intent \"API\"",
+        )?;
+        let stack = Stack::load_with_env(&options.root, env)?;
         // ssoctl's own settings come from the environment first (a CI secret, a `just` recipe's
         // variable), then from `.env`: say which, never the value.
         for key in [
@@ -166,16 +154,6 @@ impl Session {
                 tracing::info!("{key} is taken from the environment{shadowed}");
             }
         }
-        let public_url = required(
-            &stack,
-            "AUTHENTIK_URL",
-            "the public URL of Authentik, e.g. https://auth.example.org",
-        )?;
-        let token = required(
-            &stack,
-            "AUTHENTIK_ADMIN_TOKEN",
-            "an Authentik API token with intent \"API\"",
-        )?;
         let api_url = stack.setting("AUTHENTIK_API_URL").unwrap_or_else(|| public_url.clone());
         for (key, url) in [("AUTHENTIK_URL", &public_url), ("AUTHENTIK_API_URL", &api_url)] {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));

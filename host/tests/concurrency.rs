@@ -4,31 +4,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
 use ssoctl::runner::Status;
 use ssoctl::stack::EnvFile;
 use ssoctl::stack::lock::StackLock;
-
-/// Providers and applications per name, across every provider type.
-fn objects_per_name(h: &Harness) -> BTreeMap<String, usize> {
-    h.sim.with_world(|w| {
-        let mut n = BTreeMap::new();
-        let names = w
-            .oauth2
-            .values()
-            .map(|p| format!("provider {}", p.name))
-            .chain(w.proxy.values().map(|p| format!("provider {}", p.name)))
-            .chain(w.saml.values().map(|p| format!("provider {}", p.name)))
-            .chain(w.applications.values().map(|a| format!("application {}", a.slug)));
-        for name in names {
-            *n.entry(name).or_default() += 1;
-        }
-        n
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writers_started_together_lose_nothing() {

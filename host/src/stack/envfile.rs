@@ -103,6 +103,16 @@ impl EnvFile {
         self.values.get(key).map(String::as_str)
     }
 
+    /// ssoctl's own setting `key` (`AUTHENTIK_*`): from the process environment, else from this
+    /// file; empty counts as unset.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.get(key).map(str::to_string))
+            .filter(|v| !v.is_empty())
+    }
+
     /// Keys set more than once, with the lines that set them (the last one wins).
     pub fn duplicates(&self) -> BTreeMap<String, Vec<usize>> {
         let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();

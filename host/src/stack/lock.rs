@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-pub use crate::stack::envfile::TEMP_PREFIX;
+use crate::stack::envfile::TEMP_PREFIX;
 
 pub const LOCK_FILE: &str = ".ssoctl.lock";
 

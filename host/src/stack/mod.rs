@@ -225,7 +225,12 @@ impl EnvOwners {
 
 impl Stack {
     pub fn load(root: &Path) -> Result<Self> {
-        let env = EnvFile::load(&root.join(".env"))?;
+        Self::load_with_env(root, EnvFile::load(&root.join(".env"))?)
+    }
+
+    /// [`Stack::load`] with the stack's `.env` already read (the session reads it first, to
+    /// check ssoctl's own settings before any manifest).
+    pub fn load_with_env(root: &Path, env: EnvFile) -> Result<Self> {
         let packages = root.join("packages");
         let mut services = BTreeMap::new();
         let entries = std::fs::read_dir(&packages).map_err(|e| Error::io(&packages, e))?;
@@ -391,14 +396,9 @@ impl Stack {
         selection
     }
 
-    /// ssoctl's own setting `key` (`AUTHENTIK_*`): from the process environment, else from
-    /// `.env`; empty counts as unset.
+    /// ssoctl's own setting `key` (`AUTHENTIK_*`): see [`EnvFile::setting`].
     pub fn setting(&self, key: &str) -> Option<String> {
-        std::env::var(key)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.env.get(key).map(str::to_string))
-            .filter(|v| !v.is_empty())
+        self.env.setting(key)
     }
 
     /// Which service owns `.env` key `key`: a declaration under `sso.env` (or a key named by

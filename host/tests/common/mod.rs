@@ -254,3 +254,21 @@ pub async fn ssoctl(root: &Path, args: &[&str]) -> std::process::Output {
         .await
         .unwrap()
 }
+
+/// Providers and applications per name, across every provider type.
+pub fn objects_per_name(h: &Harness) -> std::collections::BTreeMap<String, usize> {
+    h.sim.with_world(|w| {
+        let mut n = std::collections::BTreeMap::new();
+        let names = w
+            .oauth2
+            .values()
+            .map(|p| format!("provider {}", p.name))
+            .chain(w.proxy.values().map(|p| format!("provider {}", p.name)))
+            .chain(w.saml.values().map(|p| format!("provider {}", p.name)))
+            .chain(w.applications.values().map(|a| format!("application {}", a.slug)));
+        for name in names {
+            *n.entry(name).or_default() += 1;
+        }
+        n
+    })
+}
