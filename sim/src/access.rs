@@ -19,14 +19,16 @@
 //!   2025.10.3 `_expand_applications` re-reads them by pk (deleted ones disappear, edits show).
 //! - `authentik/policies/engine.py`: an application without enabled bindings passes
 //!   (`empty_result=True`); `policy_engine_mode` `any` (default) or `all`; a binding's `negate`
-//!   inverts it. A group binding passes when the user is a direct member of the group.
+//!   inverts it. A group binding passes when the user is a member of the group or of one of its
+//!   descendants (`PolicyBinding.passes` → `Group.is_member` → `User.all_groups`).
 //!
-//! The REST side: `/core/groups/` (list, create, retrieve, delete, `add_user`, `remove_user`) and
-//! `/policies/bindings/` (list, create, retrieve, update, delete); saving a group or a binding
-//! clears the application cache, deleting a binding does not (no `post_delete` handler).
+//! The REST side: `/core/users/`, `/core/groups/` (with `add_user`, `remove_user`) and
+//! `/policies/bindings/`; saving a user, a group or a binding clears the application cache;
+//! deleting a binding and `add_user`/`remove_user` (a many-to-many change, no `post_save`) do not.
+//! Superuser status comes from groups (`Group.is_superuser`, inherited by descendants' members).
 //!
 //! Not modelled: policy objects (expression, reputation, …) — a binding here names a group or a
-//! user; group parents and roles; users other than the token's (`for_user`).
+//! user; roles and object permissions (a token's user is a superuser or may do nothing).
 
 use serde_json::Value;
 
@@ -37,8 +39,53 @@ pub struct Group {
     /// The integer id Authentik shows beside the uuid (`num_pk`).
     pub num_pk: u64,
     pub name: String,
-    /// Member user pks.
+    /// Member user pks (direct members).
     pub users: Vec<u64>,
+    /// Parent group pks: at most one up to 2025.10 (`Group.parent`, a foreign key), any number
+    /// from 2025.12 (`Group.parents`, many-to-many through `GroupParentageNode`).
+    pub parents: Vec<String>,
+    /// Members are superusers (`Group.is_superuser`), members of its descendants too.
+    pub is_superuser: bool,
+}
+
+/// A user (`authentik/core/models.py` `User`).
+#[derive(Clone, Debug)]
+pub struct User {
+    pub pk: u64,
+    pub uuid: String,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub is_active: bool,
+    pub path: String,
+    /// `internal`, `external`, `service_account` or `internal_service_account`.
+    pub kind: String,
+}
+
+/// The groups `user` belongs to for policy decisions: its direct groups and all their ancestors
+/// (`User.all_groups`, a recursive query over the parents in every release; a group binding
+/// passes for members of the group's descendants, never for members of its ancestors). Cycles
+/// end because a group is visited once.
+pub fn all_groups(groups: &[Group], user: u64) -> Vec<&Group> {
+    let mut found: Vec<&Group> = groups.iter().filter(|g| g.users.contains(&user)).collect();
+    let mut i = 0;
+    while i < found.len() {
+        for parent in &found[i].parents {
+            if let Some(g) = groups.iter().find(|g| &g.pk == parent)
+                && !found.iter().any(|f| f.pk == g.pk)
+            {
+                found.push(g);
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Whether `user` is a superuser: a member of a superuser group or of one of its descendants
+/// (`User.is_superuser`: `all_groups().filter(is_superuser=True).exists()`).
+pub fn is_superuser(groups: &[Group], user: u64) -> bool {
+    all_groups(groups, user).iter().any(|g| g.is_superuser)
 }
 
 /// A policy binding of a group or a user to an application (`target` is its `pbm_uuid`).
@@ -76,9 +123,11 @@ pub fn passes(groups: &[Group], bindings: &[Binding], target: &str, mode: &str, 
         return true;
     }
     relevant.sort_by_key(|b| b.order);
+    let mine = all_groups(groups, user);
     let result = |b: &Binding| {
         let raw = match (&b.group, b.user) {
-            (Some(g), _) => groups.iter().any(|x| &x.pk == g && x.users.contains(&user)),
+            // `Group.is_member`: `user.all_groups()` holds it (authentik/core/models.py).
+            (Some(g), _) => mine.iter().any(|x| &x.pk == g),
             (None, Some(u)) => u == user,
             (None, None) => false,
         };

@@ -1,6 +1,7 @@
 //! The `/api/v3` operations the simulator implements, with Authentik's semantics: required and
 //! unique fields, references that must exist, a provider backing at most one application,
-//! 404 `{"detail": "Not found."}` for unknown ids, DRF field errors for bad input.
+//! 404s worded per release for unknown ids, DRF field errors for bad input. Plain CRUD is one
+//! table of collections ([`RESOURCES`]); actions and the filtered application list come first.
 
 use serde_json::{Map, Value, json};
 
@@ -34,12 +35,6 @@ impl Reply {
             body: None,
         }
     }
-    fn not_found() -> Self {
-        Self {
-            status: 404,
-            body: Some(json!({"detail": "Not found."})),
-        }
-    }
     /// DRF's `ValidationError` shape: `{"field": ["message"]}`.
     pub fn field_errors(errors: Vec<(String, String)>) -> Self {
         let mut body = Map::new();
@@ -62,6 +57,22 @@ impl Reply {
     }
     fn field_error(field: &str, message: impl Into<String>) -> Self {
         Self::field_errors(vec![(field.to_string(), message.into())])
+    }
+}
+
+/// The 404 for an id that names nothing (`get_object_or_404`). DRF up to 3.14 answers the
+/// generic "Not found."; DRF 3.15 (Authentik 2025.4 and later) passes Django's `Http404` message
+/// on, which names the model's class (`No %s matches the given query.` with
+/// `_meta.object_name`).
+fn not_found(w: &World, model: &str) -> Reply {
+    let detail = if w.release() >= (2025, 4, 0) {
+        format!("No {model} matches the given query.")
+    } else {
+        "Not found.".to_string()
+    };
+    Reply {
+        status: 404,
+        body: Some(json!({ "detail": detail })),
     }
 }
 
@@ -123,148 +134,24 @@ impl Query {
 }
 
 /// `None` when the simulator does not implement the operation.
+///
+/// The actions and the list that are not plain CRUD come first; every other operation is one of
+/// the four generic ones on a collection of [`RESOURCES`].
 pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -> Option<Reply> {
     let id = op.params.first().map(String::as_str).unwrap_or("");
-    let body = body.unwrap_or(Value::Null);
-    let scope_list = w.shapes.scope_mapping_path;
-    let scope_item = format!("{scope_list}{{pm_uuid}}/");
+    let mut body = body.unwrap_or(Value::Null);
+    trim_text(&mut body);
     let reply = match (op.method.as_str(), op.template.as_str()) {
         ("GET", "/admin/version/") => Reply::ok(w.render_version()),
-        ("GET", "/flows/instances/") => {
-            let items = w
-                .flows
-                .iter()
-                .filter(|f| q.exact("slug", Some(&f.slug)) && q.exact("designation", Some(f.designation)))
-                .map(|f| w.render_flow(f))
-                .collect();
-            list(w, q, items)
-        }
-        ("GET", "/flows/instances/{slug}/") => match w.flows.iter().find(|f| f.slug == id) {
-            Some(f) => Reply::ok(w.render_flow(f)),
-            None => Reply::not_found(),
-        },
-        ("GET", "/crypto/certificatekeypairs/") => {
-            let items = w
-                .keypairs
-                .iter()
-                .filter(|k| {
-                    q.exact("name", Some(&k.name))
-                        && q.exact("managed", k.managed.as_deref())
-                        && q.get("has_key").is_none_or(|v| v == "true")
-                })
-                .map(|k| w.render_keypair(k))
-                .collect();
-            list(w, q, items)
-        }
-        ("GET", "/crypto/certificatekeypairs/{kp_uuid}/") => match w.keypairs.iter().find(|k| k.pk == id) {
-            Some(k) => Reply::ok(w.render_keypair(k)),
-            None => Reply::not_found(),
-        },
         ("GET", "/crypto/certificatekeypairs/{kp_uuid}/view_certificate/") => {
             match w.keypairs.iter().find(|k| k.pk == id) {
                 Some(k) => Reply::ok(json!({ "data": k.certificate_pem })),
-                None => Reply::not_found(),
+                None => not_found(w, "CertificateKeyPair"),
             }
         }
-        ("GET", t) if t == scope_list => {
-            let managed = q.all("managed");
-            let items = w
-                .scope_mappings
-                .iter()
-                .filter(|s| {
-                    (managed.is_empty() || s.managed.as_deref().is_some_and(|m| managed.contains(&m)))
-                        && q.exact("scope_name", Some(&s.scope_name))
-                        && q.exact("name", Some(&s.name))
-                })
-                .map(|s| w.render_scope_mapping(s))
-                .collect();
-            list(w, q, items)
-        }
-        ("GET", t) if t == scope_item => match w.scope_mappings.iter().find(|s| s.pk == id) {
-            Some(s) => Reply::ok(w.render_scope_mapping(s)),
-            None => Reply::not_found(),
-        },
-        ("POST", t) if t == scope_list => {
-            let mapping = ScopeMapping {
-                pk: uuid(),
-                managed: None,
-                name: String::new(),
-                scope_name: String::new(),
-                expression: String::new(),
-                description: String::new(),
-            };
-            save(
-                w,
-                mapping,
-                &body,
-                true,
-                apply_scope_mapping_fields,
-                World::render_scope_mapping,
-                |w, m| w.scope_mappings.push(m),
-            )
-        }
-        ("PATCH" | "PUT", t) if t == scope_item => match w.scope_mappings.iter().position(|s| s.pk == id) {
-            Some(i) => {
-                let mapping = w.scope_mappings[i].clone();
-                save(
-                    w,
-                    mapping,
-                    &body,
-                    false,
-                    apply_scope_mapping_fields,
-                    World::render_scope_mapping,
-                    store_scope_mapping,
-                )
-            }
-            None => Reply::not_found(),
-        },
-        ("DELETE", t) if t == scope_item => match w.scope_mappings.iter().position(|s| s.pk == id) {
-            Some(i) => {
-                let pk = w.scope_mappings.remove(i).pk;
-                for p in w.oauth2.values_mut() {
-                    p.property_mappings.retain(|m| m != &pk);
-                }
-                Reply::no_content()
-            }
-            None => Reply::not_found(),
-        },
-        ("GET", "/providers/oauth2/") => {
-            // `OAuth2ProviderViewSet.queryset = OAuth2Provider.objects.all()`: a proxy provider is
-            // an OAuth2 provider underneath (multi-table inheritance), so it is listed here too,
-            // serialized as an OAuth2 provider (authentik/providers/oauth2/api/providers.py).
-            let as_oauth2: Vec<OAuth2Provider> = w.proxy.values().map(|p| w.proxy_as_oauth2(p)).collect();
-            let mut all: Vec<&OAuth2Provider> = w.oauth2.values().chain(as_oauth2.iter()).collect();
-            all.sort_by_key(|p| p.pk);
-            let items = all
-                .into_iter()
-                .filter(|p| q.exact("name", Some(&p.name)) && q.exact("client_id", Some(&p.client_id)))
-                .map(|p| w.render_oauth2(p))
-                .collect();
-            list(w, q, items)
-        }
-        ("POST", "/providers/oauth2/") => create_oauth2(w, &body),
-        ("GET", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
-            Some(pk) => Reply::ok(w.render_oauth2(&w.oauth2[&pk])),
-            None => match id.parse().ok().and_then(|pk: u64| w.proxy.get(&pk)) {
-                Some(p) => Reply::ok(w.render_oauth2(&w.proxy_as_oauth2(p))),
-                None => Reply::not_found(),
-            },
-        },
-        ("PATCH" | "PUT", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
-            Some(pk) => update_oauth2(w, pk, &body),
-            None => Reply::not_found(),
-        },
-        ("DELETE", "/providers/oauth2/{id}/") => match oauth2_pk(w, id) {
-            Some(pk) => {
-                w.oauth2.remove(&pk);
-                w.forget_provider(pk);
-                Reply::no_content()
-            }
-            None => Reply::not_found(),
-        },
         ("GET", "/providers/oauth2/{id}/setup_urls/") => match oauth2_pk(w, id).and_then(|pk| w.app_of_provider(pk)) {
             Some(app) => Reply::ok(setup_urls(w, &app.slug)),
-            None => Reply::not_found(),
+            None => not_found(w, "OAuth2Provider"),
         },
         ("GET", "/core/applications/") => {
             // Ordered by name (`ApplicationViewSet.ordering`).
@@ -277,7 +164,7 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             let full = q
                 .get("superuser_full_list")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-            if full && w.token_user_superuser {
+            if full && w.token_user_superuser() {
                 let items = matching.into_iter().map(|a| w.render_application(a)).collect();
                 list(w, q, items)
             } else {
@@ -286,258 +173,681 @@ pub fn dispatch(w: &mut World, op: &Operation, q: &Query, body: Option<Value>) -
             }
         }
         ("PUT", "/core/transactional/applications/") => transactional_application(w, &body),
-        ("GET", "/core/groups/") => {
-            let items = w
-                .groups
+        ("POST", "/core/groups/{group_uuid}/add_user/" | "/core/groups/{group_uuid}/remove_user/") => {
+            if !w.token_user_superuser() {
+                return Some(forbidden());
+            }
+            let Some(i) = w.groups.iter().position(|g| g.pk == id) else {
+                return Some(not_found(w, "Group"));
+            };
+            // `GroupViewSet.add_user` raises a bare `Http404` for an unknown user: "Not found."
+            // in every release.
+            let Some(user) = body
+                .get("pk")
+                .and_then(Value::as_u64)
+                .filter(|pk| w.users.iter().any(|u| u.pk == *pk))
+            else {
+                return Some(Reply {
+                    status: 404,
+                    body: Some(json!({"detail": "Not found."})),
+                });
+            };
+            let users = &mut w.groups[i].users;
+            users.retain(|u| *u != user);
+            if op.template.ends_with("/add_user/") {
+                users.push(user);
+            }
+            // `group.users.add(user)` is a many-to-many change: no `post_save`, so the application
+            // lists stay cached (authentik/policies/signals.py listens to `post_save` only).
+            Reply::no_content()
+        }
+        ("GET", "/core/users/me/") => {
+            let me = w
+                .users
+                .iter()
+                .find(|u| u.pk == crate::access::TOKEN_USER)
+                .expect("token user");
+            Reply::ok(w.render_session_user(me))
+        }
+        ("GET", "/core/applications/{slug}/check_access/") => check_access(w, id, q),
+        (method, template) => return crud(w, method, template, id, q, &body),
+    };
+    Some(reply)
+}
+
+/// DRF's `CharField` strips leading and trailing whitespace from what it receives
+/// (`trim_whitespace=True`, the default for every text field of Authentik's model serializers,
+/// nested ones included), so a value is stored, compared and answered trimmed: an expression
+/// written as a YAML block scalar loses its final newline. Python's `str.strip` also strips the
+/// separators U+001C..U+001F, which Rust's `trim` keeps.
+fn trim_text(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            let trimmed = s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+            if trimmed.len() != s.len() {
+                *s = trimmed.to_string();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(trim_text),
+        Value::Object(fields) => fields.values_mut().for_each(trim_text),
+        _ => {}
+    }
+}
+
+/// One collection of the API: where it lives and what the generic operations do on it. An
+/// operation left `None` is not simulated (the request is answered as unimplemented).
+struct Resource {
+    /// The Django model's class name, which DRF 3.15 (Authentik 2025.4 and later) puts in a 404.
+    model: &'static str,
+    /// What an item's path segment is.
+    key: Key,
+    /// The list path; an item is the list path followed by one `{param}/` segment.
+    path: fn(&World) -> &'static str,
+    /// The rendered items that pass the query's filters, in the list's order (`GET` of the list).
+    list: Option<fn(&World, &Query) -> Vec<Value>>,
+    /// The rendered item with this id (`GET` of an item; also how the others find it).
+    get: fn(&World, &str) -> Option<Value>,
+    /// `POST` of the list.
+    create: Option<fn(&mut World, &Value) -> Reply>,
+    /// `PATCH`/`PUT` of an item the resource's `get` found; `None` when it is not updatable
+    /// through this path.
+    update: Option<Update>,
+    /// `DELETE` of an item `get` found, with what goes with it; false when this path cannot delete it.
+    delete: Option<fn(&mut World, &str) -> bool>,
+}
+
+/// An update of the item with this id; `None` when this path cannot update it (a 404).
+type Update = fn(&mut World, &str, &Value) -> Option<Reply>;
+
+/// What names an item in its path.
+enum Key {
+    Slug,
+    Int,
+    Uuid,
+}
+
+/// Every collection the simulator serves with plain CRUD.
+const RESOURCES: &[Resource] = &[
+    Resource {
+        model: "Flow",
+        key: Key::Slug,
+        path: |_| "/flows/instances/",
+        list: Some(|w, q| {
+            w.flows
+                .iter()
+                .filter(|f| q.exact("slug", Some(&f.slug)) && q.exact("designation", Some(f.designation)))
+                .map(|f| w.render_flow(f))
+                .collect()
+        }),
+        get: |w, slug| w.flows.iter().find(|f| f.slug == slug).map(|f| w.render_flow(f)),
+        create: None,
+        update: None,
+        delete: None,
+    },
+    Resource {
+        model: "CertificateKeyPair",
+        key: Key::Uuid,
+        path: |_| "/crypto/certificatekeypairs/",
+        list: Some(|w, q| {
+            w.keypairs
+                .iter()
+                .filter(|k| {
+                    q.exact("name", Some(&k.name))
+                        && q.exact("managed", k.managed.as_deref())
+                        && q.get("has_key").is_none_or(|v| v == "true")
+                })
+                .map(|k| w.render_keypair(k))
+                .collect()
+        }),
+        get: |w, id| w.keypairs.iter().find(|k| k.pk == id).map(|k| w.render_keypair(k)),
+        create: None,
+        update: None,
+        delete: None,
+    },
+    Resource {
+        model: "ScopeMapping",
+        key: Key::Uuid,
+        path: |w| w.shapes.scope_mapping_path,
+        list: Some(|w, q| {
+            let managed = q.all("managed");
+            w.scope_mappings
+                .iter()
+                .filter(|s| {
+                    (managed.is_empty() || s.managed.as_deref().is_some_and(|m| managed.contains(&m)))
+                        && q.exact("scope_name", Some(&s.scope_name))
+                        && q.exact("name", Some(&s.name))
+                })
+                .map(|s| w.render_scope_mapping(s))
+                .collect()
+        }),
+        get: |w, id| {
+            w.scope_mappings
+                .iter()
+                .find(|s| s.pk == id)
+                .map(|s| w.render_scope_mapping(s))
+        },
+        create: Some(|w, body| {
+            let mapping = ScopeMapping {
+                pk: uuid(),
+                managed: None,
+                name: String::new(),
+                scope_name: String::new(),
+                expression: String::new(),
+                description: String::new(),
+            };
+            save(
+                w,
+                mapping,
+                body,
+                true,
+                apply_scope_mapping_fields,
+                World::render_scope_mapping,
+                store_scope_mapping,
+            )
+        }),
+        update: Some(|w, id, body| {
+            let mapping = w.scope_mappings.iter().find(|s| s.pk == id)?.clone();
+            Some(save(
+                w,
+                mapping,
+                body,
+                false,
+                apply_scope_mapping_fields,
+                World::render_scope_mapping,
+                store_scope_mapping,
+            ))
+        }),
+        delete: Some(|w, id| {
+            w.scope_mappings.retain(|s| s.pk != id);
+            for p in w.oauth2.values_mut() {
+                p.property_mappings.retain(|m| m != id);
+            }
+            true
+        }),
+    },
+    Resource {
+        model: "OAuth2Provider",
+        key: Key::Int,
+        path: |_| "/providers/oauth2/",
+        list: Some(|w, q| {
+            // `OAuth2ProviderViewSet.queryset = OAuth2Provider.objects.all()`: a proxy provider
+            // is an OAuth2 provider underneath (multi-table inheritance), so it is listed here
+            // too, serialized as an OAuth2 provider (authentik/providers/oauth2/api/providers.py).
+            let as_oauth2: Vec<OAuth2Provider> = w.proxy.values().map(|p| w.proxy_as_oauth2(p)).collect();
+            let mut all: Vec<&OAuth2Provider> = w.oauth2.values().chain(as_oauth2.iter()).collect();
+            all.sort_by_key(|p| p.pk);
+            all.into_iter()
+                .filter(|p| q.exact("name", Some(&p.name)) && q.exact("client_id", Some(&p.client_id)))
+                .map(|p| w.render_oauth2(p))
+                .collect()
+        }),
+        get: |w, id| match oauth2_pk(w, id) {
+            Some(pk) => Some(w.render_oauth2(&w.oauth2[&pk])),
+            None => id
+                .parse()
+                .ok()
+                .and_then(|pk: u64| w.proxy.get(&pk))
+                .map(|p| w.render_oauth2(&w.proxy_as_oauth2(p))),
+        },
+        create: Some(create_oauth2),
+        update: Some(|w, id, body| Some(update_oauth2(w, oauth2_pk(w, id)?, body))),
+        delete: Some(|w, id| {
+            let Some(pk) = oauth2_pk(w, id) else {
+                return false;
+            };
+            w.oauth2.remove(&pk);
+            w.forget_provider(pk);
+            true
+        }),
+    },
+    Resource {
+        model: "Application",
+        key: Key::Slug,
+        path: |_| "/core/applications/",
+        // The list runs the policy engine for the token's user: `dispatch` serves it.
+        list: None,
+        get: |w, slug| w.applications.get(slug).map(|a| w.render_application(a)),
+        create: Some(|w, body| {
+            let reply = create_application(w, body);
+            if reply.status == 201 {
+                // `post_save_application` clears every user's list, on create only.
+                w.app_cache.clear();
+            }
+            reply
+        }),
+        update: Some(|w, slug, body| Some(update_application(w, slug, body))),
+        delete: Some(|w, slug| w.applications.remove(slug).is_some()),
+    },
+    Resource {
+        model: "Group",
+        key: Key::Uuid,
+        path: |_| "/core/groups/",
+        list: Some(|w, q| {
+            w.groups
                 .iter()
                 .filter(|g| q.exact("name", Some(&g.name)))
                 .map(|g| w.render_group(g))
-                .collect();
-            list(w, q, items)
-        }
-        ("POST", "/core/groups/") => create_group(w, &body),
-        ("GET", "/core/groups/{group_uuid}/") => match w.groups.iter().find(|g| g.pk == id) {
-            Some(g) => Reply::ok(w.render_group(g)),
-            None => Reply::not_found(),
-        },
-        ("DELETE", "/core/groups/{group_uuid}/") => match w.groups.iter().position(|g| g.pk == id) {
-            Some(i) => {
-                let pk = w.groups.remove(i).pk;
-                // Bindings of a deleted group go with it (`PolicyBinding.group` cascades).
-                w.bindings.retain(|b| b.group.as_deref() != Some(pk.as_str()));
-                Reply::no_content()
-            }
-            None => Reply::not_found(),
-        },
-        ("POST", "/core/groups/{group_uuid}/add_user/" | "/core/groups/{group_uuid}/remove_user/") => {
-            let Some(i) = w.groups.iter().position(|g| g.pk == id) else {
-                return Some(Reply::not_found());
+                .collect()
+        }),
+        get: |w, id| w.groups.iter().find(|g| g.pk == id).map(|g| w.render_group(g)),
+        create: Some(|w, body| {
+            let group = crate::access::Group {
+                pk: uuid(),
+                num_pk: w.groups.iter().map(|g| g.num_pk).max().unwrap_or(0) + 1,
+                name: String::new(),
+                users: Vec::new(),
+                parents: Vec::new(),
+                is_superuser: false,
             };
-            let user = body.get("pk").and_then(Value::as_u64);
-            if user != Some(crate::access::TOKEN_USER) {
-                return Some(Reply::not_found());
+            save(
+                w,
+                group,
+                body,
+                true,
+                apply_group_fields,
+                World::render_group,
+                store_group,
+            )
+        }),
+        update: Some(|w, id, body| {
+            let group = w.groups.iter().find(|g| g.pk == id)?.clone();
+            Some(save(
+                w,
+                group,
+                body,
+                false,
+                apply_group_fields,
+                World::render_group,
+                store_group,
+            ))
+        }),
+        delete: Some(|w, id| {
+            w.groups.retain(|g| g.pk != id);
+            // Bindings of a deleted group go with it (`PolicyBinding.group` cascades).
+            w.bindings.retain(|b| b.group.as_deref() != Some(id));
+            true
+        }),
+    },
+    Resource {
+        model: "User",
+        key: Key::Int,
+        path: |_| "/core/users/",
+        list: Some(|w, q| {
+            // `UsersFilter` (authentik/core/api/users.py): `groups_by_name`/`groups_by_pk` and
+            // `is_superuser` look at direct groups only, unlike the `is_superuser` each user shows.
+            let mut users: Vec<&crate::access::User> = w
+                .users
+                .iter()
+                .filter(|u| {
+                    let direct: Vec<&crate::access::Group> =
+                        w.groups.iter().filter(|g| g.users.contains(&u.pk)).collect();
+                    let by_name = q.all("groups_by_name");
+                    let by_pk = q.all("groups_by_pk");
+                    q.exact("username", Some(&u.username))
+                        && q.get("is_superuser")
+                            .is_none_or(|v| (v.eq_ignore_ascii_case("true")) == direct.iter().any(|g| g.is_superuser))
+                        && (by_name.is_empty() || direct.iter().any(|g| by_name.contains(&g.name.as_str())))
+                        && (by_pk.is_empty() || direct.iter().any(|g| by_pk.contains(&g.pk.as_str())))
+                        && q.get("search").is_none_or(|t| {
+                            let t = t.to_lowercase();
+                            [&u.username, &u.name, &u.email]
+                                .iter()
+                                .any(|f| f.to_lowercase().contains(&t))
+                        })
+                })
+                .collect();
+            users.sort_by(|a, b| a.username.cmp(&b.username));
+            users.into_iter().map(|u| w.render_user(u)).collect()
+        }),
+        get: |w, id| {
+            let pk: u64 = id.parse().ok()?;
+            w.users.iter().find(|u| u.pk == pk).map(|u| w.render_user(u))
+        },
+        create: Some(|w, body| {
+            let pk = w.users.iter().map(|u| u.pk).max().unwrap_or(0) + 1;
+            let user = crate::access::User {
+                pk,
+                uuid: uuid(),
+                username: String::new(),
+                name: String::new(),
+                email: String::new(),
+                is_active: true,
+                path: "users".into(),
+                kind: "internal".into(),
+            };
+            save(w, user, body, true, apply_user_fields, World::render_user, store_user)
+        }),
+        update: Some(|w, id, body| {
+            let user = w.users.iter().find(|u| Some(u.pk) == id.parse().ok())?.clone();
+            Some(save(
+                w,
+                user,
+                body,
+                false,
+                apply_user_fields,
+                World::render_user,
+                store_user,
+            ))
+        }),
+        delete: Some(|w, id| {
+            let Ok(pk) = id.parse::<u64>() else {
+                return false;
+            };
+            w.users.retain(|u| u.pk != pk);
+            for g in &mut w.groups {
+                g.users.retain(|u| *u != pk);
             }
-            let users = &mut w.groups[i].users;
-            users.retain(|u| *u != crate::access::TOKEN_USER);
-            if op.template.ends_with("/add_user/") {
-                users.push(crate::access::TOKEN_USER);
-            }
-            // A group save clears every user's application list (`invalidate_policy_cache`).
-            w.app_cache.clear();
-            Reply::no_content()
-        }
-        ("GET", "/policies/bindings/") => {
+            // Bindings of a deleted user go with it (`PolicyBinding.user` cascades).
+            w.bindings.retain(|b| b.user != Some(pk));
+            true
+        }),
+    },
+    Resource {
+        model: "PolicyBinding",
+        key: Key::Uuid,
+        path: |_| "/policies/bindings/",
+        list: Some(|w, q| {
             let mut found: Vec<&crate::access::Binding> = w
                 .bindings
                 .iter()
                 .filter(|b| q.exact("target", Some(&b.target)))
                 .collect();
             found.sort_by_key(|b| (b.target.clone(), b.order));
-            let items = found.into_iter().map(|b| w.render_binding(b)).collect();
-            list(w, q, items)
-        }
-        ("POST", "/policies/bindings/") => save_binding(w, None, &body),
-        ("GET", "/policies/bindings/{policy_binding_uuid}/") => match w.bindings.iter().find(|b| b.pk == id) {
-            Some(b) => Reply::ok(w.render_binding(b)),
-            None => Reply::not_found(),
-        },
-        ("PATCH" | "PUT", "/policies/bindings/{policy_binding_uuid}/") => {
-            match w.bindings.iter().position(|b| b.pk == id) {
-                Some(i) => save_binding(w, Some(i), &body),
-                None => Reply::not_found(),
-            }
-        }
-        ("DELETE", "/policies/bindings/{policy_binding_uuid}/") => {
-            match w.bindings.iter().position(|b| b.pk == id) {
-                // No handler clears the application cache on delete (authentik/policies/signals.py).
-                Some(i) => {
-                    w.bindings.remove(i);
-                    Reply::no_content()
-                }
-                None => Reply::not_found(),
-            }
-        }
-        ("POST", "/core/applications/") => {
-            let reply = create_application(w, &body);
-            if reply.status == 201 {
-                // `post_save_application` clears every user's list, on create only.
-                w.app_cache.clear();
-            }
-            reply
-        }
-        ("GET", "/core/applications/{slug}/") => match w.applications.get(id) {
-            Some(a) => Reply::ok(w.render_application(a)),
-            None => Reply::not_found(),
-        },
-        ("PATCH" | "PUT", "/core/applications/{slug}/") => {
-            if w.applications.contains_key(id) {
-                update_application(w, id, &body)
-            } else {
-                Reply::not_found()
-            }
-        }
-        ("DELETE", "/core/applications/{slug}/") => match w.applications.remove(id) {
-            Some(_) => Reply::no_content(),
-            None => Reply::not_found(),
-        },
-        ("GET", "/outposts/instances/") => {
-            let items = w
-                .outposts
+            found.into_iter().map(|b| w.render_binding(b)).collect()
+        }),
+        get: |w, id| w.bindings.iter().find(|b| b.pk == id).map(|b| w.render_binding(b)),
+        create: Some(|w, body| save_binding(w, None, body)),
+        update: Some(|w, id, body| {
+            let i = w.bindings.iter().position(|b| b.pk == id)?;
+            Some(save_binding(w, Some(i), body))
+        }),
+        // No handler clears the application cache on delete (authentik/policies/signals.py).
+        delete: Some(|w, id| {
+            w.bindings.retain(|b| b.pk != id);
+            true
+        }),
+    },
+    Resource {
+        model: "Outpost",
+        key: Key::Uuid,
+        path: |_| "/outposts/instances/",
+        list: Some(|w, q| {
+            w.outposts
                 .iter()
                 .filter(|o| {
                     q.iexact("managed__iexact", o.managed.as_deref()) && q.iexact("name__iexact", Some(&o.name))
                 })
                 .map(|o| w.render_outpost(o))
-                .collect();
-            list(w, q, items)
-        }
-        ("GET", "/outposts/instances/{uuid}/") => match w.outposts.iter().find(|o| o.pk == id) {
-            Some(o) => Reply::ok(w.render_outpost(o)),
-            None => Reply::not_found(),
-        },
-        ("PATCH", "/outposts/instances/{uuid}/") => match w.outposts.iter().position(|o| o.pk == id) {
-            Some(i) => {
-                // `providers` is replaced, not merged: the read-modify-write hazard of the real API.
-                if let Some(list) = body.get("providers").and_then(Value::as_array) {
-                    let mut pks = Vec::new();
-                    for v in list {
-                        match v.as_u64() {
-                            Some(pk) if w.provider_exists(pk) => pks.push(pk),
-                            _ => {
-                                return Some(Reply::field_error(
-                                    "providers",
-                                    format!("Invalid pk \"{v}\" - object does not exist."),
-                                ));
-                            }
-                        }
-                    }
-                    w.outposts[i].providers = pks;
-                }
-                if let Some(name) = body.get("name").and_then(Value::as_str) {
-                    // `OutpostSerializer.validate_name` (authentik/outposts/api/outposts.py;
-                    // upstream `test_managed_name_change`): the embedded outpost keeps its name.
-                    let embedded = w.outposts[i].managed.as_deref() == Some("goauthentik.io/outposts/embedded");
-                    if embedded && name != "authentik Embedded Outpost" {
-                        return Some(Reply::field_error("name", "Embedded outpost's name cannot be changed"));
-                    }
-                    w.outposts[i].name = name.to_string();
-                }
-                Reply::ok(w.render_outpost(&w.outposts[i]))
-            }
-            None => Reply::not_found(),
-        },
-        ("GET", t) if t == w.shapes.saml_mapping_path => {
+                .collect()
+        }),
+        get: |w, id| w.outposts.iter().find(|o| o.pk == id).map(|o| w.render_outpost(o)),
+        create: None,
+        update: Some(|w, id, body| {
+            let i = w.outposts.iter().position(|o| o.pk == id)?;
+            Some(update_outpost(w, i, body))
+        }),
+        delete: None,
+    },
+    Resource {
+        model: "SAMLPropertyMapping",
+        key: Key::Uuid,
+        path: |w| w.shapes.saml_mapping_path,
+        list: Some(|w, q| {
             let managed = q.all("managed");
-            let items = w
-                .saml_mappings
+            w.saml_mappings
                 .iter()
                 .filter(|m| {
                     (managed.is_empty() || m.managed.as_deref().is_some_and(|x| managed.contains(&x)))
                         && q.exact("name", Some(&m.name))
                 })
                 .map(|m| w.render_saml_mapping(m))
-                .collect();
-            list(w, q, items)
-        }
-        ("GET", "/providers/saml/") => {
-            let items = w
-                .saml
+                .collect()
+        }),
+        get: |w, id| {
+            w.saml_mappings
+                .iter()
+                .find(|m| m.pk == id)
+                .map(|m| w.render_saml_mapping(m))
+        },
+        create: None,
+        update: None,
+        delete: None,
+    },
+    Resource {
+        model: "SAMLProvider",
+        key: Key::Int,
+        path: |_| "/providers/saml/",
+        list: Some(|w, q| {
+            w.saml
                 .values()
                 .filter(|p| q.exact("name", Some(&p.name)))
                 .map(|p| w.render_saml(p))
-                .collect();
-            list(w, q, items)
-        }
-        ("POST", "/providers/saml/") => {
+                .collect()
+        }),
+        get: |w, id| saml_pk(w, id).map(|pk| w.render_saml(&w.saml[&pk])),
+        create: Some(|w, body| {
             let pk = w.next_provider_pk();
-            let issuer = if w.shapes.saml_issuer_override {
-                String::new()
-            } else {
-                "authentik".to_string()
-            };
-            let p = SamlProvider {
-                pk,
-                name: String::new(),
-                authorization_flow: String::new(),
-                authentication_flow: None,
-                invalidation_flow: None,
-                property_mappings: Vec::new(),
-                acs_url: String::new(),
-                audience: String::new(),
-                issuer,
-                sp_binding: "redirect".into(),
-                signing_kp: None,
-                name_id_mapping: None,
-                sign_assertion: true,
-                sign_response: false,
-            };
-            save(w, p, &body, true, apply_saml_fields, World::render_saml, |w, p| {
+            let p = blank_saml(w, pk);
+            save(w, p, body, true, apply_saml_fields, World::render_saml, |w, p| {
                 w.saml.insert(p.pk, p);
             })
-        }
-        ("GET", "/providers/saml/{id}/") => match saml_pk(w, id) {
-            Some(pk) => Reply::ok(w.render_saml(&w.saml[&pk])),
-            None => Reply::not_found(),
-        },
-        ("PATCH" | "PUT", "/providers/saml/{id}/") => match saml_pk(w, id) {
-            Some(pk) => {
-                let p = w.saml[&pk].clone();
-                save(w, p, &body, false, apply_saml_fields, World::render_saml, |w, p| {
+        }),
+        update: Some(|w, id, body| {
+            let p = w.saml[&saml_pk(w, id)?].clone();
+            Some(save(
+                w,
+                p,
+                body,
+                false,
+                apply_saml_fields,
+                World::render_saml,
+                |w, p| {
                     w.saml.insert(p.pk, p);
-                })
-            }
-            None => Reply::not_found(),
-        },
-        ("DELETE", "/providers/saml/{id}/") => match saml_pk(w, id) {
-            Some(pk) => {
-                w.saml.remove(&pk);
-                w.forget_provider(pk);
-                Reply::no_content()
-            }
-            None => Reply::not_found(),
-        },
-        ("GET", "/providers/proxy/") => {
-            let items = w
-                .proxy
+                },
+            ))
+        }),
+        delete: Some(|w, id| {
+            let Some(pk) = saml_pk(w, id) else {
+                return false;
+            };
+            w.saml.remove(&pk);
+            w.forget_provider(pk);
+            true
+        }),
+    },
+    Resource {
+        model: "ProxyProvider",
+        key: Key::Int,
+        path: |_| "/providers/proxy/",
+        list: Some(|w, q| {
+            w.proxy
                 .values()
                 .filter(|p| {
                     q.iexact("name__iexact", Some(&p.name)) && q.iexact("external_host__iexact", Some(&p.external_host))
                 })
                 .map(|p| w.render_proxy(p))
-                .collect();
-            list(w, q, items)
-        }
-        ("POST", "/providers/proxy/") => {
+                .collect()
+        }),
+        get: |w, id| proxy_pk(w, id).map(|pk| w.render_proxy(&w.proxy[&pk])),
+        create: Some(|w, body| {
             let pk = w.next_provider_pk();
-            let p = blank_proxy(pk);
-            save(w, p, &body, true, apply_proxy_fields, World::render_proxy, |w, p| {
-                w.proxy.insert(p.pk, p);
-            })
+            save(
+                w,
+                blank_proxy(pk),
+                body,
+                true,
+                apply_proxy_fields,
+                World::render_proxy,
+                store_proxy,
+            )
+        }),
+        update: Some(|w, id, body| {
+            let p = w.proxy[&proxy_pk(w, id)?].clone();
+            Some(save(
+                w,
+                p,
+                body,
+                false,
+                apply_proxy_fields,
+                World::render_proxy,
+                store_proxy,
+            ))
+        }),
+        delete: Some(|w, id| {
+            let Some(pk) = proxy_pk(w, id) else {
+                return false;
+            };
+            w.proxy.remove(&pk);
+            w.forget_provider(pk);
+            true
+        }),
+    },
+];
+
+/// The generic operations of [`RESOURCES`]: list, create, retrieve, update, delete. An unknown
+/// id is the model's 404; an operation a resource leaves out is unimplemented (`None`).
+fn crud(w: &mut World, method: &str, template: &str, id: &str, q: &Query, body: &Value) -> Option<Reply> {
+    for r in RESOURCES {
+        let path = (r.path)(w);
+        let Some(rest) = template.strip_prefix(path) else {
+            continue;
+        };
+        // Without roles or object permissions (not modelled), a user who is not a superuser
+        // may do nothing here: `ObjectPermissions` refuses a create, `ObjectFilter` a list
+        // with nothing visible, and an object it cannot see is a 404.
+        let allowed = w.token_user_superuser();
+        if rest.is_empty() {
+            if !allowed && matches!(method, "GET" | "POST") {
+                return Some(forbidden());
+            }
+            return match method {
+                "GET" => r.list.map(|items| {
+                    let items = items(w, q);
+                    list(w, q, items)
+                }),
+                "POST" => r.create.map(|create| create(w, body)),
+                _ => None,
+            };
         }
-        ("GET", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
-            Some(pk) => Reply::ok(w.render_proxy(&w.proxy[&pk])),
-            None => Reply::not_found(),
-        },
-        ("PATCH" | "PUT", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
-            Some(pk) => {
-                let p = w.proxy[&pk].clone();
-                save(w, p, &body, false, apply_proxy_fields, World::render_proxy, |w, p| {
-                    w.proxy.insert(p.pk, p);
+        let one_param = rest.starts_with('{') && rest.ends_with("}/") && rest.matches('/').count() == 1;
+        if !one_param {
+            continue;
+        }
+        // A malformed id fails the lookup before the query (`get_object_or_404` catches the
+        // `ValueError` and raises a bare `Http404`): "Not found." in every release.
+        let well_formed = match r.key {
+            Key::Slug => true,
+            Key::Int => id.parse::<u64>().is_ok(),
+            Key::Uuid => ::uuid::Uuid::parse_str(id).is_ok(),
+        };
+        if !well_formed && matches!(method, "GET" | "PATCH" | "PUT" | "DELETE") {
+            return Some(Reply {
+                status: 404,
+                body: Some(json!({"detail": "Not found."})),
+            });
+        }
+        let found = if allowed { (r.get)(w, id) } else { None };
+        return match (method, found) {
+            ("GET", Some(item)) => Some(Reply::ok(item)),
+            ("PATCH" | "PUT", Some(_)) => {
+                let update = r.update?;
+                Some(update(w, id, body).unwrap_or_else(|| not_found(w, r.model)))
+            }
+            ("DELETE", Some(_)) => {
+                let delete = r.delete?;
+                Some(if delete(w, id) {
+                    Reply::no_content()
+                } else {
+                    not_found(w, r.model)
                 })
             }
-            None => Reply::not_found(),
-        },
-        ("DELETE", "/providers/proxy/{id}/") => match proxy_pk(w, id) {
-            Some(pk) => {
-                w.proxy.remove(&pk);
-                w.forget_provider(pk);
-                Reply::no_content()
+            ("GET" | "PATCH" | "PUT" | "DELETE", None) => Some(not_found(w, r.model)),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// `PATCH /outposts/instances/{uuid}/`.
+fn update_outpost(w: &mut World, i: usize, body: &Value) -> Reply {
+    // `providers` is replaced, not merged: the read-modify-write hazard of the real API.
+    if let Some(list) = body.get("providers").and_then(Value::as_array) {
+        let mut pks = Vec::new();
+        for v in list {
+            match v.as_u64() {
+                Some(pk) if w.provider_exists(pk) => pks.push(pk),
+                _ => {
+                    return Reply::field_error("providers", format!("Invalid pk \"{v}\" - object does not exist."));
+                }
             }
-            None => Reply::not_found(),
-        },
-        _ => return None,
+        }
+        // `OutpostSerializer.validate_providers` (authentik/outposts/api/outposts.py, every
+        // release; upstream `test_outpost_validation`): each provider must be of the class the
+        // `type` *in the request* serves; a request without `type` checks against `Provider`,
+        // so any provider passes. Only the embedded outpost may be left without providers.
+        let kind = body.get("type").and_then(Value::as_str);
+        for pk in &pks {
+            let class = if w.proxy.contains_key(pk) {
+                "ProxyProvider"
+            } else if w.saml.contains_key(pk) {
+                "SAMLProvider"
+            } else {
+                "OAuth2Provider"
+            };
+            let fits = match kind {
+                None => true,
+                Some("proxy") => class == "ProxyProvider",
+                Some(_) => false,
+            };
+            if !fits {
+                let kind = kind.unwrap_or_default();
+                return Reply::field_error(
+                    "providers",
+                    format!("Outpost type {kind} can't be used with {class} providers."),
+                );
+            }
+        }
+        let embedded = w.outposts[i].managed.as_deref() == Some("goauthentik.io/outposts/embedded");
+        if pks.is_empty() && !embedded {
+            return Reply::field_error("providers", "This list may not be empty.");
+        }
+        w.outposts[i].providers = pks;
+    }
+    if let Some(name) = body.get("name").and_then(Value::as_str) {
+        // `OutpostSerializer.validate_name` (authentik/outposts/api/outposts.py; upstream
+        // `test_managed_name_change`): the embedded outpost keeps its name.
+        let embedded = w.outposts[i].managed.as_deref() == Some("goauthentik.io/outposts/embedded");
+        if embedded && name != "authentik Embedded Outpost" {
+            return Reply::field_error("name", "Embedded outpost's name cannot be changed");
+        }
+        w.outposts[i].name = name.to_string();
+    }
+    Reply::ok(w.render_outpost(&w.outposts[i]))
+}
+
+/// A SAML provider as a create starts from (the model's defaults; the issuer per release).
+fn blank_saml(w: &World, pk: u64) -> SamlProvider {
+    let issuer = if w.shapes.saml_issuer_override {
+        String::new()
+    } else {
+        "authentik".to_string()
     };
-    Some(reply)
+    SamlProvider {
+        pk,
+        name: String::new(),
+        authorization_flow: String::new(),
+        authentication_flow: None,
+        invalidation_flow: None,
+        property_mappings: Vec::new(),
+        acs_url: String::new(),
+        audience: String::new(),
+        issuer,
+        sp_binding: "redirect".into(),
+        signing_kp: None,
+        name_id_mapping: None,
+        sign_assertion: true,
+        sign_response: false,
+    }
 }
 
 /// `GET /core/applications/` without `superuser_full_list`: the applications the token's user
@@ -701,31 +1011,176 @@ fn transactional_application(w: &mut World, body: &Value) -> Reply {
     Reply::ok(json!({"applied": true, "logs": []}))
 }
 
-/// `POST /core/groups/`: a group with the given name and members (name unique).
-fn create_group(w: &mut World, body: &Value) -> Reply {
-    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    // `Group.name` is unique from 2025.12 (authentik/core/models.py); before, only together with
-    // the parent, and root groups (parent NULL) never collide in PostgreSQL.
-    if w.release() >= (2025, 12, 0) && w.groups.iter().any(|g| g.name == name) {
-        return Reply::field_error("name", "Group with this name already exists.");
+/// `GroupSerializer` (authentik/core/api/groups.py): the name (unique from 2025.12; before only
+/// together with the parent, and root groups never collide in PostgreSQL), members that exist,
+/// the parent (`parent`, up to 2025.10: only itself is refused, longer loops are allowed) or the
+/// parents (`parents`, from 2025.12: no loop check at all, upstream tests build a cycle).
+fn apply_group_fields(w: &World, g: &mut crate::access::Group, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    if let Some(name) = obj.get("name").and_then(Value::as_str) {
+        let parent = obj
+            .get("parent")
+            .map(|p| p.as_str().map(str::to_string))
+            .unwrap_or_else(|| g.parents.first().cloned());
+        let taken = w.groups.iter().any(|o| {
+            o.pk != g.pk
+                && o.name == name
+                && (w.release() >= (2025, 12, 0) || (parent.is_some() && o.parents.first() == parent.as_ref()))
+        });
+        if taken {
+            let message = if w.release() >= (2025, 12, 0) {
+                "Group with this name already exists."
+            } else {
+                "The fields name, parent must make a unique set."
+            };
+            let field = if w.release() >= (2025, 12, 0) { "name" } else { "" };
+            return Err(Reply::field_error(field, message));
+        }
+        g.name = name.to_string();
     }
-    let mut users = Vec::new();
-    for u in body.get("users").and_then(Value::as_array).into_iter().flatten() {
-        match u.as_u64() {
-            Some(pk) if pk == crate::access::TOKEN_USER => users.push(pk),
-            _ => return Reply::field_error("users", format!("Invalid pk \"{u}\" - object does not exist.")),
+    let mut parents: Option<Vec<String>> = None;
+    if let Some(p) = obj.get("parent") {
+        parents = Some(p.as_str().map(|p| vec![p.to_string()]).unwrap_or_default());
+    }
+    if let Some(list) = obj.get("parents").and_then(Value::as_array) {
+        parents = Some(list.iter().filter_map(Value::as_str).map(str::to_string).collect());
+    }
+    if let Some(parents) = parents {
+        let field = if obj.contains_key("parents") {
+            "parents"
+        } else {
+            "parent"
+        };
+        for p in &parents {
+            if !w.groups.iter().any(|x| &x.pk == p) && *p != g.pk {
+                return Err(Reply::field_error(
+                    field,
+                    format!("Invalid pk \"{p}\" - object does not exist."),
+                ));
+            }
+            if *p == g.pk && w.release() < (2025, 12, 0) {
+                return Err(Reply::field_error("parent", "Cannot set group as parent of itself."));
+            }
+        }
+        g.parents = parents;
+    }
+    if let Some(list) = obj.get("users").and_then(Value::as_array) {
+        let mut users = Vec::new();
+        for u in list {
+            match u.as_u64() {
+                Some(pk) if w.users.iter().any(|x| x.pk == pk) => users.push(pk),
+                _ => {
+                    return Err(Reply::field_error(
+                        "users",
+                        format!("Invalid pk \"{u}\" - object does not exist."),
+                    ));
+                }
+            }
+        }
+        g.users = users;
+    }
+    if let Some(v) = obj.get("is_superuser").and_then(Value::as_bool) {
+        g.is_superuser = v;
+    }
+    Ok(())
+}
+
+/// A saved group clears every user's application list (`invalidate_policy_cache`).
+fn store_group(w: &mut World, g: crate::access::Group) {
+    match w.groups.iter().position(|x| x.pk == g.pk) {
+        Some(i) => w.groups[i] = g,
+        None => w.groups.push(g),
+    }
+    w.app_cache.clear();
+}
+
+/// `UserSerializer` (authentik/core/api/users.py): `username` unique (DRF's unique validator),
+/// `path` without leading, trailing or empty segments, no internal service accounts by API.
+fn apply_user_fields(w: &World, u: &mut crate::access::User, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(username) = s("username") {
+        if w.users.iter().any(|o| o.username == username && o.pk != u.pk) {
+            return Err(Reply::field_error("username", "This field must be unique."));
+        }
+        u.username = username;
+    }
+    if let Some(path) = s("path") {
+        if path.starts_with('/') || path.ends_with('/') {
+            return Err(Reply::field_error("path", "No leading or trailing slashes allowed."));
+        }
+        if path.split('/').any(str::is_empty) {
+            return Err(Reply::field_error("path", "No empty segments in user path allowed."));
+        }
+        u.path = path;
+    }
+    if let Some(kind) = s("type") {
+        if kind == "internal_service_account" {
+            return Err(Reply::field_error(
+                "type",
+                "Setting a user to internal service account is not allowed.",
+            ));
+        }
+        u.kind = kind;
+    }
+    for (field, slot) in [("name", &mut u.name), ("email", &mut u.email)] {
+        if let Some(v) = s(field) {
+            *slot = v;
         }
     }
-    let group = crate::access::Group {
-        pk: uuid(),
-        num_pk: w.groups.iter().map(|g| g.num_pk).max().unwrap_or(0) + 1,
-        name,
-        users,
-    };
-    let value = w.render_group(&group);
-    w.groups.push(group);
+    if let Some(v) = obj.get("is_active").and_then(Value::as_bool) {
+        u.is_active = v;
+    }
+    Ok(())
+}
+
+/// A saved user clears every user's application list (`invalidate_policy_cache`).
+fn store_user(w: &mut World, u: crate::access::User) {
+    match w.users.iter().position(|x| x.pk == u.pk) {
+        Some(i) => w.users[i] = u,
+        None => w.users.push(u),
+    }
     w.app_cache.clear();
-    Reply::created(value)
+}
+
+/// DRF's answer to a request its permission classes refuse.
+fn forbidden() -> Reply {
+    Reply {
+        status: 403,
+        body: Some(json!({"detail": "You do not have permission to perform this action."})),
+    }
+}
+
+/// `GET /core/applications/{slug}/check_access/` (`ApplicationViewSet.check_access`): the policy
+/// engine's decision for the caller or, for a superuser, for `?for_user=<pk>` (ignored for anyone
+/// else). An unknown user is 400 `{"for_user": "User not found"}` from 2024.2 (2023.10 raised a
+/// 404), a pk that is not a number 400 `{"for_user": "for_user must be numerical"}`. Group and
+/// user bindings carry no messages.
+fn check_access(w: &World, slug: &str, q: &Query) -> Reply {
+    let Some(app) = w.applications.get(slug) else {
+        return not_found(w, "Application");
+    };
+    let mut user = crate::access::TOKEN_USER;
+    if let Some(wanted) = q.get("for_user").filter(|_| w.token_user_superuser()) {
+        let Ok(pk) = wanted.parse::<u64>() else {
+            return Reply {
+                status: 400,
+                body: Some(json!({"for_user": "for_user must be numerical"})),
+            };
+        };
+        if !w.users.iter().any(|u| u.pk == pk) {
+            if w.release() < (2024, 2, 0) {
+                return not_found(w, "User");
+            }
+            return Reply {
+                status: 400,
+                body: Some(json!({"for_user": "User not found"})),
+            };
+        }
+        user = pk;
+    }
+    let passing = crate::access::passes(&w.groups, &w.bindings, &app.pbm_uuid, &app.policy_engine_mode, user);
+    Reply::ok(json!({"passing": passing, "messages": [], "log_messages": []}))
 }
 
 /// `POST /policies/bindings/` and its updates (`PolicyBindingSerializer`,
@@ -763,7 +1218,7 @@ fn save_binding(w: &mut World, index: Option<usize>, body: &Value) -> Reply {
     }
     if obj.contains_key("user") {
         b.user = obj["user"].as_u64();
-        if b.user.is_some_and(|u| u != crate::access::TOKEN_USER) {
+        if b.user.is_some_and(|u| !w.users.iter().any(|x| x.pk == u)) {
             return Reply::field_error(
                 "user",
                 format!("Invalid pk \"{}\" - object does not exist.", obj["user"]),
@@ -1198,6 +1653,8 @@ fn apply_application_fields(w: &World, app: &mut Application, body: &Value) -> R
 }
 
 fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> Result<(), Reply> {
+    // The evaluator that checks the expression is named after the mapping as saved.
+    let saved_name = m.name.clone();
     let obj = body.as_object().cloned().unwrap_or_default();
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
     if let Some(name) = s("name") {
@@ -1221,6 +1678,19 @@ fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> 
         m.scope_name = v;
     }
     if let Some(v) = s("expression") {
+        // DRF's own check first (the text arrives trimmed), then `validate_expression`, with the
+        // evaluator named after the mapping as saved (`None` while it is being created).
+        if v.is_empty() {
+            return Err(Reply::field_error("expression", "This field may not be blank."));
+        }
+        let filename = if saved_name.is_empty() {
+            "None"
+        } else {
+            saved_name.as_str()
+        };
+        if let Err(message) = crate::expression::validate(&v, filename) {
+            return Err(Reply::field_error("expression", message));
+        }
         m.expression = v;
     }
     if let Some(v) = s("description") {
@@ -1230,6 +1700,10 @@ fn apply_scope_mapping_fields(w: &World, m: &mut ScopeMapping, body: &Value) -> 
         m.managed = v.as_str().map(str::to_string);
     }
     Ok(())
+}
+
+fn store_proxy(w: &mut World, p: ProxyProvider) {
+    w.proxy.insert(p.pk, p);
 }
 
 fn proxy_pk(w: &World, id: &str) -> Option<u64> {
@@ -1311,6 +1785,9 @@ fn apply_proxy_fields(w: &World, p: &mut ProxyProvider, body: &Value) -> Result<
             *slot = v;
         }
     }
+    // Saved with `set_oauth_defaults` applied (`ProxyProviderSerializer.create` and `.update`,
+    // every release), before the answer is rendered.
+    w.proxy_default_mappings(p);
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod api;
+pub mod expression;
 pub mod frappe;
 pub mod keycloak;
 pub mod schema;

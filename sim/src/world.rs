@@ -235,7 +235,8 @@ pub struct World {
     pub groups: Vec<crate::access::Group>,
     pub bindings: Vec<crate::access::Binding>,
     /// Whether the token's user is a superuser (the bundled `akadmin` is).
-    pub token_user_superuser: bool,
+    /// Users; the token's is `akadmin` (pk 1, [`crate::access::TOKEN_USER`]).
+    pub users: Vec<crate::access::User>,
     /// The token user's cached application list (`crate::access`).
     pub app_cache: crate::access::AppCache,
     next_provider_pk: u64,
@@ -479,9 +480,27 @@ impl World {
             applications: BTreeMap::new(),
             reported_version: None,
             outposts,
-            groups: Vec::new(),
+            // A fresh install: `akadmin` in `authentik Admins`, the superuser group
+            // (authentik/blueprints `default/default-admin` ... `system/bootstrap.yaml`).
+            groups: vec![crate::access::Group {
+                pk: uuid(),
+                num_pk: 1,
+                name: "authentik Admins".to_string(),
+                users: vec![crate::access::TOKEN_USER],
+                parents: Vec::new(),
+                is_superuser: true,
+            }],
             bindings: Vec::new(),
-            token_user_superuser: true,
+            users: vec![crate::access::User {
+                pk: crate::access::TOKEN_USER,
+                uuid: uuid(),
+                username: "akadmin".to_string(),
+                name: "authentik Default Admin".to_string(),
+                email: "root@localhost".to_string(),
+                is_active: true,
+                path: "users".to_string(),
+                kind: "internal".to_string(),
+            }],
             app_cache: Default::default(),
             next_provider_pk: 1,
         }
@@ -499,9 +518,11 @@ impl World {
             None => {
                 let g = crate::access::Group {
                     pk: uuid(),
-                    num_pk: self.groups.len() as u64 + 1,
+                    num_pk: self.groups.iter().map(|g| g.num_pk).max().unwrap_or(0) + 1,
                     name: group.to_string(),
                     users: Vec::new(),
+                    parents: Vec::new(),
+                    is_superuser: false,
                 };
                 let pk = g.pk.clone();
                 self.groups.push(g);
@@ -535,14 +556,6 @@ impl World {
     /// save through the proxy API: a confidential client without signing key, claims in the ID
     /// token, the proxy scope mappings, and the two callback URIs on its external host.
     pub fn proxy_as_oauth2(&self, p: &ProxyProvider) -> OAuth2Provider {
-        let callback = format!(
-            "{}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true",
-            p.external_host.trim_end_matches('/')
-        );
-        let root = format!(
-            "{}?X-authentik-auth-callback=true",
-            p.external_host.trim_end_matches('/')
-        );
         let mut o = OAuth2Provider {
             pk: p.pk,
             name: p.name.clone(),
@@ -554,14 +567,7 @@ impl World {
             client_id: p.client_id.clone(),
             client_secret: String::new(),
             grant_types: Vec::new(),
-            redirect_uris: [callback, root]
-                .into_iter()
-                .map(|url| RedirectUri {
-                    matching_mode: "strict".into(),
-                    url,
-                    redirect_uri_type: "authorization".into(),
-                })
-                .collect(),
+            redirect_uris: self.proxy_callback_uris(&p.external_host),
             signing_key: None,
             encryption_key: None,
             sub_mode: "hashed_user_id".into(),
@@ -574,6 +580,53 @@ impl World {
         };
         o.property_mappings.sort();
         o
+    }
+
+    /// `_get_callback_url` (authentik/providers/proxy/models.py): the outpost's callback, joined
+    /// to the external host as Python's `urljoin` does (the last path segment replaced), and the
+    /// external host itself, each with `?X-authentik-auth-callback=true`. Up to 2024.8.4 and
+    /// 2024.10.0–2024.10.2 these are regex lines with the `?` escaped (`\?`); 2024.8.5 and
+    /// 2024.10.3 made them strict entries but kept the `\?` (fixed by #12121 in 2024.8.6 and
+    /// 2024.10.4); later releases hold plain strict URLs.
+    pub fn proxy_callback_uris(&self, external_host: &str) -> Vec<RedirectUri> {
+        let escaped = !self.shapes.redirect_uri_list || matches!(self.release(), (2024, 8, 5) | (2024, 10, 3));
+        let query = if escaped { "\\?" } else { "?" };
+        let callback = format!(
+            "{}{query}X-authentik-auth-callback=true",
+            url_join(external_host, "outpost.goauthentik.io/callback")
+        );
+        let root = format!("{external_host}{query}X-authentik-auth-callback=true");
+        [callback, root]
+            .into_iter()
+            .map(|url| RedirectUri {
+                matching_mode: if self.shapes.redirect_uri_list {
+                    "strict"
+                } else {
+                    "regex"
+                }
+                .into(),
+                url,
+                redirect_uri_type: "authorization".into(),
+            })
+            .collect()
+    }
+
+    /// `ProxyProvider.set_oauth_defaults`, run on every save through the proxy API: the
+    /// default OpenID scopes (and `entitlements` from 2024.12, where it exists) and the proxy
+    /// scope are *added* to the provider's mappings, never replacing them.
+    pub fn proxy_default_mappings(&self, p: &mut ProxyProvider) {
+        const DEFAULTS: [&str; 5] = [
+            "goauthentik.io/providers/oauth2/scope-openid",
+            "goauthentik.io/providers/oauth2/scope-profile",
+            "goauthentik.io/providers/oauth2/scope-email",
+            "goauthentik.io/providers/oauth2/scope-entitlements",
+            "goauthentik.io/providers/proxy/scope-proxy",
+        ];
+        for m in &self.scope_mappings {
+            if m.managed.as_deref().is_some_and(|x| DEFAULTS.contains(&x)) && !p.property_mappings.contains(&m.pk) {
+                p.property_mappings.push(m.pk.clone());
+            }
+        }
     }
 
     pub fn next_provider_pk(&mut self) -> u64 {
@@ -606,19 +659,85 @@ impl World {
         r.rsplit('/').next().map(str::to_string)
     }
 
-    /// The token's user (`akadmin`) as a group member or binding subject, in the shape `name`.
-    fn render_token_user(&self, name: &str) -> Value {
+    /// Whether the token's user is a superuser (through its groups).
+    pub fn token_user_superuser(&self) -> bool {
+        crate::access::is_superuser(&self.groups, crate::access::TOKEN_USER)
+    }
+
+    /// The token's user loses its superuser groups: a token of an ordinary user, which may do
+    /// nothing but read its own applications (no roles or object permissions are modelled).
+    pub fn demote_token_user(&mut self) {
+        for g in self.groups.iter_mut().filter(|g| g.is_superuser) {
+            g.users.retain(|u| *u != crate::access::TOKEN_USER);
+        }
+        self.app_cache.clear();
+    }
+
+    /// A user in the shape `name` (`User`, `GroupMember`, `PartialUser`, `UserSelf`, …).
+    pub fn render_user_as(&self, u: &crate::access::User, name: &str) -> Value {
+        let direct: Vec<&crate::access::Group> = self.groups.iter().filter(|g| g.users.contains(&u.pk)).collect();
+        // `/core/users/me/` lists every group the user is in, ancestors included; the list
+        // endpoints only the direct ones.
+        let shape = self
+            .referenced("User", "groups_obj")
+            .unwrap_or_else(|| "UserGroup".to_string());
+        let groups_obj: Vec<Value> = direct.iter().map(|g| self.render_group_brief(g, &shape)).collect();
+        let groups = if name == "UserSelf" {
+            json!(
+                crate::access::all_groups(&self.groups, u.pk)
+                    .iter()
+                    .map(|g| json!({"pk": g.pk, "name": g.name}))
+                    .collect::<Vec<_>>()
+            )
+        } else {
+            json!(direct.iter().map(|g| g.pk.clone()).collect::<Vec<_>>())
+        };
         let m = json!({
-            "pk": crate::access::TOKEN_USER, "username": "akadmin", "name": "authentik Default Admin",
-            "is_active": true, "last_login": null, "is_superuser": self.token_user_superuser,
-            "email": "root@localhost", "attributes": {},
-            "uid": "7e8bf3cc2b4b0a1b1a4f4a1c3e7b2d9f0c6a5e4d3b2a1f0e9d8c7b6a5f4e3d2c",
-            "path": "users", "type": "internal", "uuid": "5a2b9a4e-2f5c-4b8e-9d3a-1c2e3f4a5b6c",
-            "avatar": "/static/dist/assets/images/user_default.png", "groups": [], "groups_obj": [],
+            "pk": u.pk, "username": u.username, "name": u.name,
+            "is_active": u.is_active, "last_login": null,
+            "is_superuser": crate::access::is_superuser(&self.groups, u.pk),
+            "email": u.email, "attributes": {}, "settings": {}, "system_permissions": [],
+            "uid": sha2::Sha256::digest(u.uuid.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "path": u.path, "type": u.kind, "uuid": u.uuid,
+            "avatar": "/static/dist/assets/images/user_default.png",
+            "groups": groups, "groups_obj": groups_obj,
             "roles": [], "roles_obj": [], "date_joined": "2026-01-01T00:00:00Z",
             "last_updated": "2026-01-01T00:00:00Z", "password_change_date": "2026-01-01T00:00:00Z",
+            // `UserSelf.is_current`: false only while impersonating.
+            "is_current": true,
         });
         self.shape(name, into_map(m))
+    }
+
+    /// `GET /core/users/me/` (`SessionUser`): the user, and from 2026.5 the session's users.
+    pub fn render_session_user(&self, u: &crate::access::User) -> Value {
+        let me = self.render_user_as(u, "UserSelf");
+        self.shape("SessionUser", into_map(json!({"user": me, "users": [me]})))
+    }
+
+    pub fn render_user(&self, u: &crate::access::User) -> Value {
+        self.render_user_as(u, "User")
+    }
+
+    /// A group as a user's `groups_obj` shows it (no members, so no recursion).
+    fn render_group_brief(&self, g: &crate::access::Group, name: &str) -> Value {
+        let m = json!({
+            "pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser,
+            "parent": g.parents.first(), "parent_name": g.parents.first().and_then(|p| self.groups.iter().find(|x| &x.pk == p))
+                .map(|x| json!(x.name)).unwrap_or_else(|| self.null_or_empty(name, "parent_name")),
+            "attributes": {},
+        });
+        self.shape(name, into_map(m))
+    }
+
+    /// A parent or child as `Group.<field>` embeds it (`GroupChild`, `RelatedGroup`).
+    fn related_group(&self, g: &crate::access::Group, field: &str) -> Value {
+        let m = json!({"pk": g.pk, "group_uuid": g.pk, "num_pk": g.num_pk, "name": g.name,
+            "is_superuser": g.is_superuser, "attributes": {}});
+        match self.referenced("Group", field) {
+            Some(shape) => self.shape(&shape, into_map(m)),
+            None => m,
+        }
     }
 
     /// A group, in the shape `name` (`Group`, or `PartialGroup` where a binding embeds it).
@@ -626,12 +745,28 @@ impl World {
         let member = self
             .referenced("Group", "users_obj")
             .unwrap_or_else(|| "GroupMember".to_string());
-        let users_obj: Vec<Value> = g.users.iter().map(|_| self.render_token_user(&member)).collect();
+        let users_obj: Vec<Value> = g
+            .users
+            .iter()
+            .filter_map(|pk| self.users.iter().find(|u| u.pk == *pk))
+            .map(|u| self.render_user_as(u, &member))
+            .collect();
+        let name_of = |pk: &String| self.groups.iter().find(|x| &x.pk == pk).map(|x| x.name.clone());
+        let parents_obj: Vec<Value> = g
+            .parents
+            .iter()
+            .filter_map(|p| self.groups.iter().find(|x| &x.pk == p))
+            .map(|p| self.related_group(p, "parents_obj"))
+            .collect();
+        let children: Vec<&crate::access::Group> = self.groups.iter().filter(|c| c.parents.contains(&g.pk)).collect();
         let m = json!({
-            "pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": false,
-            "parent": null, "parent_name": null, "parents": [], "parents_obj": [],
+            "pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser,
+            "parent": g.parents.first(), "parent_name": g.parents.first().and_then(name_of),
+            "parents": g.parents, "parents_obj": parents_obj,
             "users": g.users, "users_obj": users_obj, "attributes": {}, "roles": [], "roles_obj": [],
-            "inherited_roles_obj": [], "children": [], "children_obj": [],
+            "inherited_roles_obj": [],
+            "children": children.iter().map(|c| c.pk.clone()).collect::<Vec<_>>(),
+            "children_obj": children.iter().map(|c| self.related_group(c, "children_obj")).collect::<Vec<_>>(),
         });
         self.shape(name, into_map(m))
     }
@@ -655,7 +790,8 @@ impl World {
             .unwrap_or(Value::Null);
         let user_obj = b
             .user
-            .map(|_| self.render_token_user(&user_shape))
+            .and_then(|pk| self.users.iter().find(|u| u.pk == pk))
+            .map(|u| self.render_user_as(u, &user_shape))
             .unwrap_or(Value::Null);
         let m = json!({
             "pk": b.pk, "policy": null, "group": b.group, "user": b.user,
@@ -836,14 +972,15 @@ impl World {
 
     pub fn render_proxy(&self, p: &ProxyProvider) -> Value {
         let mut m = self.provider_common(&Self::proxy_base(p));
-        let callback = format!(
-            "{}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true",
-            p.external_host
-        );
+        let uris = self.proxy_callback_uris(&p.external_host);
         let redirect_uris = if self.shapes.redirect_uri_list {
-            json!([{"matching_mode": "strict", "url": callback}])
+            json!(
+                uris.iter()
+                    .map(|r| json!({"matching_mode": r.matching_mode, "url": r.url}))
+                    .collect::<Vec<_>>()
+            )
         } else {
-            json!(callback)
+            json!(uris.iter().map(|r| r.url.as_str()).collect::<Vec<_>>().join("\n"))
         };
         let outposts: Vec<&str> = self
             .outposts
@@ -1055,5 +1192,21 @@ fn into_map(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => unreachable!("json! object literal"),
+    }
+}
+
+/// Python's `urljoin(base, relative)` for a relative path without dots: the base's path up to
+/// its last `/` (or `/` when it has none), then `relative`; the base's query and fragment go.
+fn url_join(base: &str, relative: &str) -> String {
+    let cut = base.find(['?', '#']).unwrap_or(base.len());
+    let base = &base[..cut];
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    match base[authority_start..].find('/') {
+        None => format!("{base}/{relative}"),
+        Some(path_start) => {
+            let last = base.rfind('/').expect("a slash");
+            debug_assert!(last >= authority_start + path_start);
+            format!("{}{relative}", &base[..=last])
+        }
     }
 }
