@@ -205,7 +205,11 @@ async fn the_simulator_answers_errors_as_authentik_does() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"detail": "Not found."}));
+    // DRF 3.15 and later (Authentik 2025.4 and later) name the model in a 404.
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "No Application matches the given query."})
+    );
 
     let r = http
         .post(url("providers/oauth2/"))

@@ -79,6 +79,9 @@ impl Snapshot {
 /// Name of the keypair Authentik creates at start-up to sign tokens and assertions.
 pub const SELF_SIGNED_KEYPAIR: &str = "authentik Self-signed Certificate";
 
+/// DRF's `PermissionDenied.default_detail`: what a valid token of a user without the right gets.
+const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AkError {
     #[error("Authentik at {url} is unreachable ({reason}). Check AUTHENTIK_URL in .env{hint}")]
@@ -98,6 +101,12 @@ pub enum AkError {
          \"API\" for an admin user (Directory → Tokens) and set AUTHENTIK_ADMIN_TOKEN in .env"
     )]
     Forbidden { url: String, detail: String },
+
+    #[error(
+        "Authentik refused {method} {path}: the token's user may not do this. ssoctl needs an API \
+         token of a superuser (a member of a group with superuser rights, such as `authentik Admins`)"
+    )]
+    NoPermission { method: String, path: String },
 
     #[error("{method} {path}: not found")]
     NotFound { method: String, path: String },
@@ -633,6 +642,13 @@ impl Authentik {
             let m = method.to_string();
             return match status.as_u16() {
                 200..=299 => Ok(json),
+                // A valid token of a user without the permission is refused by DRF's permission
+                // classes with this text (authentik/api/authentication.py words a bad token
+                // differently): name the missing right, not the token.
+                403 if detail_of(&json) == NO_PERMISSION => Err(AkError::NoPermission {
+                    method: m,
+                    path: path.into(),
+                }),
                 403 | 401 => Err(AkError::Forbidden {
                     url: self.config.api_url.clone(),
                     detail: detail_of(&json),

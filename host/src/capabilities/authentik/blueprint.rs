@@ -7,6 +7,7 @@ use serde_yaml::value::{Tag, TaggedValue};
 use serde_yaml::{Mapping, Value};
 
 use super::objects::{DEFAULT_AUTHORIZATION_FLOW, DEFAULT_INVALIDATION_FLOW, setting};
+use super::shapes;
 use crate::authentik::{RequestShapes, SELF_SIGNED_KEYPAIR};
 use crate::bindings::sso::flow::authentik::{
     ApplicationSpec, ClientType, Oauth2ProviderSpec, ProxyMode, ProxyProviderSpec, SamlProviderSpec, ScopeMappingSpec,
@@ -155,9 +156,8 @@ pub fn saml(state: &RunState, caps: &RequestShapes, name: &str, spec: &SamlProvi
     if let Some(m) = &spec.name_id_mapping {
         attrs.push(("name_id_mapping", saml_mapping(m)));
     }
-    if caps.saml_sign_switches {
-        attrs.push(("sign_assertion", spec.sign_assertion.into()));
-        attrs.push(("sign_response", spec.sign_response.into()));
+    for (field, on) in shapes::saml_sign_switches(caps, spec.sign_assertion, spec.sign_response) {
+        attrs.push((field, on.into()));
     }
     entry(
         "authentik_providers_saml.samlprovider",

@@ -169,6 +169,13 @@ impl wit_ak::Host for RunState {
         if let Err(e) = checks::scope_mapping(self, &spec) {
             return Ok(Err(e));
         }
+        // Sent, compared and exported as Authentik will hold it, or an expression written as a
+        // YAML block scalar (final newline) would differ on every check.
+        let spec = wit_ak::ScopeMappingSpec {
+            scope_name: shapes::stored_text(&spec.scope_name),
+            expression: shapes::stored_text(&spec.expression),
+            description: shapes::stored_text(&spec.description),
+        };
         let name = format!("ssoctl {} {}", self.service.slug, spec.scope_name.trim());
         if self.ctx.blueprint {
             self.record.blueprint.push(blueprint::scope_mapping(&name, &spec));

@@ -10,6 +10,7 @@ use super::objects::{
     Created, Diff, Needs, check_owner, create_provider, find_provider, lookup_err, prefetch, provider_login_flows,
     settle, updated,
 };
+use super::shapes;
 use crate::authentik::SELF_SIGNED_KEYPAIR;
 use crate::authentik::models::SamlProvider;
 use crate::bindings::sso::flow::authentik::SamlProviderSpec;
@@ -111,9 +112,8 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
                     body.insert("signing_kp".into(), json!(keypair.pk));
                     body.insert("property_mappings".into(), json!(mappings));
                     body.insert("name_id_mapping".into(), json!(name_id));
-                    if caps.saml_sign_switches {
-                        body.insert("sign_assertion".into(), json!(spec.sign_assertion));
-                        body.insert("sign_response".into(), json!(spec.sign_response));
+                    for (field, on) in shapes::saml_sign_switches(&caps, spec.sign_assertion, spec.sign_response) {
+                        body.insert(field.into(), json!(on));
                     }
                     let created: SamlProvider = match create_provider(state, &name, body).await? {
                         Created::New(p) => p,
@@ -215,21 +215,18 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
             "NameID mapping differs from the manifest's".into(),
         );
     }
-    if caps.saml_sign_switches {
-        if current.sign_assertion != Some(spec.sign_assertion) {
+    for (field, on) in shapes::saml_sign_switches(&caps, spec.sign_assertion, spec.sign_response) {
+        let have = if field == "sign_assertion" {
+            current.sign_assertion
+        } else {
+            current.sign_response
+        };
+        if have != Some(on) {
             push(
-                "sign_assertion",
+                field,
                 "provider-field-mismatch",
-                json!(spec.sign_assertion),
-                format!("sign_assertion should be {}", spec.sign_assertion),
-            );
-        }
-        if current.sign_response != Some(spec.sign_response) {
-            push(
-                "sign_response",
-                "provider-field-mismatch",
-                json!(spec.sign_response),
-                format!("sign_response should be {}", spec.sign_response),
+                json!(on),
+                format!("{field} should be {on}"),
             );
         }
     }
@@ -242,9 +239,10 @@ pub async fn ensure_provider(state: &mut RunState, spec: &SamlProviderSpec) -> R
         // Authentik validates a keypair against the sign switches sent with it, not the stored
         // ones (`SAMLProviderSerializer.validate`, 2024.8 and later): a PATCH of the keypair
         // alone is refused, so the switches travel with it.
-        if caps.saml_sign_switches && body.contains_key("signing_kp") {
-            body.insert("sign_assertion".into(), json!(spec.sign_assertion));
-            body.insert("sign_response".into(), json!(spec.sign_response));
+        if body.contains_key("signing_kp") {
+            for (field, on) in shapes::saml_sign_switches(&caps, spec.sign_assertion, spec.sign_response) {
+                body.insert(field.into(), json!(on));
+            }
         }
         ak.patch::<SamlProvider>(&format!("providers/saml/{}/", current.pk), &Value::Object(body.clone()))
             .await

@@ -36,6 +36,30 @@ pub fn saml_issuer_field(caps: &RequestShapes) -> &'static str {
     }
 }
 
+/// Text as Authentik stores it: DRF's `CharField` strips leading and trailing whitespace
+/// (`trim_whitespace`, on by default for every text field of its serializers; Python's
+/// `str.strip` also counts U+001C..U+001F as whitespace).
+pub fn stored_text(text: &str) -> String {
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+        .to_string()
+}
+
+/// The SAML sign switches a request carries: both, on servers that have them (2024.8 and later;
+/// older ones sign assertions whenever a keypair is set), none otherwise. Authentik checks a
+/// keypair against the switches sent in the same request (`SAMLProviderSerializer.validate`),
+/// so every request with `signing_kp` carries these.
+pub fn saml_sign_switches(
+    caps: &RequestShapes,
+    sign_assertion: bool,
+    sign_response: bool,
+) -> Vec<(&'static str, bool)> {
+    if caps.saml_sign_switches {
+        vec![("sign_assertion", sign_assertion), ("sign_response", sign_response)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// One registered redirect URI, normalised across server versions.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Uri {
