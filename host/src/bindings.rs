@@ -24,6 +24,11 @@ pub struct SecretValue {
 /// The WIT package version this host implements; part of every import name.
 pub const API_VERSION: &str = "0.1.0";
 
+/// Every released `sso:flow` WIT this host loads components of, oldest first, with its text:
+/// what `ssoctl plugins wit` prints for integrators who use wit-bindgen (or another binding
+/// generator) directly.
+pub const WIT_RELEASES: [(&str, &str); 1] = [("0.1.0", include_str!("../../wit/0.1.0/sso-flow.wit"))];
+
 /// Interfaces a flow component may import: the base every flow gets, plus `service-http` and
 /// `idp-http`, which only load when granted (`crate::grants`).
 pub fn known_imports() -> Vec<String> {

@@ -51,6 +51,10 @@ struct ComponentArgs {
     /// [default: <root>/scripts/sso, where the per-type setup scripts used to live].
     #[arg(long, env = "SSOCTL_PLUGINS", value_name = "DIR")]
     plugins: Option<PathBuf>,
+    /// Development folder of drop-ins that are not pinned and are read afresh by every command
+    /// (for the edit-build-check loop); a type here replaces the same type in --plugins.
+    #[arg(long, env = "SSOCTL_DEV_PLUGINS", value_name = "DIR")]
+    dev_plugins: Option<PathBuf>,
     /// Let the drop-in `setup-<TYPE>.wasm` replace the stock flow of that type (repeatable).
     #[arg(long = "override", value_name = "TYPE")]
     overrides: Vec<String>,
@@ -170,6 +174,10 @@ enum Command {
         /// The Keycloak service account's client secret.
         #[arg(long, default_value = "sim-keycloak-secret", env = "SSOCTL_SIM_KEYCLOAK_SECRET")]
         keycloak_secret: String,
+        /// Also serve the Frappe, Wiki.js and Zammad fakes the demo uses, and print the `.env`
+        /// lines that point the sample stack (`ssoctl demo`'s) at all of them.
+        #[arg(long)]
+        fakes: bool,
     },
     /// The embedded default: simulator + sample stack, bootstrap → check → drift → fix → check.
     #[cfg(feature = "sim")]
@@ -224,6 +232,32 @@ enum PluginsCommand {
         /// Folder of drop-in flow components [default: <root>/scripts/sso].
         #[arg(long, env = "SSOCTL_PLUGINS", value_name = "DIR")]
         plugins: Option<PathBuf>,
+    },
+    /// Start a new flow component: a self-contained Rust project (the flow, the vendored SDK and
+    /// WIT, a pinned Cargo.lock, a sample manifest and a test script) in DIR [default: ./setup-<TYPE>].
+    New {
+        /// The sso.type the flow serves (lower-case letters, digits, `-`).
+        #[arg(value_name = "TYPE")]
+        sso_type: String,
+        /// Where to write the project (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Build the flow project in DIR [default: .] for wasm32 (adding the target if missing) and
+    /// write the component, setup-<type>.wasm, beside its Cargo.toml or to -o.
+    Build {
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the WIT a flow component is built against (the newest release, or --release), for
+    /// wit-bindgen and other binding generators: `ssoctl plugins wit > wit/sso-flow.wit`.
+    Wit {
+        /// A released version, e.g. `0.1.0` [default: the newest].
+        #[arg(long, value_name = "VERSION")]
+        release: Option<String>,
     },
     /// Turn a core WebAssembly module built with wit-bindgen against wit/sso-flow.wit (e.g.
     /// `cargo build --target wasm32-unknown-unknown`) into the flow component ssoctl loads; the
@@ -393,9 +427,20 @@ fn flow_runtime(
     };
     runtime.set_grants(grants);
     let dir = plugin_dir(root, components.plugins.as_ref())?;
-    let drop_ins = runtime.register_drop_ins(&dir, &components.overrides)?;
+    let dev = match &components.dev_plugins {
+        Some(d) if !d.is_dir() => return Err(format!("--dev-plugins {}: no such folder", d.display())),
+        Some(d) => Some(d.as_path()),
+        None => None,
+    };
+    let drop_ins = runtime.register_drop_ins(&dir, dev, &components.overrides)?;
     if !drop_ins.is_empty() {
         tracing::info!("drop-in flows from {}: {}", dir.display(), drop_ins.join(", "));
+    }
+    if let Some(dev) = dev {
+        tracing::warn!(
+            "development drop-ins from {} are not pinned: use --dev-plugins only for components you are writing",
+            dev.display()
+        );
     }
     Ok(Arc::new(runtime))
 }
@@ -509,10 +554,11 @@ async fn run(cli: Cli) -> u8 {
             chaos,
             keycloak_realms,
             keycloak_secret,
+            fakes,
         } => {
             let keycloak =
                 (!keycloak_realms.is_empty()).then_some((keycloak_realms.as_slice(), keycloak_secret.as_str()));
-            run_sim(listen, &version, &token, &chaos, keycloak).await
+            run_sim(listen, &version, &token, &chaos, keycloak, fakes).await
         }
         Command::Plugins { command } => match command {
             PluginsCommand::List { components } => match flow_runtime(&root, &components, 30, 1) {
@@ -524,6 +570,42 @@ async fn run(cli: Cli) -> u8 {
                 Err(e) => fail(e),
             },
             PluginsCommand::Pin { plugins } => run_pin(&root, plugins.as_ref(), json),
+            PluginsCommand::New { sso_type, dir } => {
+                let dir = dir.unwrap_or_else(|| PathBuf::from(format!("setup-{sso_type}")));
+                match crate::scaffold::new_flow(&sso_type, &dir) {
+                    Ok(files) => {
+                        println!("wrote {} files into {}", files.len(), dir.display());
+                        println!("next: cd {} && ssoctl plugins build && ./test.sh", dir.display());
+                        0
+                    }
+                    Err(e) => fail(e),
+                }
+            }
+            PluginsCommand::Build { dir, output } => match crate::scaffold::build_flow(&dir, output.as_deref()) {
+                Ok((component, size)) => {
+                    println!("wrote {} ({size} bytes)", component.display());
+                    0
+                }
+                Err(e) => fail(e),
+            },
+            PluginsCommand::Wit { release } => {
+                let releases = crate::bindings::WIT_RELEASES;
+                let wanted = release.unwrap_or_else(|| releases[releases.len() - 1].0.to_string());
+                match releases.iter().find(|(v, _)| *v == wanted) {
+                    Some((_, text)) => {
+                        print!("{text}");
+                        0
+                    }
+                    None => {
+                        let known: Vec<&str> = releases.iter().map(|(v, _)| *v).collect();
+                        eprintln!(
+                            "error: no sso:flow WIT release `{wanted}`; this ssoctl has {}",
+                            known.join(", ")
+                        );
+                        2
+                    }
+                }
+            }
             PluginsCommand::Componentize { module, output } => match plugins::componentize(&module, &output) {
                 Ok(size) => {
                     println!("wrote {} ({size} bytes)", output.display());
@@ -777,6 +859,7 @@ async fn run_sim(
     token: &str,
     chaos: &ChaosArgs,
     keycloak: Option<(&[String], &str)>,
+    fakes: bool,
 ) -> u8 {
     let chaos = match chaos.chaos() {
         Ok(c) => c,
@@ -827,6 +910,30 @@ async fn run_sim(
         }
         None => None,
     };
+    let service_fakes = if fakes {
+        match crate::demo::ServiceFakes::start().await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("error: service fakes: {e}");
+                return 2;
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(f) = &service_fakes {
+        let _ = writeln!(
+            out,
+            "Frappe fake on {}, Wiki.js fake on {}, Zammad fake on {}; .env lines for the sample stack \
+             (`ssoctl demo`'s packages/ and services.yaml):",
+            f.frappe.url(),
+            f.wikijs.url(),
+            f.zammad.url()
+        );
+        for (key, value) in crate::demo::simulator_env(&sim.url(), token, Some(f)) {
+            let _ = writeln!(out, "{key}={value}");
+        }
+    }
     if let Some(kc) = &keycloak_fake {
         let url = kc.url();
         let _ = writeln!(
@@ -843,6 +950,7 @@ async fn run_sim(
     let _ = out.flush();
     let _ = tokio::signal::ctrl_c().await;
     drop(keycloak_fake);
+    drop(service_fakes);
     let violations = sim.violations();
     if !violations.is_empty() {
         eprintln!("{} schema violation(s) seen:", violations.len());

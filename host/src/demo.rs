@@ -92,32 +92,48 @@ pub fn write_sample_stack(
         }
         std::fs::write(target, text)?;
     }
-    let nowhere = "http://127.0.0.1:9".to_string();
-    let frappe_url = fakes.map_or(nowhere.clone(), |f| f.frappe.url());
-    let wikijs_url = fakes.map_or(nowhere.clone(), |f| f.wikijs.url());
-    let zammad_url = fakes.map_or(nowhere, |f| f.zammad.url());
+    let settings = simulator_env(url, token, fakes);
     let example = std::fs::read_to_string(dir.join(".env.example"))?;
     let env: String = example
         .lines()
         .map(|l| match l.split_once('=') {
-            Some(("AUTHENTIK_URL", _)) => format!("AUTHENTIK_URL={url}"),
-            Some(("AUTHENTIK_ADMIN_TOKEN", _)) => format!("AUTHENTIK_ADMIN_TOKEN={token}"),
-            Some(("AUTHENTIK_BOOTSTRAP_SKIP", _)) => "AUTHENTIK_BOOTSTRAP_SKIP=true".to_string(),
-            Some(("ERPNEXT_API_URL", _)) => format!("ERPNEXT_API_URL={frappe_url}"),
-            Some(("ERPNEXT_API_KEY", _)) => format!("ERPNEXT_API_KEY={FRAPPE_KEY}"),
-            Some(("ERPNEXT_API_SECRET", _)) => format!("ERPNEXT_API_SECRET={FRAPPE_SECRET}"),
-            Some(("WIKIJS_API_URL", _)) => format!("WIKIJS_API_URL={wikijs_url}"),
-            Some(("WIKIJS_ADMIN_EMAIL", _)) => format!("WIKIJS_ADMIN_EMAIL={WIKIJS_ADMIN_EMAIL}"),
-            Some(("WIKIJS_ADMIN_PASSWORD", _)) => format!("WIKIJS_ADMIN_PASSWORD={WIKIJS_ADMIN_PASSWORD}"),
-            Some(("ZAMMAD_API_URL", _)) => format!("ZAMMAD_API_URL={zammad_url}"),
-            Some(("ZAMMAD_API_TOKEN", _)) => format!("ZAMMAD_API_TOKEN={ZAMMAD_TOKEN}"),
-            _ => l.to_string(),
+            Some((key, _)) => match settings.iter().find(|(k, _)| k == key) {
+                Some((k, v)) => format!("{k}={v}"),
+                None => l.to_string(),
+            },
+            None => l.to_string(),
         })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.join(".env"), env + "\n")?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join(".env"), std::fs::Permissions::from_mode(0o600))
+}
+
+/// The `.env` settings that point the sample stack at a simulator (and at the service fakes, or
+/// at a port nothing listens on without them): what the demo writes and `ssoctl sim --fakes`
+/// prints for pasting.
+pub fn simulator_env(url: &str, token: &str, fakes: Option<&ServiceFakes>) -> Vec<(String, String)> {
+    let nowhere = "http://127.0.0.1:9".to_string();
+    let frappe_url = fakes.map_or(nowhere.clone(), |f| f.frappe.url());
+    let wikijs_url = fakes.map_or(nowhere.clone(), |f| f.wikijs.url());
+    let zammad_url = fakes.map_or(nowhere, |f| f.zammad.url());
+    [
+        ("AUTHENTIK_URL", url.to_string()),
+        ("AUTHENTIK_ADMIN_TOKEN", token.to_string()),
+        ("AUTHENTIK_BOOTSTRAP_SKIP", "true".to_string()),
+        ("ERPNEXT_API_URL", frappe_url),
+        ("ERPNEXT_API_KEY", FRAPPE_KEY.to_string()),
+        ("ERPNEXT_API_SECRET", FRAPPE_SECRET.to_string()),
+        ("WIKIJS_API_URL", wikijs_url),
+        ("WIKIJS_ADMIN_EMAIL", WIKIJS_ADMIN_EMAIL.to_string()),
+        ("WIKIJS_ADMIN_PASSWORD", WIKIJS_ADMIN_PASSWORD.to_string()),
+        ("ZAMMAD_API_URL", zammad_url),
+        ("ZAMMAD_API_TOKEN", ZAMMAD_TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 fn step(title: &str) {

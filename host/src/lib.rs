@@ -25,6 +25,7 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod runtime;
+pub mod scaffold;
 pub mod session;
 pub mod stack;
 

@@ -165,7 +165,11 @@ async fn probe_service(
     findings
 }
 
-/// Probes every service of `reports` that did not fail, adding what it finds as drift.
+/// The types whose login the probe knows how to try.
+const PROBED_TYPES: [&str; 6] = ["oauth", "oidc", "frappe", "wikijs", "saml", "proxy"];
+
+/// Probes every service of `reports` that did not fail, adding what it finds as drift; a
+/// service of another type gets a warning that it was not probed.
 pub async fn probe(session: &Session, reports: &mut [ServiceReport]) -> crate::error::Result<()> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -184,6 +188,15 @@ pub async fn probe(session: &Session, reports: &mut [ServiceReport]) -> crate::e
         let Some(spec) = session.stack.services.get(&report.service) else {
             continue;
         };
+        if !PROBED_TYPES.contains(&spec.sso_type.as_str()) {
+            // Say so, rather than let a green line suggest the login was tried.
+            report.warnings.push(format!(
+                "probe: sso.type `{}` has no probe (logins are probed for {}); only the API-level check ran",
+                spec.sso_type,
+                PROBED_TYPES.join(", ")
+            ));
+            continue;
+        }
         let found = probe_service(&client, &authentik, spec, &providers).await;
         if !found.is_empty() {
             report.status = Status::Drift;

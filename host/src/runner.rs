@@ -549,6 +549,24 @@ async fn call_flow(
             .ok_or_else(|| wasmtime::format_err!("{} was refused at load time", flow.sso_type))?;
         let instance = pre.instantiate_async(&mut store).await?;
         let instantiated = std::time::Instant::now();
+        // A component says which sso.type it serves; a drop-in serves the type of its file name.
+        // The two must agree, or a file renamed (or copied) for another type would run a flow
+        // written for something else.
+        let info = instance.sso_flow_flow().call_describe(&mut store).await?;
+        if info.sso_type != flow.sso_type {
+            // The guest's text, reduced to what a type name may hold, so it cannot shape the line.
+            let claimed: String = info
+                .sso_type
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .take(64)
+                .collect();
+            return Ok(Err(types::FlowError::Invalid(format!(
+                "{} describes itself as sso.type `{}` (describe()), but serves `{}` by its file name: rename it \
+                 to setup-{}.wasm, or correct describe()",
+                flow.source, claimed, flow.sso_type, claimed,
+            ))));
+        }
         let result = instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await;
         *timing.lock().expect("timing") = RunTiming {
             instantiate: instantiated - started,

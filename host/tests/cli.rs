@@ -1051,3 +1051,216 @@ async fn misnamed_drop_ins_and_core_modules_are_named_with_what_to_do() {
         "a refused drop-in makes `plugins list` exit 1"
     );
 }
+
+/// `plugins wit` prints the released WIT a flow is built against, for plain wit-bindgen users;
+/// an unknown release is named with the ones this binary has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_wit_prints_the_released_wit() {
+    let dir = tempfile::tempdir().unwrap();
+    let released =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.1.0/sso-flow.wit"))
+            .unwrap();
+    for args in [&["plugins", "wit"][..], &["plugins", "wit", "--release", "0.1.0"]] {
+        let out = ssoctl(dir.path(), args).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(stdout, released, "{args:?}");
+    }
+    let out = ssoctl(dir.path(), &["plugins", "wit", "--release", "9.9.9"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out)
+            .1
+            .contains("no sso:flow WIT release `9.9.9`; this ssoctl has 0.1.0"),
+        "{}",
+        text(&out).1
+    );
+}
+
+/// A drop-in runs only for the type it says it serves (`describe().sso-type` against its file
+/// name), and `check --probe` says which types it cannot try instead of passing them in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_in_serves_only_the_type_it_describes_and_the_probe_names_what_it_cannot_try() {
+    let h = Harness::new("2026.8.3").await;
+    let folder = h.root().join("scripts").join("sso");
+    std::fs::create_dir_all(&folder).unwrap();
+    let component = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).unwrap();
+    // The hostile test component describes itself as `misbehave`; here it is named for `other`.
+    std::fs::write(folder.join("setup-other.wasm"), &component).unwrap();
+    std::fs::write(
+        h.root().join("sso-grants.yaml"),
+        "other:\n  service-http: true\n  idp-http: {origin: 'http://127.0.0.1:9'}\n\
+         misbehave:\n  service-http: true\n  idp-http: {origin: 'http://127.0.0.1:9'}\n",
+    )
+    .unwrap();
+    h.add_hostile("renamed", "hello", &[("type", "other".into())]);
+    let out = ssoctl(h.root(), &["add", "renamed"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("setup-other.wasm describes itself as sso.type `misbehave` (describe()), but serves `other` by its file name: rename it to setup-misbehave.wasm"),
+        "{stdout}"
+    );
+    assert!(h.env_value("RENAMED_HELLO").is_none(), "nothing of it ran");
+
+    // Named for its type, it runs; the probe has nothing to try for it and says so.
+    std::fs::rename(folder.join("setup-other.wasm"), folder.join("setup-misbehave.wasm")).unwrap();
+    h.add_hostile("renamed", "hello", &[]);
+    let out = ssoctl(h.root(), &["add", "renamed"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out).0, text(&out).1);
+    let out = ssoctl(h.root(), &["check", "--probe", "renamed"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("⚠ renamed — probe: sso.type `misbehave` has no probe"),
+        "{stdout}{stderr}"
+    );
+}
+
+/// The development loop: a drop-in changed since it was pinned is still described by `plugins
+/// list` and `plugins audit` (with both hashes) while it is refused to run, other types keep
+/// working, and the same component in `--dev-plugins` runs without a pin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_drop_in_is_described_not_hidden_and_a_dev_folder_needs_no_pin() {
+    let h = Harness::new("2026.8.3").await;
+    let folder = h.root().join("scripts").join("sso");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        h.root().join("sso-grants.yaml"),
+        "misbehave:\n  service-http: true\n  idp-http: {origin: 'http://127.0.0.1:9'}\n",
+    )
+    .unwrap();
+    let component = std::fs::read(ssoctl::TEST_MISBEHAVE_WASM).unwrap();
+    // Pinned as a different, valid component (the released-0.1.0 fixture), then "rebuilt".
+    let fixture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sso-flow-0.1.0/setup-oidc.wasm"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("setup-misbehave.wasm"), &fixture).unwrap();
+    assert_eq!(ssoctl(h.root(), &["plugins", "pin"]).await.status.code(), Some(0));
+    std::fs::write(folder.join("setup-misbehave.wasm"), &component).unwrap();
+    let new_sha = hex_sha256(&component);
+
+    let out = ssoctl(h.root(), &["plugins", "list"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("misbehave") && stdout.contains(&new_sha),
+        "listed with its new hash: {stdout}"
+    );
+    assert!(stderr.contains(&format!("has sha256 {new_sha}, but")), "{stderr}");
+    let out = ssoctl(h.root(), &["plugins", "audit"]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("import sso:flow/service-http@0.1.0")
+            && stdout.contains("REFUSED: ")
+            && stdout.contains(&new_sha),
+        "described while refused: {stdout}"
+    );
+
+    h.add_hostile("dev", "hello", &[]);
+    let out = ssoctl(h.root(), &["check", "dev", "grafana"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("❌ dev (misbehave)") && stdout.contains("pins"),
+        "{stdout}{stderr}"
+    );
+    // The stock type ran its check (grafana is not registered yet, so it drifts).
+    assert!(
+        stdout.contains("❌ grafana (oidc) — no OAuth2 provider `grafana`"),
+        "other types run: {stdout}"
+    );
+
+    // The same component in the development folder: no pin needed, and it wins over the folder's.
+    let dev = tempfile::tempdir().unwrap();
+    std::fs::write(dev.path().join("setup-misbehave.wasm"), &component).unwrap();
+    let dev_dir = dev.path().to_str().unwrap();
+    let out = ssoctl(h.root(), &["add", "dev", "--dev-plugins", dev_dir]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(h.env_value("DEV_HELLO").as_deref(), Some("from a drop-in"));
+    assert!(stderr.contains("are not pinned"), "{stderr}");
+    let out = ssoctl(h.root(), &["--json", "plugins", "list", "--dev-plugins", dev_dir]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sso_type"] == "misbehave")
+        .unwrap()
+        .clone();
+    assert_eq!(listed["source"]["kind"], "dev", "{listed}");
+    assert!(listed["refused"].is_null(), "{listed}");
+}
+
+/// `ssoctl sim --fakes` serves the service fakes too and prints `.env` lines with which the
+/// sample stack goes green against the standalone simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_simulator_with_fakes_serves_the_whole_sample_stack() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssoctl"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "standalone-token",
+            "--fakes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let done = line.starts_with("ZAMMAD_API_TOKEN=");
+            lines.push(line.trim_end().to_string());
+            if done {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .unwrap();
+    let env: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains('=') && !l.starts_with(' '))
+        .collect();
+    assert!(
+        env.iter().any(|l| l.starts_with("AUTHENTIK_URL=http://127.0.0.1:"))
+            && env.iter().any(|l| *l == "AUTHENTIK_ADMIN_TOKEN=standalone-token")
+            && env.iter().any(|l| l.starts_with("ERPNEXT_API_URL=http://127.0.0.1:")),
+        "{lines:#?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    ssoctl::demo::write_sample_stack(dir.path(), "http://127.0.0.1:9", "unused", None).unwrap();
+    let mut text_env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+    for line in &env {
+        let key = line.split('=').next().unwrap();
+        text_env = text_env
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key}=")))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        text_env.push_str(line);
+        text_env.push('\n');
+    }
+    std::fs::write(dir.path().join(".env"), text_env).unwrap();
+    let out = ssoctl(dir.path(), &["bootstrap"]).await;
+    let (stdout, stderr) = text(&out);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for service in ["erpnext", "wikijs", "zammad", "grafana"] {
+        assert!(stdout.contains(&format!("✓ {service} (")), "{service}: {stdout}");
+    }
+}

@@ -753,3 +753,82 @@ async fn a_dcr_flow_registers_with_a_real_provider_and_the_client_logs_in() {
     assert_eq!(claims["aud"], json!(client_id));
     drop(provider);
 }
+
+/// A flow from zero with only the binary, exactly as docs/plugins.md tells it: the page's first
+/// shell block (`plugins new`, `plugins build`, the project's own `test.sh`, which drops the
+/// component into a throw-away stack and runs `add` and `check` against `ssoctl sim`) is run as
+/// written, in an empty folder, with `ssoctl` on `PATH`. The project holds the SDK and the WIT
+/// itself: nothing in it points into this repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_from_zero_with_only_the_binary() {
+    let page = std::fs::read_to_string(repo_root().join("docs/plugins.md")).unwrap();
+    let marker = "<!-- These lines are run as they are by host/tests/examples.rs";
+    let after = &page[page.find(marker).expect("the tested block is marked")..];
+    let block = after
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a shell block after the marker")
+        .to_string();
+    assert!(block.contains("ssoctl plugins new hello"), "{block}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ssoctl"), bin.path().join("ssoctl")).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", &block])
+        .current_dir(empty.path())
+        .env("PATH", path);
+    // The outer `cargo test`'s settings removed, as for the examples; a target folder shared
+    // with them keeps the dependencies built once.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let keep = key == "CARGO_HOME" || key.starts_with("CARGO_NET_") || key.starts_with("CARGO_HTTP_");
+        if (key.starts_with("CARGO_") || key == "RUSTFLAGS" || key.starts_with("RUSTC_WORKSPACE_WRAPPER")) && !keep {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env(
+        "CARGO_TARGET_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples"),
+    );
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("next: cd setup-hello && ssoctl plugins build && ./test.sh"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("wrote setup-hello.wasm ("), "{stdout}");
+    assert!(stdout.contains("✓ myapp (hello)"), "{stdout}");
+    assert!(
+        stdout.contains("ok: setup-hello.wasm registered myapp and wrote MYAPP_CLIENT_ID / MYAPP_CLIENT_SECRET"),
+        "{stdout}"
+    );
+    let project = empty.path().join("setup-hello");
+    let repo = repo_root().display().to_string();
+    for entry in walk(&project).into_iter().filter(|p| !p.ends_with("setup-hello.wasm")) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(!text.contains(&repo), "{} points into the repository", entry.display());
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -271,6 +271,7 @@ impl Authentik {
         let url = format!("{}/-/health/ready/", self.config.api_url);
         let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(250);
+        let mut announced: Option<Duration> = None;
         loop {
             let last = match self.http.get(&url).send().await {
                 Ok(r) if r.status() == StatusCode::NO_CONTENT || r.status() == StatusCode::OK => return Ok(()),
@@ -294,6 +295,19 @@ impl Authentik {
                     waited_s: wait.as_secs(),
                     last,
                 });
+            }
+            // A bundled Authentik takes a while to start: say what is awaited and for how long,
+            // at the first miss and then about every 15 s, rather than sit silent.
+            let waited = started.elapsed();
+            if announced.is_none_or(|at: std::time::Duration| waited >= at + Duration::from_secs(15)) {
+                tracing::warn!(
+                    "waiting for Authentik at {} to be ready (GET /-/health/ready/ answered {last}): {} s so far, \
+                     at most {} s (--wait)",
+                    self.config.api_url,
+                    waited.as_secs(),
+                    wait.as_secs()
+                );
+                announced = Some(waited);
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));

@@ -86,14 +86,29 @@ fn read_drop_in(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The bytes of drop-in `path` serving `sso_type`, or why it may not be used.
+/// A drop-in that was read: its bytes, and why its pin keeps it from running (a component
+/// changed since review or never reviewed), if it does. It is still described by `plugins list`
+/// and `plugins audit`, so the operator sees what changed before pinning it again.
+pub(super) struct Admitted {
+    pub bytes: Vec<u8>,
+    pub pin_refusal: Option<String>,
+}
+
+/// Where the pins of a folder come from: its `plugins.lock`, or none at all for the development
+/// folder (`--dev-plugins`), whose components are rebuilt too often to be reviewed.
+pub(super) enum Pins<'a> {
+    Lock(&'a Result<Option<std::collections::BTreeMap<String, String>>, String>),
+    Unpinned,
+}
+
+/// The bytes of drop-in `path` serving `sso_type`, or why it may not be used at all.
 pub(super) fn admit_drop_in(
     dir: &Path,
     sso_type: &str,
     path: &Path,
-    pins: &Result<Option<std::collections::BTreeMap<String, String>>, String>,
+    pins: Pins<'_>,
     overrides: &[String],
-) -> Result<Vec<u8>, String> {
+) -> Result<Admitted, String> {
     if stock_types().contains(&sso_type) && !overrides.iter().any(|o| o == sso_type) {
         return Err(format!(
             "{} would replace the stock `{sso_type}` flow; pass --override {sso_type} to use it instead, \
@@ -114,33 +129,34 @@ pub(super) fn admit_drop_in(
         ));
     }
     let pins = match pins {
-        Ok(pins) => pins,
-        Err(e) => return Err(format!("{e}; no drop-in is used while the lock file is unreadable")),
+        Pins::Unpinned => &None,
+        Pins::Lock(Ok(pins)) => pins,
+        Pins::Lock(Err(e)) => return Err(format!("{e}; no drop-in is used while the lock file is unreadable")),
     };
+    let mut pin_refusal = None;
     if let Some(pins) = pins {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let actual = hex::encode(Sha256::digest(&bytes));
         let lock = dir.join(PIN_FILE);
-        match pins.get(name) {
-            Some(pinned) if *pinned == actual => {}
-            Some(pinned) => {
-                return Err(format!(
-                    "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
-                     reviewed; review it, then run `ssoctl plugins pin`",
-                    path.display(),
-                    lock.display()
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "{} (sha256 {actual}) is not pinned in {}; review it, then run `ssoctl plugins pin`",
-                    path.display(),
-                    lock.display()
-                ));
-            }
-        }
+        pin_refusal = match pins.get(name) {
+            Some(pinned) if *pinned == actual => None,
+            Some(pinned) => Some(format!(
+                "{} has sha256 {actual}, but {} pins {pinned}: the component changed since it was \
+                 reviewed; review it (`ssoctl plugins audit {}`), then run `ssoctl plugins pin`",
+                path.display(),
+                lock.display(),
+                path.display()
+            )),
+            None => Some(format!(
+                "{} (sha256 {actual}) is not pinned in {}; review it (`ssoctl plugins audit {}`), then run \
+                 `ssoctl plugins pin`",
+                path.display(),
+                lock.display(),
+                path.display()
+            )),
+        };
     }
-    Ok(bytes)
+    Ok(Admitted { bytes, pin_refusal })
 }
 
 /// `ssoctl plugins pin`: writes the sha256 of every drop-in in `dir` to its lock file (replacing

@@ -15,6 +15,8 @@ pub enum Source {
     Stock,
     /// A file the operator provided.
     File(PathBuf),
+    /// A file in the development folder (`--dev-plugins`): not pinned, read afresh each run.
+    Dev(PathBuf),
 }
 
 impl std::fmt::Display for Source {
@@ -22,6 +24,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Stock => f.write_str("stock"),
             Source::File(p) => write!(f, "{}", p.display()),
+            Source::Dev(p) => write!(f, "{} (dev, unpinned)", p.display()),
         }
     }
 }

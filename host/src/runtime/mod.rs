@@ -91,8 +91,11 @@ pub struct FlowRuntime {
     loaded: Mutex<HashMap<String, Arc<LoadedFlow>>>,
     /// Components registered beyond the stock ones (tests, later drop-ins), by sso.type.
     extra: Mutex<HashMap<String, (Vec<u8>, Source)>>,
-    /// Drop-ins refused before loading (pins, size, stock override), by sso.type.
+    /// Drop-ins refused before loading (size, stock override, unreadable lock), by sso.type.
     refused: Mutex<HashMap<String, LoadError>>,
+    /// Drop-ins whose pin keeps them from running (changed or never pinned): loaded only to be
+    /// described, never instantiated.
+    pin_refused: Mutex<HashMap<String, LoadError>>,
     /// The operator's grants (the built-in ones until `set_grants`).
     grants: Mutex<Arc<Grants>>,
     pub limits: Limits,
@@ -139,6 +142,7 @@ impl FlowRuntime {
             loaded: Mutex::new(HashMap::new()),
             extra: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
+            pin_refused: Mutex::new(HashMap::new()),
             grants: Mutex::new(Arc::new(Grants::built_in())),
             limits,
         })
@@ -177,6 +181,7 @@ impl FlowRuntime {
     pub fn register(&self, sso_type: &str, bytes: Vec<u8>, source: Source) {
         self.loaded.lock().expect("loaded").remove(sso_type);
         self.refused.lock().expect("refused").remove(sso_type);
+        self.pin_refused.lock().expect("pin_refused").remove(sso_type);
         self.extra
             .lock()
             .expect("extra")
@@ -190,15 +195,58 @@ impl FlowRuntime {
     /// drop-ins. A drop-in that cannot be used (unpinned or changed since pinned, too large,
     /// unreadable, replacing a stock flow without `--override`) is registered as refused: the
     /// services of its type fail with the reason, the others run. Returns the types registered.
-    pub fn register_drop_ins(&self, dir: &Path, overrides: &[String]) -> Result<Vec<String>, String> {
+    ///
+    /// `dev`, the development folder (`--dev-plugins`), is read after `dir` and its drop-ins are
+    /// not pinned: a type there replaces the same type in `dir`. Nothing is kept between runs, so
+    /// a rebuilt component is what the next command loads.
+    pub fn register_drop_ins(
+        &self,
+        dir: &Path,
+        dev: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<Vec<String>, String> {
         let pins = admission::read_pins(dir);
         let mut registered = Vec::new();
-        for (sso_type, path) in admission::drop_in_files(dir)? {
+        let mut found: Vec<(String, PathBuf, bool)> = admission::drop_in_files(dir)?
+            .into_iter()
+            .map(|(t, p)| (t, p, false))
+            .collect();
+        if let Some(dev) = dev {
+            for (t, p) in admission::drop_in_files(dev)? {
+                if let Some(i) = found.iter().position(|(other, _, _)| *other == t) {
+                    tracing::warn!(
+                        "{} replaces {} while developing (--dev-plugins)",
+                        p.display(),
+                        found[i].1.display()
+                    );
+                    found.remove(i);
+                }
+                found.push((t, p, true));
+            }
+        }
+        for (sso_type, path, is_dev) in found {
             registered.push(sso_type.clone());
-            match admission::admit_drop_in(dir, &sso_type, &path, &pins, overrides) {
-                Ok(bytes) => self.register(&sso_type, bytes, Source::File(path.clone())),
+            let (pinned_by, source) = if is_dev {
+                (admission::Pins::Unpinned, Source::Dev(path.clone()))
+            } else {
+                (admission::Pins::Lock(&pins), Source::File(path.clone()))
+            };
+            let folder = path.parent().unwrap_or(dir);
+            self.loaded.lock().expect("loaded").remove(&sso_type);
+            match admission::admit_drop_in(folder, &sso_type, &path, pinned_by, overrides) {
+                Ok(admitted) => {
+                    self.register(&sso_type, admitted.bytes, source);
+                    if let Some(reason) = admitted.pin_refusal {
+                        self.pin_refused.lock().expect("pin_refused").insert(
+                            sso_type.clone(),
+                            LoadError::Refused {
+                                what: path.display().to_string(),
+                                reason,
+                            },
+                        );
+                    }
+                }
                 Err(reason) => {
-                    self.loaded.lock().expect("loaded").remove(&sso_type);
                     self.refused.lock().expect("refused").insert(
                         sso_type.clone(),
                         LoadError::Refused {
@@ -233,6 +281,10 @@ impl FlowRuntime {
     /// The component serving `sso_type`, loaded and checked once per process; refused when it
     /// imports what it is not granted.
     pub fn flow(&self, sso_type: &str) -> Result<Option<Arc<LoadedFlow>>, LoadError> {
+        // A component its pin refuses is not even compiled to be run.
+        if let Some(refusal) = self.pin_refused.lock().expect("pin_refused").get(sso_type) {
+            return Err(refusal.clone());
+        }
         match self.inspect(sso_type)? {
             Some(flow) => match &flow.refusal {
                 Some(refusal) => Err(refusal.clone()),
@@ -259,7 +311,20 @@ impl FlowRuntime {
         let Some((bytes, source)) = found else {
             return Ok(None);
         };
-        let flow = Arc::new(self.load(sso_type, &bytes, source)?);
+        let pin_refusal = self.pin_refused.lock().expect("pin_refused").get(sso_type).cloned();
+        let flow = match (self.load(sso_type, &bytes, source), pin_refusal) {
+            (Ok(flow), None) => flow,
+            // Described, but its pin keeps it from running: the pin's reason comes first, and
+            // nothing is prepared for instantiation.
+            (Ok(mut flow), Some(refusal)) => {
+                flow.refusal = Some(refusal);
+                flow.pre = None;
+                flow
+            }
+            (Err(_), Some(refusal)) => return Err(refusal),
+            (Err(e), None) => return Err(e),
+        };
+        let flow = Arc::new(flow);
         self.loaded
             .lock()
             .expect("loaded")
@@ -270,7 +335,7 @@ impl FlowRuntime {
     fn load(&self, sso_type: &str, bytes: &[u8], source: Source) -> Result<LoadedFlow, LoadError> {
         let what = match &source {
             Source::Stock => format!("{sso_type} (stock)"),
-            Source::File(p) => p.display().to_string(),
+            Source::File(p) | Source::Dev(p) => p.display().to_string(),
         };
         if bytes.len() > MAX_COMPONENT_BYTES {
             return Err(LoadError::TooLarge {

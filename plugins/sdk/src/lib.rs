@@ -7,7 +7,8 @@
 
 wit_bindgen::generate!({
     world: "sso-flow",
-    path: "../../wit",
+    // `wit/` is the repository's WIT folder (a link); a vendored copy holds the file itself.
+    path: "wit",
     pub_export_macro: true,
     export_macro_name: "export_flow",
     default_bindings_module: "ssoctl_flow_sdk",
