@@ -1264,3 +1264,21 @@ async fn the_standalone_simulator_with_fakes_serves_the_whole_sample_stack() {
         assert!(stdout.contains(&format!("✓ {service} (")), "{service}: {stdout}");
     }
 }
+
+/// Waiting for an Authentik that is not up yet says what it waits for and for how long, then
+/// gives up with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_authentik_says_what_it_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of the loopback.
+    ssoctl::demo::write_sample_stack(dir.path(), "http://127.0.0.1:9", "unused-token", None).unwrap();
+    let out = ssoctl(dir.path(), &["check", "grafana", "--wait", "1"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("waiting for Authentik at http://127.0.0.1:9 to be ready")
+            && stderr.contains("at most 1 s (--wait)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unused-token"), "{stderr}");
+}
