@@ -1,4 +1,5 @@
-//! Host bindings for the `sso:flow@0.1.0` world (`wit/sso-flow.wit`).
+//! Host bindings for the `sso:flow@0.2.0` world (`wit/sso-flow.wit`); components built against
+//! `0.1.0` reach the same implementation through `runtime::adapter`.
 //!
 //! Imports are async (they await Authentik) and trappable (a host failure that is not the
 //! flow's fault, such as a quota breach, ends the run). The `secret` resource is backed by
@@ -22,12 +23,15 @@ pub struct SecretValue {
 }
 
 /// The WIT package version this host implements; part of every import name.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
-/// Every released `sso:flow` WIT this host loads components of, oldest first, with its text:
-/// what `ssoctl plugins wit` prints for integrators who use wit-bindgen (or another binding
-/// generator) directly.
-pub const WIT_RELEASES: [(&str, &str); 1] = [("0.1.0", include_str!("../../wit/0.1.0/sso-flow.wit"))];
+/// Every `sso:flow` WIT this host loads components of, oldest first, with its text: what
+/// `ssoctl plugins wit` prints for integrators who use wit-bindgen (or another binding generator)
+/// directly. Components built against an older one are linked through `runtime::adapter`.
+pub const WIT_RELEASES: [(&str, &str); 2] = [
+    ("0.1.0", include_str!("../../wit/0.1.0/sso-flow.wit")),
+    ("0.2.0", include_str!("../../wit/sso-flow.wit")),
+];
 
 /// Interfaces a flow component may import: the base every flow gets, plus `service-http` and
 /// `idp-http`, which only load when granted (`crate::grants`).

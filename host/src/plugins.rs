@@ -25,6 +25,8 @@ struct Audit<'a> {
     size: usize,
     /// The WIT package the component was built against, from the version in its export's name.
     wit_package: Option<String>,
+    /// The host's release an earlier one is linked to (`runtime::adapter`), if it is.
+    linked_as: Option<String>,
     imports: &'a [crate::runtime::InterfaceUse],
     exports: &'a [crate::runtime::InterfaceUse],
     /// The optional capabilities the component imports.
@@ -46,7 +48,7 @@ struct Reach {
 }
 
 /// What each function a flow may import lets it do, as the host bounds it.
-const FUNCTION_REACH: [(&str, &str, &str); 14] = [
+const FUNCTION_REACH: [(&str, &str, &str); 15] = [
     ("authentik", "server-info", "read Authentik's public URL and version"),
     (
         "authentik",
@@ -82,6 +84,12 @@ const FUNCTION_REACH: [(&str, &str, &str); 14] = [
         "ensure-application",
         "create or change the application named after its service, linked to its own provider; launch URL \
          only on a declared origin",
+    ),
+    (
+        "authentik",
+        "ensure-access",
+        "bind exactly the groups and users of the manifest's sso.access to its own application; remove only the \
+         bindings it made (order 10000 and up), never another's",
     ),
     (
         "service-config",
@@ -182,11 +190,12 @@ fn audit_of(flow: &LoadedFlow) -> Audit<'_> {
         source: &flow.source,
         sha256: &flow.sha256,
         size: flow.size,
-        wit_package: flow
-            .exports
-            .iter()
-            .find_map(|e| e.name.strip_prefix("sso:flow/flow@"))
-            .map(|version| format!("sso:flow@{version}")),
+        wit_package: flow.wit_release.as_ref().map(|version| format!("sso:flow@{version}")),
+        linked_as: flow
+            .wit_release
+            .as_ref()
+            .filter(|v| v.as_str() != crate::bindings::API_VERSION)
+            .map(|_| format!("sso:flow@{}", crate::bindings::API_VERSION)),
         imports: &flow.imports,
         exports: &flow.exports,
         optional_imports: flow.optional.iter().map(|o| o.name()).collect(),
@@ -294,7 +303,13 @@ fn print_audit(flows: &[std::sync::Arc<LoadedFlow>], json: bool) -> u8 {
     }
     for a in &audits {
         println!("{} ({}) sha256 {}", a.sso_type, a.source, a.sha256);
-        println!("  WIT package: {}", a.wit_package.as_deref().unwrap_or("unknown"));
+        match &a.linked_as {
+            Some(host) => println!(
+                "  WIT package: {} (linked as {host}, which only adds to it)",
+                a.wit_package.as_deref().unwrap_or("unknown")
+            ),
+            None => println!("  WIT package: {}", a.wit_package.as_deref().unwrap_or("unknown")),
+        }
         for i in a.imports {
             println!("  import {}: {}", i.name, i.functions.join(", "));
         }

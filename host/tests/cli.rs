@@ -236,14 +236,14 @@ async fn audit_shows_imports_and_no_wasi() {
     let types: Vec<&str> = items.iter().map(|i| i["sso_type"].as_str().unwrap()).collect();
     assert_eq!(types, ["oauth", "oidc", "saml", "proxy", "wikijs", "frappe"]);
     for item in items {
-        assert_eq!(item["wit_package"], "sso:flow@0.1.0", "{item}");
+        assert_eq!(item["wit_package"], "sso:flow@0.2.0", "{item}");
         assert_eq!(
             item["grants"]["base"],
             serde_json::json!([
-                "sso:flow/types@0.1.0",
-                "sso:flow/authentik@0.1.0",
-                "sso:flow/service-config@0.1.0",
-                "sso:flow/log@0.1.0"
+                "sso:flow/types@0.2.0",
+                "sso:flow/authentik@0.2.0",
+                "sso:flow/service-config@0.2.0",
+                "sso:flow/log@0.2.0"
             ])
         );
         // Only the flows that talk to the service's own API import service-http, and theirs is
@@ -265,7 +265,7 @@ async fn audit_shows_imports_and_no_wasi() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"] == "sso:flow/authentik@0.1.0")
+        .find(|i| i["name"] == "sso:flow/authentik@0.2.0")
         .unwrap();
     assert_eq!(
         authentik["functions"],
@@ -273,7 +273,8 @@ async fn audit_shows_imports_and_no_wasi() {
             "server-info",
             "ensure-oauth2-provider",
             "ensure-scope-mapping",
-            "ensure-application"
+            "ensure-application",
+            "ensure-access"
         ])
     );
 
@@ -323,7 +324,7 @@ async fn audit_shows_imports_and_no_wasi() {
     let out = ssoctl(dir.path(), &["plugins", "audit"]).await;
     let (stdout, _) = text(&out);
     assert!(stdout.contains("oidc (stock) sha256 "), "{stdout}");
-    assert!(stdout.contains("  WIT package: sso:flow@0.1.0"), "{stdout}");
+    assert!(stdout.contains("  WIT package: sso:flow@0.2.0"), "{stdout}");
     assert!(stdout.contains("  WASI imports: none"), "{stdout}");
     assert!(
         stdout.contains("  may, for the service it runs for:\n    - "),
@@ -788,7 +789,7 @@ async fn drop_in_components_serve_their_type_without_rebuilding_the_host() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(
-        stdout.contains("imports sso:flow/service-http@0.1.0, which is not granted to sso.type `misbehave`")
+        stdout.contains("imports sso:flow/service-http@0.2.0, which is not granted to sso.type `misbehave`")
             && stdout.contains("grant it in sso-grants.yaml, e.g. `misbehave: {service-http: true}`"),
         "{stdout}"
     );
@@ -1057,21 +1058,31 @@ async fn misnamed_drop_ins_and_core_modules_are_named_with_what_to_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_wit_prints_the_released_wit() {
     let dir = tempfile::tempdir().unwrap();
-    let released =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.1.0/sso-flow.wit"))
-            .unwrap();
-    for args in [&["plugins", "wit"][..], &["plugins", "wit", "--release", "0.1.0"]] {
+    let wit = |path: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../wit")
+                .join(path),
+        )
+        .unwrap()
+    };
+    for (args, file) in [
+        (&["plugins", "wit"][..], "sso-flow.wit"),
+        (&["plugins", "wit", "--release", "0.2.0"], "sso-flow.wit"),
+        (&["plugins", "wit", "--release", "0.1.0"], "0.1.0/sso-flow.wit"),
+    ] {
         let out = ssoctl(dir.path(), args).await;
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
-        assert_eq!(stdout, released, "{args:?}");
+        assert_eq!(stdout, wit(file), "{args:?}");
     }
+    assert!(wit("sso-flow.wit").contains("package sso:flow@0.2.0;"));
     let out = ssoctl(dir.path(), &["plugins", "wit", "--release", "9.9.9"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out)
             .1
-            .contains("no sso:flow WIT release `9.9.9`; this ssoctl has 0.1.0"),
+            .contains("no sso:flow WIT release `9.9.9`; this ssoctl has 0.1.0, 0.2.0"),
         "{}",
         text(&out).1
     );
@@ -1152,7 +1163,7 @@ async fn a_changed_drop_in_is_described_not_hidden_and_a_dev_folder_needs_no_pin
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout.contains("import sso:flow/service-http@0.1.0")
+        stdout.contains("import sso:flow/service-http@0.2.0")
             && stdout.contains("REFUSED: ")
             && stdout.contains(&new_sha),
         "described while refused: {stdout}"

@@ -249,7 +249,7 @@ async fn keycloak_scenario(flow: KeycloakFlow) {
     let text = output(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("imports sso:flow/idp-http@0.1.0, which is not granted to sso.type `keycloak`")
+        text.contains("imports sso:flow/idp-http@0.2.0, which is not granted to sso.type `keycloak`")
             && text.contains("grant it in sso-grants.yaml"),
         "{text}"
     );
@@ -459,12 +459,12 @@ async fn the_audit_shows_what_a_drop_in_imports_and_what_it_is_granted() {
         .iter()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"sso:flow/idp-http@0.1.0"), "{imports:?}");
+    assert!(imports.contains(&"sso:flow/idp-http@0.2.0"), "{imports:?}");
     let idp = keycloak["imports"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"] == "sso:flow/idp-http@0.1.0")
+        .find(|i| i["name"] == "sso:flow/idp-http@0.2.0")
         .unwrap();
     assert_eq!(idp["functions"], json!(["origin", "send"]));
 

@@ -303,7 +303,7 @@ async fn foreign_wasm_is_refused_before_anything_runs() {
             wat_component(
                 r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m)) (func (export "hello") (canon lift (core func $i "f"))))"#,
             ),
-            "does not export `sso:flow/flow@0.1.0`",
+            "does not export `sso:flow/flow@0.2.0`",
         ),
     ];
     for (sso_type, bytes, expected) in cases {

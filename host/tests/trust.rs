@@ -671,3 +671,42 @@ impl EchoServer {
         Self { url }
     }
 }
+
+/// Who may log in is the manifest's `sso.access`, exactly: a flow cannot bind another group, drop
+/// one, or bind anything when the manifest declares no access (sso:flow 0.2.0 `ensure-access`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_manifest_decides_who_may_log_in() {
+    let h = Harness::new("2026.8.3").await;
+    for group in ["staff", "everyone-else"] {
+        h.sim.with_world(|w| {
+            let num_pk = w.groups.iter().map(|g| g.num_pk).max().unwrap_or(0) + 1;
+            w.groups.push(ssoctl_sim::access::Group {
+                pk: ssoctl_sim::world::uuid(),
+                num_pk,
+                name: group.to_string(),
+                users: Vec::new(),
+                parents: Vec::new(),
+                is_superuser: false,
+            });
+        });
+    }
+    let access = |groups: &[&str]| {
+        let mut m = serde_yaml::Mapping::new();
+        m.insert(
+            "groups".into(),
+            Value::Sequence(groups.iter().map(|g| Value::from(*g)).collect()),
+        );
+        ("access", Value::Mapping(m))
+    };
+    let not_declared = "denied: sso.access is not declared in";
+    let not_access = "denied: the groups and users asked for are not sso.access in";
+    refused(&h, "access", &[payload("staff")], not_declared).await;
+    for asked in ["everyone-else", "staff,everyone-else", ""] {
+        refused(&h, "access", &[payload(asked), access(&["staff"])], not_access).await;
+    }
+    let bindings = h.sim.with_world(|w| w.bindings.len());
+    assert_eq!(bindings, 0, "nothing was bound");
+    // Exactly the manifest's: allowed.
+    let r = attempt(&h, "access", &[payload("staff"), access(&["staff"])]).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+}

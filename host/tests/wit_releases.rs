@@ -64,10 +64,16 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     assert_eq!(oidc["sha256"], FIXTURE_SHA256, "{oidc:#}");
     assert_ne!(oidc["source"]["kind"], "stock", "{oidc:#}");
     assert_eq!(oidc["wit_package"], "sso:flow@0.1.0", "{oidc:#}");
+    // Linked onto this host's release by name (runtime/adapter.rs), with the grants of any flow.
+    assert_eq!(oidc["linked_as"], "sso:flow@0.2.0", "{oidc:#}");
+    assert!(oidc["refused"].is_null(), "{oidc:#}");
 
     let oidc_services = ["grafana", "n8n", "outline", "superset"];
+    // In the same command as stock flows built against 0.2.0 (oauth, proxy, saml).
+    let current = ["redmine", "adminer", "zammad"];
     let mut args = vec!["fix", "--override", "oidc"];
     args.extend(oidc_services);
+    args.extend(current);
     let out = ssoctl(h.root(), &args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -77,6 +83,9 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     );
     for service in oidc_services {
         assert!(stdout.contains(&format!("✓ {service} (oidc)")), "{stdout}");
+    }
+    for service in current {
+        assert!(stdout.contains(&format!("✓ {service} (")), "{stdout}");
     }
     let mut args = vec!["check", "--override", "oidc"];
     args.extend(oidc_services);

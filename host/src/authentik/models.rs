@@ -1,6 +1,6 @@
 //! The few Authentik objects ssoctl reads, declared tolerantly: only the fields we use, all
 //! optional or defaulted, unknown fields ignored, enums kept as strings. A newer server adding a
-//! field or an enum value cannot break parsing (docs/authentik-api.md §6).
+//! field or an enum value cannot break parsing (docs/authentik-api.md §7).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -99,6 +99,9 @@ pub struct OAuth2Provider {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Application {
+    /// The application's policy binding model id (`pbm_uuid`): the `target` of its bindings.
+    #[serde(default)]
+    pub pk: Option<String>,
     pub slug: String,
     #[serde(default)]
     pub name: String,
@@ -185,4 +188,59 @@ pub struct SamlProvider {
     pub sign_response: Option<bool>,
     #[serde(default)]
     pub assigned_application_slug: Option<String>,
+}
+
+/// A group, as far as access needs it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Group {
+    pub pk: String,
+    pub name: String,
+}
+
+/// A user, as far as access needs it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct User {
+    pub pk: u64,
+    pub username: String,
+}
+
+/// A named object a binding embeds (`group_obj`, `policy_obj`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Named {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A user a binding embeds (`user_obj`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct UserRef {
+    #[serde(default)]
+    pub username: String,
+}
+
+/// A policy binding on an application: exactly one of a policy, a group or a user.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PolicyBinding {
+    pub pk: String,
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub user: Option<u64>,
+    #[serde(default)]
+    pub policy_obj: Option<Named>,
+    #[serde(default)]
+    pub group_obj: Option<Named>,
+    #[serde(default)]
+    pub user_obj: Option<UserRef>,
+    #[serde(default)]
+    pub negate: bool,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub order: i64,
+}
+
+fn enabled() -> bool {
+    true
 }

@@ -132,6 +132,9 @@ pub struct RunState {
     pub(super) custom_mappings: Vec<(String, Option<String>)>,
     /// The provider ensured in this run is a proxy provider.
     pub(super) proxy_provider: bool,
+    /// The application ensured in this run: `Some(pk)` when it exists, `Some(None)` when it does
+    /// not yet (check/plan), `None` before `ensure-application`.
+    pub(super) application: Option<Option<String>>,
 }
 
 impl RunState {
@@ -149,6 +152,7 @@ impl RunState {
             written: Vec::new(),
             custom_mappings: Vec::new(),
             proxy_provider: false,
+            application: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! [`admission`] (drop-in files, pins, `--override`, imports and grants), which this module asks
 //! and never the other way round; [`component`] holds the types both speak of.
 
+pub mod adapter;
 pub mod admission;
 pub mod cache;
 pub mod component;
@@ -33,6 +34,9 @@ pub use crate::limits::Limits;
 pub struct LoadedFlow {
     pub sso_type: String,
     pub source: Source,
+    /// The `sso:flow` release the component was built against (from its export's name); an
+    /// earlier one than the host's is linked through [`adapter`].
+    pub wit_release: Option<String>,
     pub sha256: String,
     pub size: usize,
     pub imports: Vec<InterfaceUse>,
@@ -345,13 +349,27 @@ impl FlowRuntime {
             });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
+        let wit_release = adapter::built_against(bytes);
+        let original = bytes;
+        // Built against an earlier release: linked by name onto this one (adapter.rs); what is
+        // compiled and cached is the adapted binary, under its own hash.
+        let adapted = adapter::adapt(original).map_err(|reason| LoadError::Invalid {
+            what: what.clone(),
+            reason,
+        })?;
+        let bytes: &[u8] = &adapted;
+        let compiled_sha = if bytes.len() == original.len() && bytes == original {
+            sha256.clone()
+        } else {
+            hex::encode(Sha256::digest(bytes))
+        };
         let language_runtime = bytes.len() > LANGUAGE_RUNTIME_BYTES;
         let backend = self.backend(language_runtime).map_err(|reason| LoadError::Invalid {
             what: what.clone(),
             reason,
         })?;
         let component = match &backend.cache {
-            Some(cache) => cache.load(&backend.engine, bytes, &sha256),
+            Some(cache) => cache.load(&backend.engine, bytes, &compiled_sha),
             None => Component::new(&backend.engine, bytes),
         }
         .map_err(|e| LoadError::Invalid {
@@ -379,6 +397,7 @@ impl FlowRuntime {
         Ok(LoadedFlow {
             sso_type: sso_type.to_string(),
             source,
+            wit_release,
             sha256,
             size: bytes.len(),
             imports,

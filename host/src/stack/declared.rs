@@ -37,6 +37,16 @@ pub struct Declared {
     pub files: Vec<String>,
     /// `sso.traefik_file` (default `traefik/sso.yml`): checked to route only `hosts`.
     pub traefik_file: String,
+    /// `sso.access`: who may use the application; `None` leaves it open to every user.
+    pub access: Option<DeclaredAccess>,
+}
+
+/// `sso.access`: the groups (by name) and users (by username) whose bindings the application
+/// gets, exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeclaredAccess {
+    pub groups: Vec<String>,
+    pub users: Vec<String>,
 }
 
 /// One `sso.scope_mappings` entry.
@@ -135,6 +145,25 @@ impl Declared {
             .iter()
             .find(|(k, _)| k == "skip_path_regex")
             .map(|(_, v)| v.clone());
+        let has_access = settings.iter().any(|(k, _)| k == "access" || k.starts_with("access."));
+        if has_access {
+            let access = DeclaredAccess {
+                groups: list("access.groups"),
+                users: list("access.users"),
+            };
+            let unknown = settings.iter().find(|(k, _)| {
+                k.starts_with("access.") && !k.starts_with("access.groups") && !k.starts_with("access.users")
+            });
+            if let Some((k, _)) = unknown {
+                return Err(format!(
+                    "sso.{k}: sso.access takes `groups` and `users` (lists of names)"
+                ));
+            }
+            if let Some(blank) = access.groups.iter().chain(&access.users).find(|n| n.trim().is_empty()) {
+                return Err(format!("sso.access: `{blank}` is not a group or user name"));
+            }
+            declared.access = Some(access);
+        }
         declared.traefik_file = get("traefik_file").unwrap_or_else(|| DEFAULT_TRAEFIK_FILE.to_string());
         for file in list("files").into_iter().chain([declared.traefik_file.clone()]) {
             writable_path(&file).map_err(|e| format!("sso.files: {e}"))?;

@@ -761,6 +761,16 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         settings.push((k, v));
     }
     let declared = Declared::parse(&public_url, &settings).map_err(bad)?;
+    // Empty lists leave no trace in the flattened settings: an `sso.access` that names nobody
+    // must not read as no `sso.access` (an application open to every user).
+    if sso.contains_key("access") && declared.access.is_none() {
+        return Err(at(
+            "access",
+            "sso.access lists no group or user, so nobody could log in: list `groups` or `users`, or remove \
+             sso.access to leave the application open to every user"
+                .into(),
+        ));
+    }
     // The credentials the service's own API needs (`sso.http.auth`) must be in `.env` before
     // anything is registered: found missing half-way, they leave a provider and application
     // behind for a service that is not configured.

@@ -55,7 +55,8 @@ pub fn install_panic_hook() {
 }
 
 /// Ensures the service's application: its slug and display name, the launch URL from
-/// `sso.launch_url` (default: the public URL), and `sso.open_in_new_tab`.
+/// `sso.launch_url` (default: the public URL), `sso.open_in_new_tab`, and who may use it
+/// (`sso.access`, see [`ensure_access`]).
 pub fn ensure_application(service: &Service, settings: &Settings) -> Result<(), FlowError> {
     let launch_url = match settings.get("launch_url") {
         Some(url) => url.to_string(),
@@ -67,7 +68,29 @@ pub fn ensure_application(service: &Service, settings: &Settings) -> Result<(), 
         launch_url: Some(launch_url),
         open_in_new_tab: settings.bool("open_in_new_tab", false)?,
     })?;
-    Ok(())
+    ensure_access(settings)
+}
+
+/// Ensures `sso.access` on the service's application (call after [`ensure_application`]): exactly
+/// the manifest's groups and users may use it. Without `sso.access` nothing is called and the
+/// application stays open to every user, as Authentik creates it.
+pub fn ensure_access(settings: &Settings) -> Result<(), FlowError> {
+    let groups: Vec<String> = settings
+        .list("access.groups")
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let users: Vec<String> = settings
+        .list("access.users")
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if groups.is_empty() && users.is_empty() {
+        return Ok(());
+    }
+    sso::flow::authentik::ensure_access(&sso::flow::authentik::AccessSpec { groups, users })
 }
 
 /// Operator-facing event line (`[<service> sso] <message>`).

@@ -222,6 +222,24 @@ fn trust_case(behaviour: &str, service: &Service, settings: &Settings) -> Result
             spec.redirect_uris = vec![RedirectUri { matching, url: payload }];
             authentik::ensure_oauth2_provider(&service.slug, &spec)?;
         }
+        // Who may log in: `sso.payload` names the groups asked for (comma-separated).
+        "access" => {
+            authentik::ensure_oauth2_provider(&service.slug, &spec)?;
+            authentik::ensure_application(&ApplicationSpec {
+                slug: service.slug.clone(),
+                name: service.display_name.clone(),
+                launch_url: None,
+                open_in_new_tab: false,
+            })?;
+            authentik::ensure_access(&authentik::AccessSpec {
+                groups: payload
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                users: Vec::new(),
+            })?;
+        }
         "public-client" => {
             spec.client_type = ClientType::Public;
             authentik::ensure_oauth2_provider(&service.slug, &spec)?;

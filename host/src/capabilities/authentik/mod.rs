@@ -4,6 +4,7 @@
 //! the server's version and applies, compares or records it (`oauth2`, `saml`, `proxy`, the
 //! shared `objects`; `blueprint` for `export --blueprint`).
 
+mod access;
 pub mod blueprint;
 mod oauth2;
 pub mod objects;
@@ -213,6 +214,18 @@ impl wit_ak::Host for RunState {
                 launch_url: spec.launch_url.clone(),
             }))
     }
+
+    async fn ensure_access(&mut self, spec: wit_ak::AccessSpec) -> wasmtime::Result<Result<(), FlowError>> {
+        if self.application.is_none() {
+            return Ok(Err(FlowError::Invalid(
+                "call ensure-application before ensure-access".into(),
+            )));
+        }
+        if let Err(e) = checks::access(self, &spec) {
+            return Ok(Err(e));
+        }
+        Ok(access::ensure_access(self, &spec).await)
+    }
 }
 
 /// The data a flow sends, held to what the operator's manifest declares for its service
@@ -313,6 +326,34 @@ mod checks {
             }
         }
         Ok(())
+    }
+
+    /// Who may log in is the operator's decision: exactly the manifest's `sso.access`, in any
+    /// order, or the call is refused (a flow could otherwise open the application to everyone,
+    /// or to a group of its choosing).
+    pub fn access(state: &RunState, spec: &wit_ak::AccessSpec) -> Result<(), FlowError> {
+        let Some(declared) = &state.service.declared.access else {
+            return Err(FlowError::Denied(format!(
+                "sso.access is not declared in {}: who may use the application is the operator's decision",
+                manifest(state)
+            )));
+        };
+        let same = |a: &[String], b: &[String]| {
+            let mut a: Vec<&String> = a.iter().collect();
+            let mut b: Vec<&String> = b.iter().collect();
+            a.sort();
+            a.dedup();
+            b.sort();
+            b.dedup();
+            a == b
+        };
+        if same(&spec.groups, &declared.groups) && same(&spec.users, &declared.users) {
+            return Ok(());
+        }
+        Err(FlowError::Denied(format!(
+            "the groups and users asked for are not sso.access in {}: only the manifest decides who may log in",
+            manifest(state)
+        )))
     }
 
     /// Authentik evaluates a scope mapping's expression as Python inside its server: only an

@@ -393,16 +393,20 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
                     let post = || ak.post::<Application>("core/applications/", &body);
                     let lookup = || ak.get_opt::<Application>(&path);
                     match create_or_adopt(state, &format!("application `{slug}`"), post, lookup).await? {
-                        Created::New(_) => {}
+                        Created::New(created) => state.application = Some(created.pk),
                         Created::Adopted(app) => break 'missing app,
                     }
                     state.mark_written(Written::Application);
                     state.change(format!("created application `{slug}`"));
                 }
             }
+            if state.application.is_none() {
+                state.application = Some(None);
+            }
             return Ok(());
         }
     };
+    state.application = Some(app.pk.clone());
 
     let mut diffs: Vec<Diff> = Vec::new();
     if provider.is_some() && app.provider != provider {

@@ -1,0 +1,212 @@
+//! Who may log in, as code (sso:flow 0.2.0 `ensure-access`): a manifest's `sso.access` becomes
+//! exactly those group and user bindings on the service's application, on every release the
+//! simulator plays; bindings ssoctl did not make are reported and kept, a missing group is a
+//! clear error, and the simulator's own access decision follows the bindings.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A raw request to the simulator with the admin token: status and JSON body.
+async fn call(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v3/{}", h.sim.url(), path.trim_start_matches('/'));
+    let mut req = client
+        .request(method.parse().unwrap(), &url)
+        .header("Authorization", format!("Bearer {TOKEN}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Sets grafana's `sso.access` (an empty `groups` list leaves the key out).
+fn set_access(h: &Harness, groups: &[&str], users: &[&str]) {
+    let text = h.manifest("grafana");
+    let base: String = text.split("\n  access:").next().unwrap().trim_end().to_string();
+    let mut access = String::from("\n  access:\n");
+    if !groups.is_empty() {
+        access.push_str(&format!("    groups: [{}]\n", groups.join(", ")));
+    }
+    if !users.is_empty() {
+        access.push_str(&format!("    users: [{}]\n", users.join(", ")));
+    }
+    std::fs::write(h.manifest_path("grafana"), format!("{base}{access}")).unwrap();
+}
+
+/// The bindings on grafana's application: (group name or username, order).
+async fn bindings(h: &Harness) -> Vec<(String, i64)> {
+    let (_, app) = call(h, "GET", "core/applications/grafana/", None).await;
+    let target = app["pk"].as_str().unwrap().to_string();
+    let (_, list) = call(h, "GET", &format!("policies/bindings/?target={target}"), None).await;
+    list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let who = b["group_obj"]["name"]
+                .as_str()
+                .or(b["user_obj"]["username"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            (who, b["order"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_is_bound_checked_restored_and_others_bindings_kept() {
+    for version in ssoctl_sim::schema::known_versions() {
+        let h = Harness::new(version).await;
+        for group in ["staff", "finance"] {
+            let (status, g) = call(&h, "POST", "core/groups/", Some(json!({"name": group}))).await;
+            assert_eq!(status, 201, "{version}: {g}");
+        }
+        let (status, alice) = call(
+            &h,
+            "POST",
+            "core/users/",
+            Some(json!({"username": "alice", "name": "Alice"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {alice}");
+
+        set_access(&h, &["staff"], &["alice"]);
+        let reports = h.fix(&["grafana"]).await;
+        assert_all_ok(&reports);
+        let r = report(&reports, "grafana");
+        assert!(
+            r.changes
+                .iter()
+                .any(|c| c == "bound group `staff` to application `grafana`")
+                && r.changes
+                    .iter()
+                    .any(|c| c == "bound user `alice` to application `grafana`"),
+            "{version}: {r:?}"
+        );
+        let mut bound = bindings(&h).await;
+        bound.sort();
+        assert_eq!(
+            bound,
+            [("alice".to_string(), 10_500), ("staff".to_string(), 10_000)],
+            "{version}"
+        );
+        assert_all_ok(&h.check(&["grafana"]).await);
+        // Authentik's own decision follows: alice may use it, akadmin (in neither) may not.
+        let (_, ok) = call(
+            &h,
+            "GET",
+            &format!("core/applications/grafana/check_access/?for_user={}", alice["pk"]),
+            None,
+        )
+        .await;
+        assert_eq!(ok["passing"], true, "{version}: {ok}");
+        let (_, admin) = call(&h, "GET", "core/applications/grafana/check_access/?for_user=1", None).await;
+        assert_eq!(admin["passing"], false, "{version}: {admin}");
+
+        // A binding removed by hand is drift, and fix restores it.
+        let (_, app) = call(&h, "GET", "core/applications/grafana/", None).await;
+        let target = app["pk"].as_str().unwrap().to_string();
+        let (_, list) = call(&h, "GET", &format!("policies/bindings/?target={target}"), None).await;
+        let staff_binding = list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["group_obj"]["name"] == "staff")
+            .unwrap()["pk"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, _) = call(&h, "DELETE", &format!("policies/bindings/{staff_binding}/"), None).await;
+        assert_eq!(status, 204, "{version}");
+        let reports = h.check(&["grafana"]).await;
+        assert_eq!(
+            kinds(report(&reports, "grafana")),
+            ["access-binding-missing"],
+            "{version}: {reports:?}"
+        );
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        assert_all_ok(&h.check(&["grafana"]).await);
+
+        // A binding an administrator added is reported and kept, by check and by fix.
+        let finance = h
+            .sim
+            .with_world(|w| w.groups.iter().find(|g| g.name == "finance").unwrap().pk.clone());
+        let (status, added) = call(
+            &h,
+            "POST",
+            "policies/bindings/",
+            Some(json!({"target": target, "group": finance, "order": 0})),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {added}");
+        let reports = h.check(&["grafana"]).await;
+        let r = report(&reports, "grafana");
+        assert!(r.findings.is_empty(), "{version}: {r:?}");
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("a binding ssoctl did not make, kept: group `finance` (order 0)")),
+            "{version}: {r:?}"
+        );
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        assert!(
+            bindings(&h).await.contains(&("finance".to_string(), 0)),
+            "{version}: kept"
+        );
+
+        // A group dropped from sso.access: ssoctl's binding is extra, and fix removes only it.
+        set_access(&h, &[], &["alice"]);
+        let reports = h.check(&["grafana"]).await;
+        assert_eq!(
+            kinds(report(&reports, "grafana")),
+            ["access-binding-extra"],
+            "{version}: {reports:?}"
+        );
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        let mut bound = bindings(&h).await;
+        bound.sort();
+        assert_eq!(
+            bound,
+            [("alice".to_string(), 10_500), ("finance".to_string(), 0)],
+            "{version}"
+        );
+
+        // A group that does not exist is a clear error, and nothing is bound for it.
+        set_access(&h, &["nobody"], &[]);
+        let reports = h.fix(&["grafana"]).await;
+        let r = report(&reports, "grafana");
+        let error = r.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("group `nobody` (sso.access in")
+                && error.contains("does not exist in Authentik: create it, or remove it from sso.access"),
+            "{version}: {r:?}"
+        );
+        assert!(h.sim.take_violations().is_empty(), "{version}");
+    }
+}
+
+/// `sso.access` that names nobody is refused before anything is registered (it would otherwise
+/// read as no `sso.access`, an application open to every user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_block_that_names_nobody_is_refused() {
+    let h = Harness::new("2026.8.3").await;
+    let text = h.manifest("grafana");
+    std::fs::write(
+        h.manifest_path("grafana"),
+        format!("{}\n  access:\n    groups: []\n", text.trim_end()),
+    )
+    .unwrap();
+    let out = ssoctl(h.root(), &["check", "grafana"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("sso.access lists no group or user, so nobody could log in"),
+        "{stdout}{stderr}"
+    );
+}
