@@ -242,6 +242,9 @@ enum PluginsCommand {
         /// Where to write the project (must not exist, or be empty).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The language of the flow: rust (the SDK vendored) or python (componentize-py).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
     },
     /// Build the flow project in DIR [default: .] for wasm32 (adding the target if missing) and
     /// write the component, setup-<type>.wasm, beside its Cargo.toml or to -o.
@@ -570,12 +573,20 @@ async fn run(cli: Cli) -> u8 {
                 Err(e) => fail(e),
             },
             PluginsCommand::Pin { plugins } => run_pin(&root, plugins.as_ref(), json),
-            PluginsCommand::New { sso_type, dir } => {
+            PluginsCommand::New { sso_type, dir, lang } => {
                 let dir = dir.unwrap_or_else(|| PathBuf::from(format!("setup-{sso_type}")));
-                match crate::scaffold::new_flow(&sso_type, &dir) {
+                match crate::scaffold::new_flow(&sso_type, &dir, lang) {
                     Ok(files) => {
                         println!("wrote {} files into {}", files.len(), dir.display());
-                        println!("next: cd {} && ssoctl plugins build && ./test.sh", dir.display());
+                        if lang == crate::scaffold::Lang::Python {
+                            println!(
+                                "next: cd {} && python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && \
+                                 ssoctl plugins build && ./test.sh",
+                                dir.display()
+                            );
+                        } else {
+                            println!("next: cd {} && ssoctl plugins build && ./test.sh", dir.display());
+                        }
                         0
                     }
                     Err(e) => fail(e),

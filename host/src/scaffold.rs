@@ -1,6 +1,7 @@
 //! `ssoctl plugins new` and `ssoctl plugins build`: a flow from zero with only the ssoctl binary.
 //!
-//! `new` writes a self-contained Rust project: the flow (`src/lib.rs`, an OAuth2 client whose id
+//! With `--lang python`, `new` writes `app.py`, the WIT, a pinned componentize-py and the same
+//! test script, and `build` runs componentize-py. Otherwise it writes a self-contained Rust project: the flow (`src/lib.rs`, an OAuth2 client whose id
 //! and secret land in `.env`), the flow SDK and the WIT it binds vendored under `sdk/` (the
 //! binary carries them, so no checkout of this repository is needed), a `Cargo.lock` pinning what
 //! the SDK was tested with, a sample manifest and a test script that runs the flow against
@@ -23,7 +24,35 @@ const SDK_FILES: [(&str, &str); 7] = [
     ("sdk/wit/sso-flow.wit", include_str!("../../wit/sso-flow.wit")),
 ];
 
-/// The project's own files; `{{type}}` is replaced by the sso.type.
+/// The language a new flow is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    /// Built with componentize-py (CPython inside the component).
+    Python,
+}
+
+/// The Python project's files; `{{type}}` is replaced by the sso.type.
+const PYTHON_FILES: [(&str, &str); 7] = [
+    ("app.py", include_str!("../templates/flow-python/app.py.tmpl")),
+    (
+        "pyproject.toml",
+        include_str!("../templates/flow-python/pyproject.toml.tmpl"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("../templates/flow-python/requirements.txt.tmpl"),
+    ),
+    ("README.md", include_str!("../templates/flow-python/README.md.tmpl")),
+    ("wit/sso-flow.wit", include_str!("../../wit/sso-flow.wit")),
+    (
+        "example/manifest.yaml",
+        include_str!("../templates/flow/manifest.yaml.tmpl"),
+    ),
+    ("test.sh", include_str!("../templates/flow/test.sh.tmpl")),
+];
+
+/// The Rust project's own files; `{{type}}` is replaced by the sso.type.
 const PROJECT_FILES: [(&str, &str); 6] = [
     ("Cargo.toml", include_str!("../templates/flow/Cargo.toml.tmpl")),
     ("Cargo.lock", include_str!("../templates/flow/Cargo.lock.tmpl")),
@@ -69,7 +98,7 @@ fn invalid_type(sso_type: &str) -> Option<String> {
 
 /// `plugins new <type>`: writes the project into `dir` (which must not exist or be empty).
 /// Returns the files written.
-pub fn new_flow(sso_type: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn new_flow(sso_type: &str, dir: &Path, lang: Lang) -> Result<Vec<PathBuf>, String> {
     if let Some(why) = invalid_type(sso_type) {
         return Err(why);
     }
@@ -86,10 +115,17 @@ pub fn new_flow(sso_type: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
         }
     }
     let mut written = Vec::new();
-    let files = PROJECT_FILES
-        .iter()
-        .map(|(path, text)| (*path, text.replace("{{type}}", sso_type)))
-        .chain(SDK_FILES.iter().map(|(path, text)| (*path, text.to_string())));
+    let files: Vec<(&str, String)> = match lang {
+        Lang::Rust => PROJECT_FILES
+            .iter()
+            .map(|(path, text)| (*path, text.replace("{{type}}", sso_type)))
+            .chain(SDK_FILES.iter().map(|(path, text)| (*path, text.to_string())))
+            .collect(),
+        Lang::Python => PYTHON_FILES
+            .iter()
+            .map(|(path, text)| (*path, text.replace("{{type}}", sso_type)))
+            .collect(),
+    };
     for (path, text) in files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -102,35 +138,39 @@ pub fn new_flow(sso_type: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-/// The project's type: `[package.metadata.ssoctl] sso-type` in its Cargo.toml.
-fn project_type(dir: &Path) -> Result<String, String> {
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| {
-        format!(
-            "{}: {e}; `ssoctl plugins build` runs in a project made by `ssoctl plugins new`",
-            manifest.display()
-        )
-    })?;
-    // One key of a small, generated file: read as the line `ssoctl plugins new` wrote it.
+/// A key of the ssoctl section of a generated project file (`[package.metadata.ssoctl]` in
+/// Cargo.toml, `[tool.ssoctl]` in pyproject.toml), read as `ssoctl plugins new` wrote it.
+fn project_key(file: &Path, section: &str, key: &str) -> Result<Option<String>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut in_section = false;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_section = line == "[package.metadata.ssoctl]";
+            in_section = line == section;
             continue;
         }
-        if in_section && let Some(value) = line.strip_prefix("sso-type") {
-            let value = value.trim_start().trim_start_matches('=').trim().trim_matches('"');
-            if let Some(why) = invalid_format(value) {
-                return Err(format!("{}: {why}", manifest.display()));
-            }
-            return Ok(value.to_string());
+        if in_section
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == key
+        {
+            return Ok(Some(v.trim().trim_matches('"').to_string()));
         }
     }
-    Err(format!(
-        "{} has no `[package.metadata.ssoctl] sso-type = \"<type>\"`: the component's type decides its file name",
-        manifest.display()
-    ))
+    Ok(None)
+}
+
+/// The project's type, from its ssoctl section.
+fn project_type(file: &Path, section: &str) -> Result<String, String> {
+    let value = project_key(file, section, "sso-type")?.ok_or_else(|| {
+        format!(
+            "{} has no `{section} sso-type = \"<type>\"`: the component's type decides its file name",
+            file.display()
+        )
+    })?;
+    if let Some(why) = invalid_format(&value) {
+        return Err(format!("{}: {why}", file.display()));
+    }
+    Ok(value)
 }
 
 /// Adds the wasm target through rustup when the active toolchain lacks it.
@@ -169,7 +209,16 @@ fn ensure_target(dir: &Path) -> Result<(), String> {
 /// `plugins build [DIR]`: builds the project in `dir` and writes `setup-<type>.wasm` (into `dir`
 /// unless `output` names another path). Returns where the component went and its size.
 pub fn build_flow(dir: &Path, output: Option<&Path>) -> Result<(PathBuf, usize), String> {
-    let sso_type = project_type(dir)?;
+    if !dir.join("Cargo.toml").is_file() && dir.join("pyproject.toml").is_file() {
+        return build_python(dir, output);
+    }
+    if !dir.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "{} holds no Cargo.toml or pyproject.toml: `ssoctl plugins build` runs in a project made by `ssoctl plugins new`",
+            dir.display()
+        ));
+    }
+    let sso_type = project_type(&dir.join("Cargo.toml"), "[package.metadata.ssoctl]")?;
     ensure_target(dir)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
@@ -202,13 +251,61 @@ pub fn build_flow(dir: &Path, output: Option<&Path>) -> Result<(PathBuf, usize),
                 .map(PathBuf::from)
         })
         .ok_or_else(|| format!("cargo built no setup_{sso_type}.wasm in {}", dir.display()))?;
+    let target = component_path(dir, &sso_type, output);
+    let size = crate::plugins::componentize(&module, &target)?;
+    Ok((target, size))
+}
+
+/// Where the component goes: `-o`, else `setup-<type>.wasm` beside the project file.
+fn component_path(dir: &Path, sso_type: &str, output: Option<&Path>) -> PathBuf {
     let file = format!("setup-{sso_type}.wasm");
-    let target = match output {
+    match output {
         Some(path) => path.to_path_buf(),
         None if dir == Path::new(".") => PathBuf::from(file),
         None => dir.join(file),
+    }
+}
+
+/// A Python project: componentize-py (from the project's `.venv`, else `PATH`) for the world
+/// its pyproject.toml names, every WASI import stubbed out so the component imports none.
+fn build_python(dir: &Path, output: Option<&Path>) -> Result<(PathBuf, usize), String> {
+    let pyproject = dir.join("pyproject.toml");
+    let sso_type = project_type(&pyproject, "[tool.ssoctl]")?;
+    let world = project_key(&pyproject, "[tool.ssoctl]", "world")?.unwrap_or_else(|| "base-flow".to_string());
+    if !["base-flow", "idp-flow", "service-flow", "sso-flow"].contains(&world.as_str()) {
+        return Err(format!(
+            "{}: `world = \"{world}\"` is not a world of the sso:flow WIT",
+            pyproject.display()
+        ));
+    }
+    let venv_tool = dir.join(".venv").join("bin").join("componentize-py");
+    let tool: std::ffi::OsString = if venv_tool.is_file() {
+        venv_tool.into()
+    } else {
+        "componentize-py".into()
     };
-    let size = crate::plugins::componentize(&module, &target)?;
+    let target = component_path(dir, &sso_type, output);
+    // componentize-py runs in the project; the output path is the caller's, made absolute.
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(&target))
+        .map_err(|e| format!("the current folder: {e}"))?;
+    let status = Command::new(&tool)
+        .args(["-d", "wit", "-w", &world, "componentize", "app", "--stub-wasi", "-o"])
+        .arg(&absolute)
+        .current_dir(dir)
+        .status()
+        .map_err(|e| {
+            format!(
+                "componentize-py: {e}; install it (pinned in requirements.txt): python3 -m venv .venv && \
+                 .venv/bin/pip install -r requirements.txt"
+            )
+        })?;
+    if !status.success() {
+        return Err(format!("componentize-py failed in {} ({status})", dir.display()));
+    }
+    let size = std::fs::metadata(&absolute)
+        .map_err(|e| format!("{}: {e}", absolute.display()))?
+        .len() as usize;
     Ok((target, size))
 }
 
@@ -220,7 +317,7 @@ mod tests {
     fn types_are_checked_before_anything_is_written() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "Hello", "1x", "a_b", "oidc", "x/y"] {
-            assert!(new_flow(bad, &dir.path().join("p")).is_err(), "{bad:?}");
+            assert!(new_flow(bad, &dir.path().join("p"), Lang::Rust).is_err(), "{bad:?}");
         }
         assert!(!dir.path().join("p").exists());
     }
@@ -229,8 +326,11 @@ mod tests {
     fn a_new_project_names_its_type_everywhere_and_vendors_the_sdk() {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("p");
-        new_flow("hello", &project).unwrap();
-        assert_eq!(project_type(&project).unwrap(), "hello");
+        new_flow("hello", &project, Lang::Rust).unwrap();
+        assert_eq!(
+            project_type(&project.join("Cargo.toml"), "[package.metadata.ssoctl]").unwrap(),
+            "hello"
+        );
         let lib = std::fs::read_to_string(project.join("src/lib.rs")).unwrap();
         assert!(
             lib.contains("sso_type: \"hello\".to_string()") && !lib.contains("{{"),
@@ -247,6 +347,21 @@ mod tests {
                 "{file}: {text}"
             );
         }
-        assert!(new_flow("hello", &project).unwrap_err().contains("is not empty"));
+        assert!(
+            new_flow("hello", &project, Lang::Rust)
+                .unwrap_err()
+                .contains("is not empty")
+        );
+        let python = dir.path().join("py");
+        new_flow("hello-py", &python, Lang::Python).unwrap();
+        assert_eq!(
+            project_type(&python.join("pyproject.toml"), "[tool.ssoctl]").unwrap(),
+            "hello-py"
+        );
+        assert!(
+            std::fs::read_to_string(python.join("app.py"))
+                .unwrap()
+                .contains("sso_type=\"hello-py\"")
+        );
     }
 }

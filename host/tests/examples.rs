@@ -96,6 +96,29 @@ fn missing_toolchain(program: &str, args: &[&str], what: &str) -> bool {
     true
 }
 
+/// componentize-py, pinned in `examples/keycloak-python/requirements.txt`, installed from PyPI
+/// into a virtualenv the tests share (created once, by one test at a time).
+fn componentize_py() -> PathBuf {
+    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("componentize-py");
+    let tool = venv.join("bin").join("componentize-py");
+    if !tool.exists() {
+        let python = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        assert!(python.is_ok_and(|s| s.success()), "python3 -m venv failed");
+        let status = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(repo_root().join("examples/keycloak-python/requirements.txt"))
+            .status()
+            .expect("run pip");
+        assert!(
+            status.success(),
+            "pip install -r examples/keycloak-python/requirements.txt failed"
+        );
+    }
+    tool
+}
+
 /// The Python twin (`examples/keycloak-python`), built with componentize-py (pinned in its
 /// requirements.txt, installed from PyPI into a virtualenv of the test's own) for the world
 /// `idp-flow`, with every WASI import stubbed out.
@@ -106,21 +129,7 @@ async fn install_python_keycloak_flow(root: &Path) -> PathBuf {
     let out = component.clone();
     tokio::task::spawn_blocking(move || {
         let source = repo_root().join("examples").join("keycloak-python");
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("componentize-py");
-        let tool = venv.join("bin").join("componentize-py");
-        if !tool.exists() {
-            let python = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-            assert!(python.is_ok_and(|s| s.success()), "python3 -m venv failed");
-            let status = Command::new(venv.join("bin").join("pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(source.join("requirements.txt"))
-                .status()
-                .expect("run pip");
-            assert!(
-                status.success(),
-                "pip install -r examples/keycloak-python/requirements.txt failed"
-            );
-        }
+        let tool = componentize_py();
         let status = Command::new(&tool)
             .arg("-d")
             .arg(repo_root().join("wit"))
@@ -831,4 +840,45 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// The same from zero in Python: `plugins new --lang python`, `plugins build` (componentize-py,
+/// pinned as the project's requirements.txt pins it, on `PATH`), then the project's `test.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_flow_from_zero_with_only_the_binary() {
+    if missing_toolchain(
+        "python3",
+        &["-c", "import venv, ensurepip"],
+        "Python 3 with venv and pip",
+    ) {
+        return;
+    }
+    let tool = tokio::task::spawn_blocking(componentize_py).await.unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ssoctl"), bin.path().join("ssoctl")).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.path().display(),
+        tool.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = "ssoctl plugins new hello-py --lang python\ncd setup-hello-py\nssoctl plugins build\n./test.sh\n";
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", script])
+        .current_dir(empty.path())
+        .env("PATH", path);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("✓ myapp (hello-py)"), "{stdout}");
+    assert!(
+        stdout.contains("ok: setup-hello-py.wasm registered myapp and wrote MYAPP_CLIENT_ID / MYAPP_CLIENT_SECRET"),
+        "{stdout}"
+    );
 }
