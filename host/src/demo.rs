@@ -167,6 +167,15 @@ async fn demo(version: &str, runtime: Arc<FlowRuntime>) -> Result<(), String> {
         .tempdir()
         .map_err(|e| e.to_string())?;
     write_sample_stack(dir.path(), &sim.url(), &token, Some(&fakes)).map_err(|e| e.to_string())?;
+    // Who may log in, as code: the demo's Linkding admits only the `authentik Admins` group.
+    let linkding = dir.path().join("packages/linkding/manifest.yaml");
+    let manifest = std::fs::read_to_string(&linkding).map_err(|e| e.to_string())?;
+    let manifest = manifest.replacen(
+        "  configured: false\n",
+        "  configured: false\n  access:\n    groups: [\"authentik Admins\"]\n",
+        1,
+    );
+    std::fs::write(&linkding, manifest).map_err(|e| e.to_string())?;
     println!(
         "Authentik simulator {} at {} · API fakes: Frappe {}, Wiki.js {}, Zammad {} · sample stack in {}",
         sim.version(),
@@ -331,7 +340,24 @@ async fn introduce_drift(
         .await
         .map_err(|e| e.to_string())?;
     println!("deleted the Authentik application of {c}");
+    // An administrator removes the group binding: the application is open to every user again.
+    let app: Value = ak
+        .get("core/applications/linkding/", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = app["pk"].as_str().unwrap_or_default().to_string();
+    let bindings: Vec<Value> = ak
+        .list("policies/bindings/", &[("target", target)])
+        .await
+        .map_err(|e| e.to_string())?;
+    for b in &bindings {
+        ak.delete(&format!("policies/bindings/{}/", b["pk"].as_str().unwrap_or_default()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    println!("removed the `authentik Admins` binding from linkding: every Authentik user could log in");
     let mut expected = vec![
+        ("linkding".to_string(), "access-binding-missing"),
         (a, "redirect-uri-mismatch"),
         (b, "client-secret-mismatch"),
         (c, "application-missing"),

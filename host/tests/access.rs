@@ -95,7 +95,19 @@ async fn access_is_bound_checked_restored_and_others_bindings_kept() {
             [("alice".to_string(), 10_500), ("staff".to_string(), 10_000)],
             "{version}"
         );
-        assert_all_ok(&h.check(&["grafana"]).await);
+        let reports = h.check(&["grafana"]).await;
+        assert_all_ok(&reports);
+        assert!(
+            report(&reports, "grafana").warnings.is_empty(),
+            "{version}: {reports:?}"
+        );
+        // Without sso.access, check says the application is open to everyone (for auditors).
+        let open = h.check(&["n8n"]).await;
+        assert_eq!(
+            report(&open, "n8n").warnings,
+            ["open to every Authentik user (no sso.access)"],
+            "{version}"
+        );
         // Authentik's own decision follows: alice may use it, akadmin (in neither) may not.
         let (_, ok) = call(
             &h,
@@ -208,5 +220,37 @@ async fn an_access_block_that_names_nobody_is_refused() {
     assert!(
         format!("{stdout}{stderr}").contains("sso.access lists no group or user, so nobody could log in"),
         "{stdout}{stderr}"
+    );
+}
+
+/// `export --blueprint` carries the access bindings, identified by application and subject, with
+/// the orders `ensure-access` gives its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blueprint_carries_the_access_bindings() {
+    let h = Harness::new("2026.8.3").await;
+    let (status, _) = call(&h, "POST", "core/groups/", Some(json!({"name": "staff"}))).await;
+    assert_eq!(status, 201);
+    set_access(&h, &["staff"], &["akadmin"]);
+    let out = ssoctl(h.root(), &["export", "--blueprint", "grafana"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_yaml::Value = serde_yaml::from_str(&stdout).unwrap();
+    let bindings: Vec<&serde_yaml::Value> = doc["entries"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|e| e["model"] == "authentik_policies.policybinding")
+        .collect();
+    assert_eq!(bindings.len(), 2, "{stdout}");
+    assert!(stdout.contains("id: access-grafana-group-staff"), "{stdout}");
+    assert!(stdout.contains("authentik_core.group"), "{stdout}");
+    assert!(
+        stdout.contains("order: 10000") && stdout.contains("order: 10500"),
+        "{stdout}"
     );
 }

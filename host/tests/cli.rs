@@ -50,17 +50,19 @@ async fn check_exit_codes_lines_and_json() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        lines[..2],
+        lines[..4],
         [
             "✓ grafana (oidc) — Authentik app present, redirects match",
-            "✓ redmine (oauth) — Authentik app present, redirects match"
+            "⚠ grafana — open to every Authentik user (no sso.access)",
+            "✓ redmine (oauth) — Authentik app present, redirects match",
+            "⚠ redmine — open to every Authentik user (no sso.access)"
         ]
     );
     assert!(
-        lines[2].starts_with("2 green, 0 drifted, 0 failed in "),
+        lines[4].starts_with("2 green, 0 drifted, 0 failed, 2 warnings in "),
         "summary line: {stdout}"
     );
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 5);
     assert!(!stdout.contains('\x1b'), "no colour when stdout is not a terminal");
 
     let out = ssoctl(root, &["--json", "check", "grafana"]).await;
@@ -471,7 +473,7 @@ async fn check_warns_about_what_will_break_soon() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("1 green, 0 drifted, 0 failed, 1 warning in "),
+        stdout.contains("1 green, 0 drifted, 0 failed, 2 warnings in "),
         "{stdout}"
     );
     // A service reached over plain http.
@@ -486,7 +488,8 @@ async fn check_warns_about_what_will_break_soon() {
         warnings.contains("redirect URI http://grafana.example.org/login/generic_oauth uses http://"),
         "{v}"
     );
-    assert_eq!(v["totals"]["warnings"], 2);
+    // The plain-http redirect URI, the certificate, and the application open to everyone.
+    assert_eq!(v["totals"]["warnings"], 3);
     // A manifest that opts out of signed tokens.
     let manifest = h
         .manifest("grafana")

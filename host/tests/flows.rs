@@ -296,7 +296,7 @@ per_version! {
         assert_eq!(zammad.setting("fqdn"), Some(json!("zammad.example.org")));
         assert_eq!(zammad.setting("http_type"), Some(json!("https")));
         let green = h.check(&["zammad"]).await;
-        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ zammad (saml) — Authentik app present, signing cert matches"]);
+        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ zammad (saml) — Authentik app present, signing cert matches", "⚠ zammad — open to every Authentik user (no sso.access)"]);
         let before = zammad.requests().len();
         assert!(h.fix(&["zammad"]).await[0].changes.is_empty());
         assert!(zammad.requests()[before..].iter().all(|r| r.starts_with("GET ")), "converged: {:?}", zammad.requests());
@@ -348,7 +348,7 @@ per_version! {
         assert_eq!(doc["enable_social_login"], 1);
         assert_eq!(h.fakes.frappe.secret("authentik"), p.client_secret, "the secret reached Frappe");
         let green = h.check(&["erpnext"]).await;
-        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ erpnext (frappe) — Authentik app present, client secret matches"]);
+        assert_eq!(ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check), ["✓ erpnext (frappe) — Authentik app present, client secret matches", "⚠ erpnext — open to every Authentik user (no sso.access)"]);
 
         // Drift on both sides: Authentik's secret rotated, Frappe's authorize URL edited.
         let session = h.session().await;
@@ -426,7 +426,7 @@ per_version! {
         let green = h.check(&["wikijs"]).await;
         assert_eq!(
             ssoctl::report::lines(&green[0], ssoctl::capabilities::Mode::Check),
-            ["✓ wikijs (wikijs) — Authentik app present, API key valid, strategy matches"]
+            ["✓ wikijs (wikijs) — Authentik app present, API key valid, strategy matches", "⚠ wikijs — open to every Authentik user (no sso.access)"]
         );
         let again = h.fix(&["wikijs"]).await;
         assert!(again[0].changes.is_empty(), "converged: {:?}", again[0].changes);

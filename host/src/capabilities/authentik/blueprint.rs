@@ -234,6 +234,38 @@ pub fn application(provider: Option<&str>, spec: &ApplicationSpec) -> Value {
     )
 }
 
+/// The group and user bindings `sso.access` gives the application `slug`, with the orders
+/// `ensure-access` marks its own bindings with (groups from 10000, users from 10500); identified
+/// by target and subject, so an import converges on the bindings a run made.
+pub fn access(slug: &str, groups: &[String], users: &[String]) -> Vec<Value> {
+    let target = key_of(&format!("application-{slug}"));
+    let subjects = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ("group", find("authentik_core.group", "name", g), 10_000 + i as i64, g))
+        .chain(
+            users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| ("user", find("authentik_core.user", "username", u), 10_500 + i as i64, u)),
+        );
+    subjects
+        .map(|(field, subject, order, name)| {
+            entry(
+                "authentik_policies.policybinding",
+                &format!("access-{slug}-{field}-{name}"),
+                map(vec![("target", target.clone()), (field, subject)]),
+                vec![
+                    ("order", order.into()),
+                    ("negate", false.into()),
+                    ("enabled", true.into()),
+                    ("timeout", 30.into()),
+                ],
+            )
+        })
+        .collect()
+}
+
 /// The whole blueprint for `entries` (what plan-mode runs recorded), as YAML text.
 pub fn document(name: &str, entries: Vec<Value>) -> String {
     let doc = map(vec![

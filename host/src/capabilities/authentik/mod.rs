@@ -22,7 +22,7 @@ use crate::bindings::sso::flow::authentik::{
     ScopeMappingSpec,
 };
 use crate::bindings::sso::flow::types::MatchMode;
-use crate::capabilities::state::{FlowError, RunState, SecretValue};
+use crate::capabilities::state::{FlowError, Mode, RunState, SecretValue};
 use crate::stack::declared::{DEFAULT_GRANT_TYPES, http_url};
 
 impl wit_ak::HostSecret for RunState {
@@ -206,6 +206,10 @@ impl wit_ak::Host for RunState {
             let entry = blueprint::application(Some(&self.service.slug), &spec);
             self.record.blueprint.push(entry);
         }
+        // For auditors: an application without bindings is open to every Authentik user.
+        if self.mode == Mode::Check && self.service.declared.access.is_none() {
+            self.warn("open to every Authentik user (no sso.access)".to_string());
+        }
         Ok(oauth2::ensure_application(self, &spec)
             .await
             .map(|()| wit_ak::Application {
@@ -223,6 +227,10 @@ impl wit_ak::Host for RunState {
         }
         if let Err(e) = checks::access(self, &spec) {
             return Ok(Err(e));
+        }
+        if self.ctx.blueprint {
+            let entries = blueprint::access(&self.service.slug, &spec.groups, &spec.users);
+            self.record.blueprint.extend(entries);
         }
         Ok(access::ensure_access(self, &spec).await)
     }
