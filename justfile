@@ -26,3 +26,8 @@ bootstrap-local profile="full":
 # The Authentik applications ssoctl manages, and those no manifest claims.
 authentik-apps:
     {{ssoctl}} apps
+
+# Who may use which application (users × applications, with the reason), for compliance reviews;
+# `just authentik-access --csv > access.csv`.
+authentik-access *args:
+    {{ssoctl}} access {{args}}

@@ -191,6 +191,24 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Who may use which application: users × applications as Authentik decides it, with the
+    /// reason (binding, group) for each cell; for compliance reviews.
+    Access {
+        /// Only this user (username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this application (slug).
+        #[arg(long)]
+        app: Option<String>,
+        /// CSV on stdout: user,application,allowed,reason,source.
+        #[arg(long, conflicts_with = "verify")]
+        csv: bool,
+        /// Also ask Authentik's own check for every cell, and fail (exit 1) where it disagrees.
+        #[arg(long)]
+        verify: bool,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// The Authentik applications the manifests claim, and (flagged) those none claims.
     Apps {
         #[command(flatten)]
@@ -523,6 +541,25 @@ async fn run(cli: Cli) -> u8 {
             };
             run_job(&root, &args, None, job, "plan", json, quiet).await
         }
+        Command::Access {
+            user,
+            app,
+            csv,
+            verify,
+            args,
+        } => match runtime_for(&args) {
+            Ok(runtime) => {
+                let request = AccessRequest {
+                    user: user.as_deref(),
+                    app: app.as_deref(),
+                    csv,
+                    verify,
+                    json,
+                };
+                run_access(&options(&root, &args), runtime, request).await
+            }
+            Err(e) => fail(e),
+        },
         Command::Apps { args } => match runtime_for(&args) {
             Ok(runtime) => run_apps(&options(&root, &args), runtime, json).await,
             Err(e) => fail(e),
@@ -779,6 +816,72 @@ async fn run_apps(options: &Options, runtime: Arc<FlowRuntime>, json: bool) -> u
             2
         }
     }
+}
+
+/// What `ssoctl access` was asked for.
+struct AccessRequest<'a> {
+    user: Option<&'a str>,
+    app: Option<&'a str>,
+    csv: bool,
+    verify: bool,
+    json: bool,
+}
+
+async fn run_access(options: &Options, runtime: Arc<FlowRuntime>, request: AccessRequest<'_>) -> u8 {
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} access checks asked of Authentik")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress = |done: u64, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let found = match Session::open(options, runtime).await {
+        Ok(session) => {
+            crate::access_matrix::matrix(&session, request.user, request.app, request.verify, &progress).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let matrix = match found {
+        Ok(m) => m,
+        Err(e) => {
+            if request.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"command": "access", "exit_code": 2, "error": e.to_string()})
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            return 2;
+        }
+    };
+    let code = u8::from(!matrix.disagreements.is_empty());
+    if request.json {
+        let doc = serde_json::json!({
+            "command": "access", "exit_code": code, "cells": matrix.cells, "disagreements": matrix.disagreements,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if request.csv {
+        print!("{}", crate::access_matrix::csv(&matrix.cells));
+    } else {
+        for line in crate::access_matrix::lines(&matrix.cells) {
+            println!("{line}");
+        }
+        for d in &matrix.disagreements {
+            eprintln!("disagreement: {d}");
+        }
+    }
+    code
 }
 
 /// A progress bar on stderr while many services run, when stderr is a terminal.

@@ -10,6 +10,7 @@
 //! - [`grants`]: the optional capabilities the operator grants each flow type;
 //! - [`cli`], [`demo`], [`plugins`]: the commands.
 
+pub mod access_matrix;
 pub mod apps;
 pub mod authentik;
 pub mod bindings;

@@ -254,3 +254,78 @@ async fn the_blueprint_carries_the_access_bindings() {
         "{stdout}"
     );
 }
+
+/// `ssoctl access`: the users × applications matrix agrees with Authentik's own check on every
+/// cell (`--verify` asks it for each), on every release: parents' bindings admit their children's
+/// members, user bindings their user, an application without bindings everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_matrix_agrees_with_authentik_on_every_cell() {
+    for version in ssoctl_sim::schema::known_versions() {
+        let h = Harness::new(version).await;
+        let (_, staff) = call(&h, "POST", "core/groups/", Some(json!({"name": "staff"}))).await;
+        let staff_pk = staff["pk"].as_str().unwrap().to_string();
+        let (_, alice) = call(
+            &h,
+            "POST",
+            "core/users/",
+            Some(json!({"username": "alice", "name": ""})),
+        )
+        .await;
+        let (status, _) = call(&h, "POST", "core/users/", Some(json!({"username": "bob", "name": ""}))).await;
+        assert_eq!(status, 201, "{version}");
+        let child = if version.starts_with("2025.12") || version.starts_with("2026") {
+            json!({"name": "finance", "parents": [staff_pk], "users": [alice["pk"]]})
+        } else {
+            json!({"name": "finance", "parent": staff_pk, "users": [alice["pk"]]})
+        };
+        let (status, finance) = call(&h, "POST", "core/groups/", Some(child)).await;
+        assert_eq!(status, 201, "{version}: {finance}");
+        set_access(&h, &["staff"], &[]);
+        let text = h.manifest("n8n");
+        std::fs::write(
+            h.manifest_path("n8n"),
+            format!("{}\n  access:\n    users: [bob]\n", text.trim_end()),
+        )
+        .unwrap();
+        assert_all_ok(&h.fix(&["grafana", "n8n", "redmine"]).await);
+
+        let out = ssoctl(h.root(), &["--json", "access", "--verify"]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{version}: {stdout}");
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["disagreements"], json!([]), "{version}");
+        let cell = |user: &str, app: &str| {
+            doc["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["user"] == user && c["application"] == app)
+                .unwrap_or_else(|| panic!("{version}: no cell {user} {app}"))
+                .clone()
+        };
+        assert_eq!(cell("alice", "grafana")["allowed"], true, "{version}");
+        assert_eq!(cell("alice", "grafana")["reason"], "group staff", "{version}");
+        assert_eq!(cell("bob", "grafana")["allowed"], false, "{version}");
+        assert_eq!(cell("akadmin", "grafana")["allowed"], false, "{version}");
+        assert_eq!(cell("bob", "n8n")["allowed"], true, "{version}");
+        assert_eq!(cell("alice", "n8n")["allowed"], false, "{version}");
+        assert_eq!(cell("alice", "redmine")["allowed"], true, "{version}");
+        assert_eq!(
+            cell("alice", "redmine")["reason"],
+            "no bindings: open to every user",
+            "{version}"
+        );
+        assert_eq!(cell("alice", "redmine")["source"], "bindings", "{version}");
+
+        let out = ssoctl(h.root(), &["access", "--csv", "--user", "alice", "--app", "grafana"]).await;
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "user,application,allowed,reason,source\nalice,grafana,true,group staff,bindings\n",
+            "{version}"
+        );
+        let out = ssoctl(h.root(), &["access", "--user", "nobody"]).await;
+        assert_eq!(out.status.code(), Some(2), "{version}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no user `nobody` in Authentik"));
+        assert!(h.sim.take_violations().is_empty(), "{version}");
+    }
+}

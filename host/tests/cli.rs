@@ -530,6 +530,7 @@ async fn justfile_recipes_run() {
         "sso-fix-all",
         "bootstrap-local",
         "authentik-apps",
+        "authentik-access",
     ];
     assert_eq!(
         recipes.keys().map(String::as_str).collect::<Vec<_>>().len(),
@@ -545,10 +546,14 @@ async fn justfile_recipes_run() {
         ("sso-fix-all", "", 0),
         ("sso-check", "", 0),
         ("authentik-apps", "", 0),
+        ("authentik-access", "--verify", 0),
     ];
     for (recipe, arg, code) in runs {
         let line = recipes.get(recipe).unwrap_or_else(|| panic!("no recipe {recipe}"));
-        let line = line.replace("{{svc}}", arg).replace("{{profile}}", arg);
+        let line = line
+            .replace("{{svc}}", arg)
+            .replace("{{profile}}", arg)
+            .replace("{{args}}", arg);
         let args: Vec<&str> = line.split_whitespace().skip(1).collect();
         assert!(line.starts_with("{{ssoctl}} "), "{recipe}: {line}");
         let out = ssoctl(h.root(), &args).await;
