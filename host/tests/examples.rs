@@ -25,6 +25,18 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Removes the outer `cargo test`'s settings (`CARGO_*` but the registry's, `RUSTFLAGS`, a
+/// workspace wrapper) from a command that runs cargo on a crate of its own.
+fn without_outer_cargo(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let keep = key == "CARGO_HOME" || key.starts_with("CARGO_NET_") || key.starts_with("CARGO_HTTP_");
+        if (key.starts_with("CARGO_") || key == "RUSTFLAGS" || key.starts_with("RUSTC_WORKSPACE_WRAPPER")) && !keep {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 /// `cargo build` of `examples/<name>` for wasm32 with its own lock file, in a target folder of its
 /// own (the outer `cargo test` holds the workspace's), with the outer build's settings removed.
 fn build_example(name: &str) -> PathBuf {
@@ -35,13 +47,7 @@ fn build_example(name: &str) -> PathBuf {
         .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown"])
         .arg("--target-dir")
         .arg(&target_dir);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let keep = key == "CARGO_HOME" || key.starts_with("CARGO_NET_") || key.starts_with("CARGO_HTTP_");
-        if (key.starts_with("CARGO_") || key == "RUSTFLAGS" || key.starts_with("RUSTC_WORKSPACE_WRAPPER")) && !keep {
-            cmd.env_remove(&key);
-        }
-    }
+    without_outer_cargo(&mut cmd);
     let status = cmd.status().expect("run cargo");
     assert!(status.success(), "building examples/{name} failed ({status})");
     target_dir
@@ -791,13 +797,7 @@ async fn a_flow_from_zero_with_only_the_binary() {
         .env("PATH", path);
     // The outer `cargo test`'s settings removed, as for the examples; a target folder shared
     // with them keeps the dependencies built once.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let keep = key == "CARGO_HOME" || key.starts_with("CARGO_NET_") || key.starts_with("CARGO_HTTP_");
-        if (key.starts_with("CARGO_") || key == "RUSTFLAGS" || key.starts_with("RUSTC_WORKSPACE_WRAPPER")) && !keep {
-            cmd.env_remove(&key);
-        }
-    }
+    without_outer_cargo(&mut cmd);
     cmd.env(
         "CARGO_TARGET_DIR",
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples"),

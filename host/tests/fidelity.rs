@@ -33,22 +33,6 @@ fn flow_pk(h: &Harness, designation: &str) -> Option<String> {
     })
 }
 
-/// A raw request to the simulator with the admin token: status and JSON body.
-async fn call(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}/api/v3/{}", h.sim.url(), path.trim_start_matches('/'));
-    let mut req = client
-        .request(method.parse().unwrap(), &url)
-        .header("Authorization", format!("Bearer {TOKEN}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 /// Creates `n` applications `<prefix>-000`… (named `<prefix> 0`…) through the API.
 async fn create_applications(h: &Harness, prefix: &str, n: usize) {
     for i in 0..n {

@@ -31,12 +31,13 @@ pub fn built_against(bytes: &[u8]) -> Option<String> {
 }
 
 /// The component with its `sso:flow` names moved to this host's release, or unchanged when it
-/// was built against this release (or is not a flow at all: the loader says why then).
-pub fn adapt(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
-    let Some(release) = built_against(bytes) else {
+/// was built against this release (or is not a flow at all: the loader says why then). `release`
+/// is what [`built_against`] found, read once by the caller.
+pub fn adapt<'a>(bytes: &'a [u8], release: Option<&str>) -> Result<Cow<'a, [u8]>, String> {
+    let Some(release) = release else {
         return Ok(Cow::Borrowed(bytes));
     };
-    if release == API_VERSION || !ADAPTED.contains(&release.as_str()) {
+    if release == API_VERSION || !ADAPTED.contains(&release) {
         return Ok(Cow::Borrowed(bytes));
     }
     let mut renamer = Renamer {

@@ -353,7 +353,7 @@ impl FlowRuntime {
         let original = bytes;
         // Built against an earlier release: linked by name onto this one (adapter.rs); what is
         // compiled and cached is the adapted binary, under its own hash.
-        let adapted = adapter::adapt(original).map_err(|reason| LoadError::Invalid {
+        let adapted = adapter::adapt(original, wit_release.as_deref()).map_err(|reason| LoadError::Invalid {
             what: what.clone(),
             reason,
         })?;

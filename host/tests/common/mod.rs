@@ -272,3 +272,22 @@ pub fn objects_per_name(h: &Harness) -> std::collections::BTreeMap<String, usize
         n
     })
 }
+
+/// A raw request to the simulator with the admin token: status and JSON body.
+pub async fn call(h: &Harness, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v3/{}", h.sim.url(), path.trim_start_matches('/'));
+    let mut req = client
+        .request(method.parse().unwrap(), &url)
+        .header("Authorization", format!("Bearer {TOKEN}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
