@@ -567,7 +567,13 @@ async fn call_flow(
                 flow.source, claimed, flow.sso_type, claimed,
             ))));
         }
-        let result = instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await;
+        let mut result = instance.sso_flow_flow().call_run(&mut store, &wit_service, mode).await;
+        // The application a flow ensured ends with the manifest's access, whatever it called.
+        if let Ok(Ok(_)) = &result
+            && let Err(e) = crate::capabilities::authentik::access::complete(store.data_mut()).await
+        {
+            result = Ok(Err(e));
+        }
         *timing.lock().expect("timing") = RunTiming {
             instantiate: instantiated - started,
             call: instantiated.elapsed(),

@@ -14,11 +14,12 @@ use std::process::Command;
 use crate::runtime::stock_types;
 
 /// The flow SDK's sources and the WIT, as `plugins new` vendors them (path in the project, text).
-const SDK_FILES: [(&str, &str); 7] = [
+const SDK_FILES: [(&str, &str); 8] = [
     ("sdk/Cargo.toml", include_str!("../../plugins/sdk/Cargo.toml")),
     ("sdk/src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
     ("sdk/src/http.rs", include_str!("../../plugins/sdk/src/http.rs")),
     ("sdk/src/oauth.rs", include_str!("../../plugins/sdk/src/oauth.rs")),
+    ("sdk/src/roles.rs", include_str!("../../plugins/sdk/src/roles.rs")),
     ("sdk/src/settings.rs", include_str!("../../plugins/sdk/src/settings.rs")),
     ("sdk/src/template.rs", include_str!("../../plugins/sdk/src/template.rs")),
     ("sdk/wit/sso-flow.wit", include_str!("../../wit/sso-flow.wit")),
@@ -312,6 +313,17 @@ fn build_python(dir: &Path, output: Option<&Path>) -> Result<(PathBuf, usize), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module added to the SDK must be vendored too, or every new project fails to build.
+    #[test]
+    fn every_sdk_source_is_vendored() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/src");
+        for entry in std::fs::read_dir(src).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let path = format!("sdk/src/{name}");
+            assert!(SDK_FILES.iter().any(|(p, _)| *p == path), "{path} is not in SDK_FILES");
+        }
+    }
 
     #[test]
     fn types_are_checked_before_anything_is_written() {

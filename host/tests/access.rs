@@ -172,6 +172,32 @@ async fn access_is_bound_checked_restored_and_others_bindings_kept() {
             "{version}"
         );
 
+        // sso.access dropped from the manifest altogether: the binding ssoctl made is drift (the
+        // application would otherwise stay restricted while check called it open), fix removes
+        // only it, and check then names the binding that still decides.
+        let text = h.manifest("grafana");
+        let without = text.split("\n  access:").next().unwrap().trim_end().to_string();
+        std::fs::write(h.manifest_path("grafana"), format!("{without}\n")).unwrap();
+        let reports = h.check(&["grafana"]).await;
+        let r = report(&reports, "grafana");
+        assert_eq!(kinds(r), ["access-binding-extra"], "{version}: {r:?}");
+        assert!(
+            r.findings[0].message.contains("user `alice`") && r.findings[0].message.contains("no sso.access"),
+            "{version}: {r:?}"
+        );
+        assert_all_ok(&h.fix(&["grafana"]).await);
+        assert_eq!(bindings(&h).await, [("finance".to_string(), 0)], "{version}");
+        let reports = h.check(&["grafana"]).await;
+        assert_all_ok(&reports);
+        assert_eq!(
+            report(&reports, "grafana").warnings,
+            [
+                "no sso.access: who may use application `grafana` is decided by bindings ssoctl did not make: group \
+              `finance` (order 0)"
+            ],
+            "{version}"
+        );
+
         // A group that does not exist is a clear error, and nothing is bound for it.
         set_access(&h, &["nobody"], &[]);
         let reports = h.fix(&["grafana"]).await;

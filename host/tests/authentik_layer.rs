@@ -165,6 +165,8 @@ async fn lookups_are_made_once_per_run() {
         "GET /propertymappings/provider/scope/",
         "GET /providers/oauth2/",
         "GET /core/applications/",
+        "GET /core/groups/",
+        "GET /policies/bindings/",
         "GET /schema/",
     ] {
         assert_eq!(counts.get(list), Some(&1), "{list}: {counts:#?}");
@@ -175,9 +177,12 @@ async fn lookups_are_made_once_per_run() {
     );
     // The schema names the version: no separate version request.
     assert_eq!(counts.get("GET /admin/version/"), None);
-    assert_eq!(h.sim.requests() - h.sim.writes(), 6, "{counts:#?}");
-    // A provider and an application per service, and Mattermost's own scope mapping.
-    assert_eq!(h.sim.writes(), 15, "{counts:#?}");
+    // Groups are read for the roles of Grafana, Superset and Redmine (their groups must exist);
+    // the bindings (who may use an existing application) travel with the preflight.
+    assert_eq!(h.sim.requests() - h.sim.writes(), 8, "{counts:#?}");
+    // A provider and an application per service, Mattermost's own scope mapping and the one
+    // ssoctl writes for Redmine's roles claim.
+    assert_eq!(h.sim.writes(), 16, "{counts:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -458,7 +458,7 @@ fn cases(html_url: String, not_found_url: String) -> Vec<(&'static str, Breaker,
             }),
             vec![
                 "packages/zammad/manifest.yaml",
-                "line 15",
+                "line 17",
                 "ZAMMAD_API_TOKEN is not set",
             ],
         ),

@@ -69,15 +69,16 @@ async fn a_large_stack_costs_a_few_list_pages_not_a_request_per_service() {
         );
     }
 
-    // check: schema and flow list (preflight), scope mappings, keypair, outposts, and the pages
-    // of the three lists every service is found in — nothing per service. The OAuth2 list holds
+    // check: schema and flow list (preflight), scope mappings, keypair, outposts, the policy
+    // bindings (who may use each application, one list for all), and the pages of the three
+    // lists every service is found in — nothing per service. The OAuth2 list holds
     // the proxy providers too (a proxy provider is an OAuth2 provider underneath, and Authentik's
     // `OAuth2ProviderViewSet` lists every row of that table).
     sim.reset_counts();
     let checked = open().await.check(&[], None).await.unwrap();
     assert!(checked.iter().all(|r| r.status == Status::Ok));
     let counts = sim.counts();
-    let budget = 5 + pages(200 + 50) + pages(50) + pages(N);
+    let budget = 6 + pages(200 + 50) + pages(50) + pages(N);
     assert!(
         sim.requests() <= budget,
         "check of {N} services sent {} requests, budget {budget}: {counts:#?}",
@@ -99,8 +100,9 @@ async fn a_large_stack_costs_a_few_list_pages_not_a_request_per_service() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oauth_only_stack_meets_the_four_plus_two_pages_budget() {
-    // 10 services of the generated kind minus the proxies: 4 + 2·⌈N/100⌉ requests for check.
+async fn an_oauth_only_stack_meets_the_five_plus_two_pages_budget() {
+    // 10 services of the generated kind minus the proxies: 5 + 2·⌈N/100⌉ requests for check
+    // (schema, flows, scope mappings, keypair, policy bindings; providers and applications).
     let (sim, _dir, options, runtime) = generated("2024.2", 8).await;
     let session = Session::open(&options, runtime.clone()).await.unwrap();
     assert!(
@@ -117,7 +119,7 @@ async fn an_oauth_only_stack_meets_the_four_plus_two_pages_budget() {
     assert_eq!(checked.len(), 8);
     assert!(checked.iter().all(|r| r.status == Status::Ok));
     assert!(
-        sim.requests() <= 4 + 2 * pages(8),
+        sim.requests() <= 5 + 2 * pages(8),
         "{} requests: {:#?}",
         sim.requests(),
         sim.counts()

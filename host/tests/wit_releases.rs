@@ -68,7 +68,18 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     assert_eq!(oidc["linked_as"], "sso:flow@0.2.0", "{oidc:#}");
     assert!(oidc["refused"].is_null(), "{oidc:#}");
 
-    let oidc_services = ["grafana", "n8n", "outline", "superset"];
+    // 0.1.0 has no `ensure-access`: the host applies the manifest's sso.access itself after the
+    // run, or n8n would stay open to every user under a component that cannot restrict it.
+    let n8n = h.manifest("n8n");
+    std::fs::write(
+        h.manifest_path("n8n"),
+        format!("{}\n  access:\n    groups: [\"authentik Admins\"]\n", n8n.trim_end()),
+    )
+    .unwrap();
+
+    // Grafana's and Superset's manifests render `sso.roles` ({roles_jmespath}), which a 0.1.0
+    // flow does not know (it says so, naming the key): the other oidc services run it.
+    let oidc_services = ["n8n", "outline"];
     // In the same command as stock flows built against 0.2.0 (oauth, proxy, saml).
     let current = ["redmine", "adminer", "zammad"];
     let mut args = vec!["fix", "--override", "oidc"];
@@ -93,4 +104,14 @@ async fn a_component_built_against_0_1_0_still_configures_its_services() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     // And the stock flow agrees with what the 0.1.0 component registered.
     assert_all_ok(&h.check(&oidc_services).await);
+    let (_, app) = call(&h, "GET", "core/applications/n8n/", None).await;
+    let target = app["pk"].as_str().unwrap();
+    let (_, bindings) = call(&h, "GET", &format!("policies/bindings/?target={target}"), None).await;
+    let bound: Vec<&str> = bindings["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["group_obj"]["name"].as_str())
+        .collect();
+    assert_eq!(bound, ["authentik Admins"], "{bindings:#}");
 }

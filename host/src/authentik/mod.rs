@@ -55,6 +55,11 @@ impl Snapshot {
         }
     }
 
+    /// Every object, in the server's order.
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
     /// The first object whose string field `field` is `value`.
     pub fn find(&self, field: &str, value: &str) -> Option<&Value> {
         let index = self

@@ -135,6 +135,10 @@ pub struct RunState {
     /// The application ensured in this run: `Some(pk)` when it exists, `Some(None)` when it does
     /// not yet (check/plan), `None` before `ensure-application`.
     pub(super) application: Option<Option<String>>,
+    /// The application was created in this run (so it has no bindings yet).
+    pub(super) application_created: bool,
+    /// The flow called `ensure-access` (else the host applies `sso.access` after the run).
+    pub(super) access_ensured: bool,
 }
 
 impl RunState {
@@ -153,6 +157,8 @@ impl RunState {
             custom_mappings: Vec::new(),
             proxy_provider: false,
             application: None,
+            application_created: false,
+            access_ensured: false,
         }
     }
 

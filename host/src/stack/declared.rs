@@ -8,6 +8,8 @@
 
 use std::path::{Component, Path};
 
+use super::roles::DeclaredRoles;
+
 /// The service's declarations, resolved against `.env`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Declared {
@@ -39,6 +41,8 @@ pub struct Declared {
     pub traefik_file: String,
     /// `sso.access`: who may use the application; `None` leaves it open to every user.
     pub access: Option<DeclaredAccess>,
+    /// `sso.roles`: which groups give which of the service's roles.
+    pub roles: Option<DeclaredRoles>,
 }
 
 /// `sso.access`: the groups (by name) and users (by username) whose bindings the application
@@ -163,6 +167,15 @@ impl Declared {
                 return Err(format!("sso.access: `{blank}` is not a group or user name"));
             }
             declared.access = Some(access);
+        }
+        declared.roles = DeclaredRoles::parse(settings)?;
+        if let Some((scope, expression)) = declared.roles.as_ref().and_then(DeclaredRoles::claim_mapping) {
+            if declared.scope_mappings.iter().any(|m| m.scope == scope) {
+                return Err(format!(
+                    "sso.roles_claim `{scope}` is also a scope in sso.scope_mappings: one scope, one mapping"
+                ));
+            }
+            declared.scope_mappings.push(DeclaredMapping { scope, expression });
         }
         declared.traefik_file = get("traefik_file").unwrap_or_else(|| DEFAULT_TRAEFIK_FILE.to_string());
         for file in list("files").into_iter().chain([declared.traefik_file.clone()]) {

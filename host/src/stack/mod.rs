@@ -5,6 +5,7 @@ pub mod declared;
 pub mod envfile;
 pub mod lock;
 pub mod manifest;
+pub mod roles;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -761,6 +762,17 @@ fn resolve_service(name: &str, path: &Path, manifest: &Manifest, env: &EnvFile) 
         settings.push((k, v));
     }
     let declared = Declared::parse(&public_url, &settings).map_err(bad)?;
+    // The scope mapping ssoctl derives from `sso.roles` reaches the flow like one the operator
+    // wrote (stack/roles.rs), after theirs.
+    if let Some((scope, expression)) = declared.roles.as_ref().and_then(roles::DeclaredRoles::claim_mapping) {
+        let index = declared.scope_mappings.len() - 1;
+        settings.push((format!("scope_mappings.{index}.scope"), scope));
+        settings.push((format!("scope_mappings.{index}.expression"), expression));
+        settings.push((
+            format!("scope_mappings.{index}.description"),
+            "roles from sso.roles (ssoctl)".to_string(),
+        ));
+    }
     // Empty lists leave no trace in the flattened settings: an `sso.access` that names nobody
     // must not read as no `sso.access` (an application open to every user).
     if sso.contains_key("access") && declared.access.is_none() {

@@ -64,6 +64,10 @@ impl Guest for FrappeFlow {
     fn run(service: Service, mode: Mode) -> Result<Outcome, FlowError> {
         ssoctl_flow_sdk::install_panic_hook();
         let settings = Settings::new(&service.settings);
+        ssoctl_flow_sdk::roles::unsupported(
+            &settings,
+            "Frappe's social login gives new users its default role; use sso.access for who may log in",
+        )?;
         let provider_name = settings.get("provider_name").unwrap_or("authentik");
         let name = scrub(provider_name);
         let redirect_path = format!("/api/method/frappe.integrations.oauth2_logins.custom/{name}");

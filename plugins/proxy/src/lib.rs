@@ -42,6 +42,10 @@ impl Guest for ProxyFlow {
     fn run(service: Service, _mode: Mode) -> Result<Outcome, FlowError> {
         ssoctl_flow_sdk::install_panic_hook();
         let settings = Settings::new(&service.settings);
+        ssoctl_flow_sdk::roles::unsupported(
+            &settings,
+            "the outpost passes the user's groups to the upstream in the X-authentik-groups header (separated by |); map them in the service",
+        )?;
         let proxy_mode = match settings.get("mode").unwrap_or("forward_single") {
             "forward_single" => ProxyMode::ForwardSingle,
             "forward_domain" => ProxyMode::ForwardDomain,

@@ -63,6 +63,10 @@ impl Guest for SamlFlow {
     fn run(service: Service, mode: Mode) -> Result<Outcome, FlowError> {
         ssoctl_flow_sdk::install_panic_hook();
         let settings = Settings::new(&service.settings);
+        ssoctl_flow_sdk::roles::unsupported(
+            &settings,
+            "Authentik sends the user's groups in the SAML attribute http://schemas.xmlsoap.org/claims/Group (its default mapping); map them to roles in the service (Zammad 6 cannot: it gives SSO users its signup roles)",
+        )?;
         let server = authentik::server_info();
         let acs_url = service
             .redirect_uris

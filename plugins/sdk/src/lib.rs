@@ -16,6 +16,7 @@ wit_bindgen::generate!({
 
 pub mod http;
 pub mod oauth;
+pub mod roles;
 pub mod settings;
 pub mod template;
 

@@ -5,6 +5,7 @@
 //! [`Flavor`]. The manifest can override scopes, client type and the exact `.env` keys
 //! (`sso.env: {KEY: "{placeholder}"}`) so a service such as Grafana gets `GF_AUTH_GENERIC_OAUTH_*`.
 
+use crate::roles::{self, Roles};
 use crate::sso::flow::authentik::{self, ClientType, Oauth2Provider, Oauth2ProviderSpec, ScopeMappingSpec};
 use crate::sso::flow::service_config;
 use crate::template::{self, SECRET_PLACEHOLDER};
@@ -27,9 +28,15 @@ pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 pub fn run(flavor: &Flavor, service: &Service, _mode: Mode) -> Result<Outcome, FlowError> {
     let settings = Settings::new(&service.settings);
     let mut spec = provider_spec(flavor, service, &settings)?;
+    let roles = Roles::from_settings(&settings)?;
     // Every `.env` template is checked before anything is registered.
-    for (key, tpl) in env_entries(flavor, service, &settings) {
-        template::check(&key, tpl, &PLACEHOLDERS)?;
+    let names: Vec<&str> = PLACEHOLDERS.iter().chain(&roles::PLACEHOLDERS).copied().collect();
+    let entries = env_entries(flavor, service, &settings);
+    for (key, tpl) in &entries {
+        template::check(key, tpl, &names)?;
+    }
+    if let Some(roles) = &roles {
+        check_roles_reach_the_service(roles, &spec, &settings, &entries)?;
     }
     for item in settings.items("scope_mappings") {
         let item = Settings::new(&item);
@@ -47,7 +54,7 @@ pub fn run(flavor: &Flavor, service: &Service, _mode: Mode) -> Result<Outcome, F
     let provider = authentik::ensure_oauth2_provider(&service.slug, &spec)?;
     crate::ensure_application(service, &settings)?;
     let server = authentik::server_info();
-    write_env(flavor, service, &settings, &provider, &server.url)?;
+    write_env(flavor, service, &settings, &provider, &server.url, roles.as_ref())?;
     // The host prints the one registration line (`registered` or `updated`), knowing what changed.
     Ok(Outcome {
         summary: "Authentik app present, redirects match".to_string(),
@@ -131,7 +138,9 @@ fn write_env(
     settings: &Settings,
     provider: &Oauth2Provider,
     authentik_url: &str,
+    roles: Option<&Roles>,
 ) -> Result<(), FlowError> {
+    let role_values = Roles::values(roles);
     let values: [(&str, &str); PLACEHOLDERS.len()] = [
         ("client_id", provider.client_id.as_str()),
         ("issuer", provider.issuer.as_str()),
@@ -146,12 +155,45 @@ fn write_env(
         ("slug", service.slug.as_str()),
     ];
     debug_assert!(values.iter().map(|(n, _)| *n).eq(PLACEHOLDERS));
+    let values: Vec<(&str, &str)> = values
+        .into_iter()
+        .chain(role_values.iter().map(|(n, v)| (*n, v.as_str())))
+        .collect();
     for (key, tpl) in env_entries(flavor, service, settings) {
         if tpl == SECRET_PLACEHOLDER {
             service_config::set_env_secret(&key, &provider.client_secret)?;
         } else {
             service_config::set_env(&key, &template::expand(&key, tpl, &values)?)?;
         }
+    }
+    Ok(())
+}
+
+/// `sso.roles` must reach the service: through an `.env` value that renders it, or through the
+/// claim `sso.roles_claim` the host derives; and a rendering over the `groups` claim needs the
+/// scope that carries it (`profile`, in Authentik's default mappings). A manifest that declares
+/// roles nothing passes on would read as mapped while every user gets the service's default.
+fn check_roles_reach_the_service(
+    roles: &Roles,
+    spec: &Oauth2ProviderSpec,
+    settings: &Settings,
+    entries: &[(String, &str)],
+) -> Result<(), FlowError> {
+    let uses = |name: &str| entries.iter().any(|(_, t)| t.contains(&format!("{{{name}}}")));
+    let over_groups = uses("roles_jmespath") || uses("roles_by_group_json");
+    if !over_groups && settings.get("roles_claim").is_none() {
+        return Err(FlowError::Invalid(format!(
+            "sso.roles ({} roles) reaches no .env value: use {{roles_jmespath}} (Grafana) or {{roles_by_group_json}} \
+             (Flask-AppBuilder, Superset) in sso.env, or set sso.roles_claim",
+            roles.entries.len()
+        )));
+    }
+    if over_groups && !spec.scopes.iter().any(|s| s == "profile") {
+        return Err(FlowError::Invalid(
+            "sso.roles is rendered over the `groups` claim, which Authentik sends in the `profile` scope: add \
+             profile to sso.scopes"
+                .to_string(),
+        ));
     }
     Ok(())
 }

@@ -359,6 +359,10 @@ impl Guest for WikijsFlow {
     fn run(service: Service, mode: Mode) -> Result<Outcome, FlowError> {
         ssoctl_flow_sdk::install_panic_hook();
         let settings = Settings::new(&service.settings);
+        ssoctl_flow_sdk::roles::unsupported(
+            &settings,
+            "Wiki.js assigns groups itself (its strategy's group mapping); use sso.access for who may log in",
+        )?;
         let prefix = &service.env_prefix;
         let env = |setting: &str, default: &str| {
             settings

@@ -14,6 +14,9 @@ use crate::authentik::models::{Group, PolicyBinding, User};
 use crate::bindings::sso::flow::authentik::AccessSpec;
 use crate::capabilities::state::{FlowError, Mode, RunState};
 
+/// Where Authentik lists policy bindings.
+pub const BINDINGS: &str = "policies/bindings/";
+
 /// The `order` values of the bindings ssoctl makes: groups from 10000, users from 10500.
 pub const OWN_ORDERS: std::ops::Range<i64> = 10_000..11_000;
 const FIRST_USER_ORDER: i64 = 10_500;
@@ -64,6 +67,7 @@ fn describe_foreign(b: &PolicyBinding) -> String {
 
 /// Ensures exactly `spec`'s group and user bindings on the application ensured in this run.
 pub async fn ensure_access(state: &mut RunState, spec: &AccessSpec) -> Result<(), FlowError> {
+    state.access_ensured = true;
     let ak = state.ctx.authentik.clone();
     let manifest = state.service.manifest_path.display().to_string();
     let mut wanted = Vec::new();
@@ -118,7 +122,7 @@ pub async fn ensure_access(state: &mut RunState, spec: &AccessSpec) -> Result<()
         return Ok(());
     };
     let bindings = ak
-        .list::<PolicyBinding>("policies/bindings/", &[("target", target.clone())])
+        .list::<PolicyBinding>(BINDINGS, &[("target", target.clone())])
         .await
         .map_err(|e| state.upstream(e))?;
     for b in bindings.iter().filter(|b| !is_own(b)) {
@@ -157,7 +161,7 @@ pub async fn ensure_access(state: &mut RunState, spec: &AccessSpec) -> Result<()
                     "target": target, field: value, "order": free_order(from),
                     "negate": false, "enabled": true, "timeout": 30,
                 });
-                ak.post::<serde_json::Value>("policies/bindings/", &body)
+                ak.post::<serde_json::Value>(BINDINGS, &body)
                     .await
                     .map_err(|e| state.upstream(e))?;
                 state.change(format!("bound {} to application `{slug}`", s.describe()));
@@ -178,6 +182,118 @@ pub async fn ensure_access(state: &mut RunState, spec: &AccessSpec) -> Result<()
                     .map_err(|e| state.upstream(e))?;
                 state.change(format!("removed ssoctl's binding of {what} from application `{slug}`"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// What the host does after a flow returned, whatever the flow called: the application it
+/// ensured ends with exactly the manifest's `sso.access`. A flow built against sso:flow 0.1.0
+/// cannot call `ensure-access`, and a drop-in may simply not: without this the application would
+/// stay open to every user although the manifest restricts it. Without `sso.access`, the bindings
+/// ssoctl made earlier are drift (the manifest dropped them), found in the one shared listing of
+/// bindings rather than a request per service.
+pub async fn complete(state: &mut RunState) -> Result<(), FlowError> {
+    if !state.access_ensured {
+        complete_access(state).await?;
+    }
+    role_groups_exist(state).await
+}
+
+/// Every group `sso.roles` names exists: a role mapped from a group Authentik does not have is
+/// given to nobody, silently, in the service.
+async fn role_groups_exist(state: &mut RunState) -> Result<(), FlowError> {
+    let Some(roles) = state.service.declared.roles.clone() else {
+        return Ok(());
+    };
+    // One listing of groups for the whole command, shared by every service that maps roles.
+    let groups = state
+        .ctx
+        .authentik
+        .snapshot("core/groups/")
+        .await
+        .map_err(|e| state.upstream(e))?;
+    for (group, role) in roles.groups() {
+        let found = groups.find("name", group).is_some();
+        if !found {
+            return Err(FlowError::NotFound(format!(
+                "group `{group}` (role `{role}` in sso.roles, {}) does not exist in Authentik: create it, or remove it \
+                 from sso.roles; ssoctl does not create groups",
+                state.service.manifest_path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn complete_access(state: &mut RunState) -> Result<(), FlowError> {
+    let Some(application) = state.application.clone() else {
+        return Ok(());
+    };
+    if let Some(declared) = state.service.declared.access.clone() {
+        tracing::debug!(
+            service = %state.service.name,
+            "the flow did not call ensure-access: ssoctl applies sso.access itself"
+        );
+        let spec = AccessSpec {
+            groups: declared.groups,
+            users: declared.users,
+        };
+        return ensure_access(state, &spec).await;
+    }
+    let slug = state.service.slug.clone();
+    let Some(target) = application else {
+        // Not created yet (check or plan): it will be created without bindings.
+        if state.mode == Mode::Check {
+            state.warn("open to every Authentik user (no sso.access)".to_string());
+        }
+        return Ok(());
+    };
+    if state.application_created {
+        // Created by this run: nothing is bound to it yet, and nothing needs asking.
+        return Ok(());
+    }
+    let all = state
+        .ctx
+        .authentik
+        .snapshot(BINDINGS)
+        .await
+        .map_err(|e| state.upstream(e))?;
+    let bindings: Vec<PolicyBinding> = all
+        .items()
+        .iter()
+        .filter(|b| b.get("target").and_then(|t| t.as_str()) == Some(target.as_str()))
+        .filter_map(|b| serde_json::from_value(b.clone()).ok())
+        .collect();
+    let (own, foreign): (Vec<&PolicyBinding>, Vec<&PolicyBinding>) = bindings.iter().partition(|b| is_own(b));
+    for b in &own {
+        let what = describe_foreign(b);
+        match state.mode {
+            Mode::Check => state.finding(
+                "access-binding-extra",
+                format!("application `{slug}` has ssoctl's binding of {what}, but the manifest has no sso.access"),
+            ),
+            Mode::Plan => state.change(format!("remove ssoctl's binding of {what} from application `{slug}`")),
+            Mode::Apply => {
+                state
+                    .ctx
+                    .authentik
+                    .delete(&format!("policies/bindings/{}/", b.pk))
+                    .await
+                    .map_err(|e| state.upstream(e))?;
+                state.change(format!("removed ssoctl's binding of {what} from application `{slug}`"));
+            }
+        }
+    }
+    if state.mode == Mode::Check {
+        if foreign.is_empty() {
+            state.warn("open to every Authentik user (no sso.access)".to_string());
+        } else {
+            let what: Vec<String> = foreign.iter().map(|b| describe_foreign(b)).collect();
+            state.warn(format!(
+                "no sso.access: who may use application `{slug}` is decided by bindings ssoctl did not make: {}",
+                what.join("; ")
+            ));
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! the server's version and applies, compares or records it (`oauth2`, `saml`, `proxy`, the
 //! shared `objects`; `blueprint` for `export --blueprint`).
 
-mod access;
+pub mod access;
 pub mod blueprint;
 mod oauth2;
 pub mod objects;
@@ -22,7 +22,7 @@ use crate::bindings::sso::flow::authentik::{
     ScopeMappingSpec,
 };
 use crate::bindings::sso::flow::types::MatchMode;
-use crate::capabilities::state::{FlowError, Mode, RunState, SecretValue};
+use crate::capabilities::state::{FlowError, RunState, SecretValue};
 use crate::stack::declared::{DEFAULT_GRANT_TYPES, http_url};
 
 impl wit_ak::HostSecret for RunState {
@@ -205,10 +205,6 @@ impl wit_ak::Host for RunState {
         if self.ctx.blueprint {
             let entry = blueprint::application(Some(&self.service.slug), &spec);
             self.record.blueprint.push(entry);
-        }
-        // For auditors: an application without bindings is open to every Authentik user.
-        if self.mode == Mode::Check && self.service.declared.access.is_none() {
-            self.warn("open to every Authentik user (no sso.access)".to_string());
         }
         Ok(oauth2::ensure_application(self, &spec)
             .await

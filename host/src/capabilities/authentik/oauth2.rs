@@ -393,7 +393,10 @@ pub async fn ensure_application(state: &mut RunState, spec: &ApplicationSpec) ->
                     let post = || ak.post::<Application>("core/applications/", &body);
                     let lookup = || ak.get_opt::<Application>(&path);
                     match create_or_adopt(state, &format!("application `{slug}`"), post, lookup).await? {
-                        Created::New(created) => state.application = Some(created.pk),
+                        Created::New(created) => {
+                            state.application = Some(created.pk);
+                            state.application_created = true;
+                        }
                         Created::Adopted(app) => break 'missing app,
                     }
                     state.mark_written(Written::Application);

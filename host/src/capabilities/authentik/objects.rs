@@ -274,6 +274,8 @@ pub fn warm_up<'a>(ak: &Arc<Authentik>, imports: impl IntoIterator<Item = (&'a s
         ("ensure-saml-provider", SamlProvider::PATH),
         ("ensure-proxy-provider", ProxyProvider::PATH),
         ("ensure-application", APPLICATIONS),
+        // The host completes every ensured application's access (`access::complete`).
+        ("ensure-application", super::access::BINDINGS),
         ("attach-to-embedded-outpost", OUTPOSTS),
     ] {
         if imports(function) {
