@@ -297,7 +297,25 @@ async fn the_access_matrix_agrees_with_authentik_on_every_cell() {
             format!("{}\n  access:\n    users: [bob]\n", text.trim_end()),
         )
         .unwrap();
-        assert_all_ok(&h.fix(&["grafana", "n8n", "redmine"]).await);
+        assert_all_ok(&h.fix(&["grafana", "n8n", "redmine", "outline"]).await);
+        // Outline gets a policy besides a group: a policy ssoctl cannot evaluate, so its cells
+        // are Authentik's own answers (a dummy policy that refuses, `any` mode: staff pass).
+        let (status, deny) = call(
+            &h,
+            "POST",
+            "policies/dummy/",
+            Some(json!({"name": "deny", "result": false, "wait_min": 0, "wait_max": 1})),
+        )
+        .await;
+        assert_eq!(status, 201, "{version}: {deny}");
+        let (_, outline) = call(&h, "GET", "core/applications/outline/", None).await;
+        for binding in [
+            json!({"target": outline["pk"], "policy": deny["pk"], "order": 0}),
+            json!({"target": outline["pk"], "group": staff_pk, "order": 1}),
+        ] {
+            let (status, b) = call(&h, "POST", "policies/bindings/", Some(binding)).await;
+            assert_eq!(status, 201, "{version}: {b}");
+        }
 
         let out = ssoctl(h.root(), &["--json", "access", "--verify"]).await;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -326,6 +344,12 @@ async fn the_access_matrix_agrees_with_authentik_on_every_cell() {
             "{version}"
         );
         assert_eq!(cell("alice", "redmine")["source"], "bindings", "{version}");
+        // Asked of Authentik, with the policies' own messages as the reason.
+        assert_eq!(cell("alice", "outline")["allowed"], true, "{version}");
+        assert_eq!(cell("alice", "outline")["source"], "authentik", "{version}");
+        assert_eq!(cell("bob", "outline")["allowed"], false, "{version}");
+        assert_eq!(cell("bob", "outline")["reason"], "dummy", "{version}");
+        assert_eq!(cell("bob", "grafana")["source"], "bindings", "{version}");
 
         let out = ssoctl(h.root(), &["access", "--csv", "--user", "alice", "--app", "grafana"]).await;
         assert_eq!(

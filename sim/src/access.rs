@@ -27,8 +27,11 @@
 //! deleting a binding and `add_user`/`remove_user` (a many-to-many change, no `post_save`) do not.
 //! Superuser status comes from groups (`Group.is_superuser`, inherited by descendants' members).
 //!
-//! Not modelled: policy objects (expression, reputation, …) — a binding here names a group or a
-//! user; roles and object permissions (a token's user is a superuser or may do nothing).
+//! Policy objects: the dummy policy only (`authentik/policies/dummy/models.py`: a fixed
+//! `result` and the message `dummy`; its random wait of `wait_min`..`wait_max` seconds is not
+//! slept), enough to give an application a binding that is neither a group nor a user, which a
+//! client must ask Authentik about. Not modelled: other policies (expression, reputation, …),
+//! roles and object permissions (a token's user is a superuser or may do nothing).
 
 use serde_json::Value;
 
@@ -88,11 +91,24 @@ pub fn is_superuser(groups: &[Group], user: u64) -> bool {
     all_groups(groups, user).iter().any(|g| g.is_superuser)
 }
 
-/// A policy binding of a group or a user to an application (`target` is its `pbm_uuid`).
+/// `DummyPolicy`: a fixed result.
+#[derive(Clone, Debug)]
+pub struct DummyPolicy {
+    pub pk: String,
+    pub name: String,
+    pub execution_logging: bool,
+    pub result: bool,
+    pub wait_min: i64,
+    pub wait_max: i64,
+}
+
+/// A policy binding of a policy, a group or a user to an application (`target` is its
+/// `pbm_uuid`).
 #[derive(Clone, Debug)]
 pub struct Binding {
     pub pk: String,
     pub target: String,
+    pub policy: Option<String>,
     pub group: Option<String>,
     pub user: Option<u64>,
     pub negate: bool,
@@ -116,26 +132,58 @@ impl AppCache {
     }
 }
 
-/// Whether `user` passes the bindings on `target` under `mode` (`any` or `all`).
-pub fn passes(groups: &[Group], bindings: &[Binding], target: &str, mode: &str, user: u64) -> bool {
+/// What the policy engine decides for `user` on `target` under `mode` (`any` or `all`), and the
+/// messages of the results (`PolicyEngine.result`: every result's messages, in binding order).
+pub fn decide(
+    groups: &[Group],
+    bindings: &[Binding],
+    policies: &[DummyPolicy],
+    target: &str,
+    mode: &str,
+    user: u64,
+) -> (bool, Vec<String>) {
     let mut relevant: Vec<&Binding> = bindings.iter().filter(|b| b.target == target && b.enabled).collect();
     if relevant.is_empty() {
-        return true;
+        return (true, Vec::new());
     }
     relevant.sort_by_key(|b| b.order);
     let mine = all_groups(groups, user);
-    let result = |b: &Binding| {
-        let raw = match (&b.group, b.user) {
-            // `Group.is_member`: `user.all_groups()` holds it (authentik/core/models.py).
-            (Some(g), _) => mine.iter().any(|x| &x.pk == g),
-            (None, Some(u)) => u == user,
-            (None, None) => false,
-        };
-        raw != b.negate
-    };
-    if mode == "all" {
-        relevant.into_iter().all(result)
+    let mut messages = Vec::new();
+    let results: Vec<bool> = relevant
+        .into_iter()
+        .map(|b| {
+            let raw = match (&b.policy, &b.group, b.user) {
+                (Some(p), _, _) => match policies.iter().find(|x| &x.pk == p) {
+                    Some(policy) => {
+                        messages.push("dummy".to_string());
+                        policy.result
+                    }
+                    None => false,
+                },
+                // `Group.is_member`: `user.all_groups()` holds it (authentik/core/models.py).
+                (None, Some(g), _) => mine.iter().any(|x| &x.pk == g),
+                (None, None, Some(u)) => u == user,
+                (None, None, None) => false,
+            };
+            raw != b.negate
+        })
+        .collect();
+    let passing = if mode == "all" {
+        results.iter().all(|r| *r)
     } else {
-        relevant.into_iter().any(result)
-    }
+        results.iter().any(|r| *r)
+    };
+    (passing, messages)
+}
+
+/// Whether `user` passes the bindings on `target` under `mode`.
+pub fn passes(
+    groups: &[Group],
+    bindings: &[Binding],
+    policies: &[DummyPolicy],
+    target: &str,
+    mode: &str,
+    user: u64,
+) -> bool {
+    decide(groups, bindings, policies, target, mode, user).0
 }

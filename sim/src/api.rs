@@ -568,6 +568,56 @@ const RESOURCES: &[Resource] = &[
         }),
     },
     Resource {
+        model: "DummyPolicy",
+        key: Key::Uuid,
+        path: |_| "/policies/dummy/",
+        list: Some(|w, q| {
+            w.policies
+                .iter()
+                .filter(|p| q.exact("name", Some(&p.name)))
+                .map(|p| w.render_dummy_policy(p))
+                .collect()
+        }),
+        get: |w, id| w.policies.iter().find(|p| p.pk == id).map(|p| w.render_dummy_policy(p)),
+        create: Some(|w, body| {
+            let policy = crate::access::DummyPolicy {
+                pk: uuid(),
+                name: String::new(),
+                execution_logging: false,
+                result: false,
+                wait_min: 5,
+                wait_max: 30,
+            };
+            save(
+                w,
+                policy,
+                body,
+                true,
+                apply_dummy_policy_fields,
+                World::render_dummy_policy,
+                store_dummy_policy,
+            )
+        }),
+        update: Some(|w, id, body| {
+            let policy = w.policies.iter().find(|p| p.pk == id)?.clone();
+            Some(save(
+                w,
+                policy,
+                body,
+                false,
+                apply_dummy_policy_fields,
+                World::render_dummy_policy,
+                store_dummy_policy,
+            ))
+        }),
+        delete: Some(|w, id| {
+            w.policies.retain(|p| p.pk != id);
+            // Bindings of a deleted policy go with it (`PolicyBinding.policy` cascades).
+            w.bindings.retain(|b| b.policy.as_deref() != Some(id));
+            true
+        }),
+    },
+    Resource {
         model: "Outpost",
         key: Key::Uuid,
         path: |_| "/outposts/instances/",
@@ -860,6 +910,7 @@ fn visible_applications(w: &mut World, q: &Query, pks: Vec<String>) -> Reply {
             crate::access::passes(
                 &w.groups,
                 &w.bindings,
+                &w.policies,
                 &a.pbm_uuid,
                 &a.policy_engine_mode,
                 crate::access::TOKEN_USER,
@@ -1086,6 +1137,39 @@ fn apply_group_fields(w: &World, g: &mut crate::access::Group, body: &Value) -> 
 }
 
 /// A saved group clears every user's application list (`invalidate_policy_cache`).
+/// `DummyPolicySerializer` (authentik/policies/dummy/api.py): the name is unique among all
+/// policies (`Policy.name`, `unique=True`); the rest is stored as sent. Saving clears every
+/// user's application list, as for any policy (`invalidate_policy_cache`).
+fn apply_dummy_policy_fields(w: &World, p: &mut crate::access::DummyPolicy, body: &Value) -> Result<(), Reply> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    if let Some(name) = obj.get("name").and_then(Value::as_str) {
+        if w.policies.iter().any(|o| o.pk != p.pk && o.name == name) {
+            return Err(Reply::field_error("name", "Policy with this name already exists."));
+        }
+        p.name = name.to_string();
+    }
+    if let Some(v) = obj.get("execution_logging").and_then(Value::as_bool) {
+        p.execution_logging = v;
+    }
+    if let Some(v) = obj.get("result").and_then(Value::as_bool) {
+        p.result = v;
+    }
+    for (field, slot) in [("wait_min", &mut p.wait_min), ("wait_max", &mut p.wait_max)] {
+        if let Some(v) = obj.get(field).and_then(Value::as_i64) {
+            *slot = v;
+        }
+    }
+    Ok(())
+}
+
+fn store_dummy_policy(w: &mut World, p: crate::access::DummyPolicy) {
+    match w.policies.iter().position(|x| x.pk == p.pk) {
+        Some(i) => w.policies[i] = p,
+        None => w.policies.push(p),
+    }
+    w.app_cache.clear();
+}
+
 fn store_group(w: &mut World, g: crate::access::Group) {
     match w.groups.iter().position(|x| x.pk == g.pk) {
         Some(i) => w.groups[i] = g,
@@ -1179,8 +1263,15 @@ fn check_access(w: &World, slug: &str, q: &Query) -> Reply {
         }
         user = pk;
     }
-    let passing = crate::access::passes(&w.groups, &w.bindings, &app.pbm_uuid, &app.policy_engine_mode, user);
-    Reply::ok(json!({"passing": passing, "messages": [], "log_messages": []}))
+    let (passing, messages) = crate::access::decide(
+        &w.groups,
+        &w.bindings,
+        &w.policies,
+        &app.pbm_uuid,
+        &app.policy_engine_mode,
+        user,
+    );
+    Reply::ok(json!({"passing": passing, "messages": messages, "log_messages": []}))
 }
 
 /// `POST /policies/bindings/` and its updates (`PolicyBindingSerializer`,
@@ -1193,6 +1284,7 @@ fn save_binding(w: &mut World, index: Option<usize>, body: &Value) -> Reply {
         None => crate::access::Binding {
             pk: uuid(),
             target: String::new(),
+            policy: None,
             group: None,
             user: None,
             negate: false,
@@ -1225,8 +1317,15 @@ fn save_binding(w: &mut World, index: Option<usize>, body: &Value) -> Reply {
             );
         }
     }
-    let policy = obj.get("policy").is_some_and(|p| !p.is_null());
-    let set = usize::from(policy) + usize::from(b.group.is_some()) + usize::from(b.user.is_some());
+    if obj.contains_key("policy") {
+        b.policy = obj["policy"].as_str().map(str::to_string);
+        if let Some(p) = &b.policy
+            && !w.policies.iter().any(|x| &x.pk == p)
+        {
+            return Reply::field_error("policy", format!("Invalid pk \"{p}\" - object does not exist."));
+        }
+    }
+    let set = usize::from(b.policy.is_some()) + usize::from(b.group.is_some()) + usize::from(b.user.is_some());
     if set != 1 {
         let new_wording = w.release() >= (2024, 12, 0);
         let message = match (set > 1, new_wording) {
@@ -1236,9 +1335,6 @@ fn save_binding(w: &mut World, index: Option<usize>, body: &Value) -> Reply {
             (false, false) => "One of 'policy', 'group' or 'user' must be set.",
         };
         return Reply::field_errors(vec![(String::new(), message.to_string())]);
-    }
-    if policy {
-        return Reply::field_error("policy", "ssoctl-sim models group and user bindings only");
     }
     for (field, slot) in [("negate", &mut b.negate), ("enabled", &mut b.enabled)] {
         if let Some(v) = obj.get(field).and_then(Value::as_bool) {

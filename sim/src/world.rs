@@ -234,6 +234,8 @@ pub struct World {
     /// Groups and the policy bindings that decide who sees which application (`crate::access`).
     pub groups: Vec<crate::access::Group>,
     pub bindings: Vec<crate::access::Binding>,
+    /// Policy objects (dummy policies only, `crate::access`).
+    pub policies: Vec<crate::access::DummyPolicy>,
     /// Whether the token's user is a superuser (the bundled `akadmin` is).
     /// Users; the token's is `akadmin` (pk 1, [`crate::access::TOKEN_USER`]).
     pub users: Vec<crate::access::User>,
@@ -491,6 +493,7 @@ impl World {
                 is_superuser: true,
             }],
             bindings: Vec::new(),
+            policies: Vec::new(),
             users: vec![crate::access::User {
                 pk: crate::access::TOKEN_USER,
                 uuid: uuid(),
@@ -533,6 +536,7 @@ impl World {
         self.bindings.push(crate::access::Binding {
             pk: uuid(),
             target,
+            policy: None,
             group: Some(pk),
             user: None,
             negate: false,
@@ -793,13 +797,39 @@ impl World {
             .and_then(|pk| self.users.iter().find(|u| u.pk == pk))
             .map(|u| self.render_user_as(u, &user_shape))
             .unwrap_or(Value::Null);
+        let policy_obj = b
+            .policy
+            .as_ref()
+            .and_then(|p| self.policies.iter().find(|x| &x.pk == p))
+            .map(|p| self.shape("Policy", into_map(self.dummy_policy_fields(p))))
+            .unwrap_or(Value::Null);
         let m = json!({
-            "pk": b.pk, "policy": null, "group": b.group, "user": b.user,
-            "policy_obj": null, "group_obj": group_obj, "user_obj": user_obj,
+            "pk": b.pk, "policy": b.policy, "group": b.group, "user": b.user,
+            "policy_obj": policy_obj, "group_obj": group_obj, "user_obj": user_obj,
             "target": b.target, "negate": b.negate, "enabled": b.enabled, "order": b.order,
             "timeout": 30, "failure_result": false, "expires": null, "expiring": false,
         });
         self.shape("PolicyBinding", into_map(m))
+    }
+
+    /// A dummy policy as its API renders it (`DummyPolicySerializer`).
+    pub fn render_dummy_policy(&self, p: &crate::access::DummyPolicy) -> Value {
+        self.shape("DummyPolicy", into_map(self.dummy_policy_fields(p)))
+    }
+
+    /// `PolicySerializer`'s fields and the dummy policy's own.
+    fn dummy_policy_fields(&self, p: &crate::access::DummyPolicy) -> Value {
+        let bound_to = self
+            .bindings
+            .iter()
+            .filter(|b| b.policy.as_ref() == Some(&p.pk))
+            .count();
+        json!({
+            "pk": p.pk, "name": p.name, "execution_logging": p.execution_logging,
+            "component": "ak-policy-dummy-form", "verbose_name": "Dummy Policy",
+            "verbose_name_plural": "Dummy Policies", "meta_model_name": "authentik_policies_dummy.dummypolicy",
+            "bound_to": bound_to, "result": p.result, "wait_min": p.wait_min, "wait_max": p.wait_max,
+        })
     }
 
     /// Keeps exactly the properties component schema `name` declares.
