@@ -572,12 +572,11 @@ struct Behaviour {
     authorize: String,
     client_id: String,
     redirect_uri: String,
-    protected: bool,
 }
 
 /// A fake service on loopback: `/login/generic_oauth` redirects to `authorize` with the configured
-/// `client_id` and `redirect_uri` (a correct or a misconfigured Grafana); `/` is behind forward
-/// auth (redirect to the outpost's start URL) or served openly (middleware missing).
+/// `client_id` and `redirect_uri` (a correct or a misconfigured Grafana). Proxy services are
+/// probed through a real Traefik (`tests/traefik.rs`).
 async fn fake_service(behaviour: std::sync::Arc<std::sync::Mutex<Behaviour>>) -> ssoctl_sim::FakeServer {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -593,12 +592,7 @@ async fn fake_service(behaviour: std::sync::Arc<std::sync::Mutex<Behaviour>>) ->
                         .finish();
                     (StatusCode::FOUND, [(header::LOCATION, format!("{}?{q}", b.authorize))]).into_response()
                 }
-                _ if b.protected => (
-                    StatusCode::FOUND,
-                    [(header::LOCATION, "/outpost.goauthentik.io/start?rd=%2F".to_string())],
-                )
-                    .into_response(),
-                _ => (StatusCode::OK, "<html>Adminer</html>").into_response(),
+                _ => (StatusCode::NOT_FOUND, "").into_response(),
             }
         }
     });
@@ -612,23 +606,20 @@ async fn check_probe_catches_what_only_a_login_would_show() {
         authorize: format!("{}/application/o/authorize/", h.sim.url()),
         client_id: String::new(),
         redirect_uri: "https://grafana.example.org/login/generic_oauth".into(),
-        protected: true,
     }));
     let server = fake_service(behaviour.clone()).await;
     let fake = server.url();
-    for svc in ["grafana", "adminer"] {
-        // grafana's sample manifest names its login path already.
-        let text = h.manifest(svc).replacen(
-            "  configured: false",
-            &format!("  configured: false\n  probe_url: {fake}"),
-            1,
-        );
-        std::fs::write(h.manifest_path(svc), text).unwrap();
-        assert_eq!(ssoctl(h.root(), &["add", svc]).await.status.code(), Some(0));
-    }
+    // grafana's sample manifest names its login path already.
+    let manifest = h.manifest("grafana").replacen(
+        "  configured: false",
+        &format!("  configured: false\n  probe_url: {fake}"),
+        1,
+    );
+    std::fs::write(h.manifest_path("grafana"), manifest).unwrap();
+    assert_eq!(ssoctl(h.root(), &["add", "grafana"]).await.status.code(), Some(0));
     let p = h.provider("grafana").await.unwrap();
     behaviour.lock().unwrap().client_id = p.client_id.clone();
-    let probe = || ssoctl(h.root(), &["check", "--probe", "grafana", "adminer"]);
+    let probe = || ssoctl(h.root(), &["check", "--probe", "grafana"]);
     let out = probe().await;
     assert_eq!(out.status.code(), Some(0), "a correct service passes: {}", text(&out).0);
 
@@ -654,17 +645,6 @@ async fn check_probe_catches_what_only_a_login_would_show() {
         "{stdout}"
     );
     behaviour.lock().unwrap().redirect_uri = "https://grafana.example.org/login/generic_oauth".into();
-
-    // The forward-auth middleware is missing: Adminer is served to anyone.
-    behaviour.lock().unwrap().protected = false;
-    let out = probe().await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out)
-            .0
-            .contains("is served without authentication: the forward-auth middleware is missing")
-    );
-    behaviour.lock().unwrap().protected = true;
 
     // The provider's issuer changed to the global one: tokens no longer match what Grafana expects.
     h.sim

@@ -16,6 +16,7 @@ pub mod api;
 pub mod expression;
 pub mod frappe;
 pub mod keycloak;
+pub mod outpost;
 pub mod schema;
 pub mod wikijs;
 pub mod world;
@@ -464,6 +465,10 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
             Some(doc) => json_response(200, Some(doc)),
             None => json_response(404, Some(json!({"detail": "Not found."}))),
         };
+    }
+    // The embedded outpost (forward auth, its login) and the authorize endpoint it sends to.
+    if let Some(response) = outpost::handle(&mut inner.world.lock().expect("world"), &method, &uri, &headers) {
+        return response;
     }
     let Some(api_path) = path.strip_prefix("/api/v3") else {
         return json_response(404, Some(json!({"detail": "Not found."})));

@@ -234,6 +234,8 @@ pub struct World {
     /// Groups and the policy bindings that decide who sees which application (`crate::access`).
     pub groups: Vec<crate::access::Group>,
     pub bindings: Vec<crate::access::Binding>,
+    /// The embedded outpost's sessions and the codes of its logins (`crate::outpost`).
+    pub outpost: crate::outpost::OutpostState,
     /// Policy objects (dummy policies only, `crate::access`).
     pub policies: Vec<crate::access::DummyPolicy>,
     /// Whether the token's user is a superuser (the bundled `akadmin` is).
@@ -494,6 +496,7 @@ impl World {
             }],
             bindings: Vec::new(),
             policies: Vec::new(),
+            outpost: Default::default(),
             users: vec![crate::access::User {
                 pk: crate::access::TOKEN_USER,
                 uuid: uuid(),

