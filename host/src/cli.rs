@@ -1011,6 +1011,12 @@ async fn run_sim(
         "  counters: {0}/-/sim/counters   schema violations: {0}/-/sim/violations",
         sim.url()
     );
+    let _ = writeln!(
+        out,
+        "  logins: the cookie authentik_session=sim:<username> is that user at {}/application/o/authorize/; \
+         the embedded outpost answers /outpost.goauthentik.io/ for its proxy providers' hosts (docs/simulator.md)",
+        sim.url()
+    );
     let keycloak_fake = match keycloak {
         Some((realms, secret)) => {
             let realms: Vec<&str> = realms.iter().map(String::as_str).collect();

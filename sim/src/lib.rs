@@ -467,7 +467,9 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
         };
     }
     // The embedded outpost (forward auth, its login) and the authorize endpoint it sends to.
-    if let Some(response) = outpost::handle(&mut inner.world.lock().expect("world"), &method, &uri, &headers) {
+    if outpost::concerns(&uri)
+        && let Some(response) = outpost::handle(&mut inner.world.lock().expect("world"), &method, &uri, &headers)
+    {
         return response;
     }
     let Some(api_path) = path.strip_prefix("/api/v3") else {

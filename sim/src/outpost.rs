@@ -92,6 +92,16 @@ struct App {
     slug: String,
 }
 
+/// Whether the request may be the outpost's or the authorize endpoint's (checked before the
+/// simulated state is locked, so API requests do not wait for it twice).
+pub fn concerns(uri: &Uri) -> bool {
+    let query = uri.query().unwrap_or("");
+    uri.path().starts_with(PREFIX)
+        || uri.path() == "/application/o/authorize/"
+        || has_signature(query, CALLBACK_SIGNATURE)
+        || has_signature(query, LOGOUT_SIGNATURE)
+}
+
 /// Answers the request when it is the outpost's or the authorize endpoint's; `None` leaves it to
 /// the API.
 pub fn handle(world: &mut World, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
