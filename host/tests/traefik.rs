@@ -503,3 +503,97 @@ async fn check_probe_through_traefik_names_each_broken_route() {
         );
     }
 }
+
+/// `mode: proxy`: the outpost is the reverse proxy. ssoctl writes no Traefik file; the operator's
+/// router sends the whole host to Authentik, whose embedded outpost passes a logged-in user on to
+/// the internal host with the identity headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_passes_a_logged_in_user_on_to_the_internal_host() {
+    let Some(bin) = tokio::task::spawn_blocking(traefik).await.unwrap() else {
+        return;
+    };
+    let h = Harness::new("2026.8.3").await;
+    let port = free_port();
+    let upstream = upstream().await;
+    let sample = h.manifest("adminer");
+    let public_url = sample
+        .lines()
+        .find(|l| l.starts_with("public_url:"))
+        .unwrap()
+        .to_string();
+    let manifest = sample
+        .replace(&public_url, &format!("public_url: http://{HOST}:{port}"))
+        .replace("mode: forward_single", "mode: proxy");
+    std::fs::write(
+        h.manifest_path("adminer"),
+        format!(
+            "{}\n  internal_host: {}\n  probe_resolve: 127.0.0.1\n",
+            manifest.trim_end(),
+            upstream.url()
+        ),
+    )
+    .unwrap();
+    assert_all_ok(&h.fix(&["adminer"]).await);
+    assert!(!h.root().join("packages/adminer/traefik/sso.yml").exists());
+
+    let dir = h.root().join("traefik-proxy-mode");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("authentik.yml"),
+        format!(
+            "http:\n  routers:\n    adminer:\n      rule: \"Host(`{HOST}`)\"\n      service: authentik\n  services:\n    \
+             authentik:\n      loadBalancer:\n        servers:\n          - url: {}\n",
+            h.sim.url()
+        ),
+    )
+    .unwrap();
+    let traefik = Traefik::start(&bin, &dir, port).await;
+    let external = format!("http://{HOST}:{port}");
+
+    // A stranger is sent to the outpost's start, which sends them to log in.
+    let r = traefik.get("/app", &[], &[]).await;
+    assert_eq!(r.status(), 302, "{}", traefik.log_text());
+    let start = location(&r);
+    assert!(
+        start.starts_with(&format!("{external}/outpost.goauthentik.io/start?rd=")),
+        "{start}"
+    );
+    let start = url::Url::parse(&start).unwrap();
+    let r = traefik
+        .get(&format!("{}?{}", start.path(), start.query().unwrap()), &[], &[])
+        .await;
+    assert_eq!(r.status(), 302);
+    let session = set_cookies(&r);
+    let authorize = location(&r);
+    let r = no_redirects()
+        .get(&authorize)
+        .header("Cookie", "authentik_session=sim:akadmin")
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(&location(&r)).unwrap();
+    let r = traefik
+        .get(&format!("{}?{}", back.path(), back.query().unwrap()), &session, &[])
+        .await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), format!("{external}/app"));
+
+    // Logged in: the outpost passes the request on, with the user's headers over forged ones.
+    let r = traefik
+        .get("/app?page=2", &session, &[("X-authentik-username", "mallory")])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("x-powered-by").and_then(|v| v.to_str().ok()),
+        Some("goauthentik.io")
+    );
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["path"], "/app");
+    assert_eq!(seen["headers"]["x-authentik-username"], "akadmin", "{seen}");
+    assert_eq!(seen["headers"]["x-authentik-meta-app"], "adminer", "{seen}");
+
+    // The probe accepts the outpost's start URL for a proxy-mode service.
+    let out = ssoctl(h.root(), &["check", "--probe", "adminer"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(h.sim.take_violations().is_empty());
+}

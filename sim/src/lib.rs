@@ -216,7 +216,17 @@ impl Sim {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let response = handle(state, method, uri, headers, body);
+                // The embedded outpost (forward auth, its login, proxy mode) and the authorize
+                // endpoint it sends to; the state's lock is released before any upstream request.
+                let outpost = match outpost::concerns(&uri) {
+                    true => outpost::handle(&mut state.world.lock().expect("world"), &method, &uri, &headers),
+                    false => None,
+                };
+                let response = match outpost {
+                    Some(outpost::Answer::Respond(r)) => r,
+                    Some(outpost::Answer::Forward(f)) => forward(f, method, body).await,
+                    None => handle(state, method, uri, headers, body),
+                };
                 if chaos.slow_body.is_zero() {
                     response
                 } else {
@@ -434,6 +444,66 @@ async fn slow(response: Response, over: std::time::Duration) -> Response {
     Response::from_parts(parts, axum::body::Body::from_stream(stream))
 }
 
+/// Sends a request the outpost passes on (`proxy` mode) and relays the answer as Go's
+/// `httputil.ReverseProxy` does, marked `X-Powered-By: goauthentik.io`; an upstream that does not
+/// answer is a 502.
+async fn forward(f: outpost::Forward, method: Method, body: Bytes) -> Response {
+    // Connection-level headers belong to each hop, not to the request passed on.
+    let hop_by_hop = |name: &str| {
+        matches!(
+            name,
+            "connection" | "content-length" | "transfer-encoding" | "keep-alive"
+        )
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &f.headers {
+        if !hop_by_hop(name.as_str())
+            && let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+            )
+        {
+            headers.append(n, v);
+        }
+    }
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+    let sent = client
+        .request(method, &f.url)
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await;
+    let Ok(upstream) = sent else {
+        return (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!doctype html><title>Bad Gateway</title><h1>Bad Gateway</h1>",
+        )
+            .into_response();
+    };
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = HeaderMap::new();
+    for (name, value) in upstream.headers() {
+        if !hop_by_hop(name.as_str())
+            && let (Ok(n), Ok(v)) = (
+                header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                header::HeaderValue::from_bytes(value.as_bytes()),
+            )
+        {
+            out.append(n, v);
+        }
+    }
+    out.insert("x-powered-by", header::HeaderValue::from_static("goauthentik.io"));
+    let bytes = upstream.bytes().await.unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().extend(out);
+    response
+}
+
 fn json_response(status: u16, body: Option<Value>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match body {
@@ -465,12 +535,6 @@ fn handle(inner: Arc<Inner>, method: Method, uri: Uri, headers: HeaderMap, body:
             Some(doc) => json_response(200, Some(doc)),
             None => json_response(404, Some(json!({"detail": "Not found."}))),
         };
-    }
-    // The embedded outpost (forward auth, its login) and the authorize endpoint it sends to.
-    if outpost::concerns(&uri)
-        && let Some(response) = outpost::handle(&mut inner.world.lock().expect("world"), &method, &uri, &headers)
-    {
-        return response;
     }
     let Some(api_path) = path.strip_prefix("/api/v3") else {
         return json_response(404, Some(json!({"detail": "Not found."})));

@@ -37,10 +37,14 @@
 //!   code, appended to the redirect URI with the state.
 //!
 //! The simulator has no login flow: a request carrying the cookie `authentik_session=sim:<username>`
-//! is that user's (tests and `ssoctl sim` users set it). Not modelled: `proxy` mode's forwarding
-//! to `internal_host` (requests on such a host outside `/outpost.goauthentik.io/` reach the core's
-//! 404), header and basic authentication (`intercept_header_auth`), the state's JWT form (here an
-//! opaque random token), token lifetimes.
+//! is that user's (tests and `ssoctl sim` users set it).
+//! - `proxy` mode: every path of the application's host is the outpost's; a user with a session
+//!   is passed on to the internal host (`Host` kept, `X-Forwarded-Host` set, the identity headers
+//!   set over any the client sent, the answer marked `X-Powered-By: goauthentik.io`), an upstream
+//!   that does not answer is a 502; anyone else is sent to `start` (`mode_proxy.go`).
+//!
+//! Not modelled: header and basic authentication (`intercept_header_auth`), the state's JWT form
+//! (here an opaque random token), token lifetimes and refresh.
 
 use std::collections::HashMap;
 
@@ -92,47 +96,67 @@ struct App {
     slug: String,
 }
 
-/// Whether the request may be the outpost's or the authorize endpoint's (checked before the
-/// simulated state is locked, so API requests do not wait for it twice).
+/// Whether the request may be the outpost's or the authorize endpoint's: anything but the API
+/// and the simulator's own pages (checked before the simulated state is locked, so API requests
+/// do not wait for it twice).
 pub fn concerns(uri: &Uri) -> bool {
-    let query = uri.query().unwrap_or("");
-    uri.path().starts_with(PREFIX)
-        || uri.path() == "/application/o/authorize/"
-        || has_signature(query, CALLBACK_SIGNATURE)
-        || has_signature(query, LOGOUT_SIGNATURE)
+    !uri.path().starts_with("/api/v3/") && !uri.path().starts_with("/-/")
+}
+
+/// What the outpost does with a request.
+pub enum Answer {
+    /// It answers.
+    Respond(Response),
+    /// It passes the request on to the application (`proxy` mode): the caller sends it, holding
+    /// no lock on the simulated state.
+    Forward(Forward),
+}
+
+/// A request the outpost passes on to a `proxy` provider's internal host.
+pub struct Forward {
+    /// The internal host's scheme and authority with the request's path and query.
+    pub url: String,
+    /// The request's headers, the identity headers set over any the client sent.
+    pub headers: HeaderMap,
 }
 
 /// Answers the request when it is the outpost's or the authorize endpoint's; `None` leaves it to
 /// the API.
-pub fn handle(world: &mut World, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+pub fn handle(world: &mut World, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Answer> {
     let path = uri.path();
+    let answer = |r: Response| Some(Answer::Respond(r));
     if path == "/application/o/authorize/" {
-        return Some(authorize(world, uri, headers));
+        return answer(authorize(world, uri, headers));
     }
     if path.starts_with(&format!("{PREFIX}/ping")) {
-        return Some(StatusCode::NO_CONTENT.into_response());
+        return answer(StatusCode::NO_CONTENT.into_response());
     }
     let query = uri.query().unwrap_or("");
     let signed = has_signature(query, CALLBACK_SIGNATURE) || has_signature(query, LOGOUT_SIGNATURE);
-    if !path.starts_with(PREFIX) && !signed {
+    let host = request_host(headers);
+    let app = lookup_app(world, &host);
+    let proxied = app.as_ref().is_some_and(|a| a.provider.mode == "proxy");
+    if !path.starts_with(PREFIX) && !signed && !proxied {
         return None;
     }
-    let host = request_host(headers);
-    let Some(app) = lookup_app(world, &host) else {
+    let Some(app) = app else {
         // The embedded outpost leaves an unknown host to the core, which has no such page.
-        return Some(not_found());
+        return answer(not_found());
     };
+    if !path.starts_with(PREFIX) && !signed {
+        return Some(proxy_mode(world, &app, uri, headers));
+    }
     if *method != Method::GET && *method != Method::HEAD {
-        return Some(text(StatusCode::METHOD_NOT_ALLOWED, ""));
+        return answer(text(StatusCode::METHOD_NOT_ALLOWED, ""));
     }
     let request_url = format!("{}://{host}{}", scheme_of(&app.provider.external_host), uri);
     if has_signature(query, CALLBACK_SIGNATURE) {
-        return Some(callback(world, &app, &request_url, headers));
+        return answer(callback(world, &app, &request_url, headers));
     }
     if has_signature(query, LOGOUT_SIGNATURE) {
-        return Some(sign_out(world, &app, path, headers));
+        return answer(sign_out(world, &app, path, headers));
     }
-    Some(match path.strip_prefix(PREFIX).unwrap_or("") {
+    answer(match path.strip_prefix(PREFIX).unwrap_or("") {
         "/auth/traefik" | "/auth/caddy" => forward_traefik(world, &app, headers),
         "/auth/nginx" => forward_nginx(world, &app, headers),
         "/start" => start(world, &app, uri, headers),
@@ -445,8 +469,18 @@ fn allowlisted(app: &App, url: &str) -> bool {
 
 /// 200 and the identity headers (`getHeaders`).
 fn identity(world: &World, app: &App, user: u64, token: &str, headers: &HeaderMap) -> Response {
-    let Some(u) = world.users.iter().find(|u| u.pk == user) else {
+    if !world.users.iter().any(|u| u.pk == user) {
         return text(StatusCode::UNAUTHORIZED, "unauthorized request\n");
+    }
+    let mut r = StatusCode::OK.into_response();
+    set_identity(world, app, user, token, headers, r.headers_mut());
+    r
+}
+
+/// Sets the identity headers for `user` in `out`, over any of the same name.
+fn set_identity(world: &World, app: &App, user: u64, token: &str, request: &HeaderMap, out: &mut HeaderMap) {
+    let Some(u) = world.users.iter().find(|u| u.pk == user) else {
+        return;
     };
     // The `groups` claim of the profile scope: the user's own groups (`ak_groups`).
     let groups: Vec<&str> = world
@@ -462,11 +496,9 @@ fn identity(world: &World, app: &App, user: u64, token: &str, headers: &HeaderMa
         .map(|o| o.name.clone())
         .unwrap_or_default();
     let sub = hex::encode(Sha256::digest(format!("{}-{}", u.pk, INSTALL_ID).as_bytes()));
-    let mut r = StatusCode::OK.into_response();
-    let h = r.headers_mut();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(name, v);
+            out.insert(name, v);
         }
     };
     set("x-authentik-username", &u.username);
@@ -487,8 +519,34 @@ fn identity(world: &World, app: &App, user: u64, token: &str, headers: &HeaderMa
         "x-authentik-meta-version",
         &format!("goauthentik.io/outpost/{}", world.schema.version),
     );
-    set("user-agent", header_str(headers, "user-agent").unwrap_or(""));
-    r
+    set("user-agent", header_str(request, "user-agent").unwrap_or(""));
+}
+
+/// `proxy` mode (`mode_proxy.go` `configureProxy`): a user with a session is passed on to the
+/// internal host with the identity headers and `X-Forwarded-Host`, the `Host` kept; a skipped
+/// path is passed on as it came; anyone else is sent to `start`.
+fn proxy_mode(world: &World, app: &App, uri: &Uri, headers: &HeaderMap) -> Answer {
+    let user = authenticated_user(world, app, headers);
+    if user.is_none() && !allowlisted(app, &uri.to_string()) {
+        return Answer::Respond(redirect_to_start(app, uri.path()));
+    }
+    let mut forwarded = headers.clone();
+    if let Some((user, token)) = user {
+        set_identity(world, app, user, &token, headers, &mut forwarded);
+    }
+    if let Some(host) = headers.get(header::HOST) {
+        forwarded.insert("x-forwarded-host", host.clone());
+    }
+    let internal = app.provider.internal_host.trim_end_matches('/');
+    let origin = match internal.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => internal.to_string(),
+    };
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Answer::Forward(Forward {
+        url: format!("{origin}{path_and_query}"),
+        headers: forwarded,
+    })
 }
 
 /// The simulator's stand-in for the install id in `hashed_user_id`.
@@ -566,13 +624,7 @@ fn callback(world: &mut World, app: &App, url: &str, headers: &HeaderMap) -> Res
 /// `handleSignOut`.
 fn sign_out(world: &mut World, app: &App, path: &str, headers: &HeaderMap) -> Response {
     let Some((user, token)) = authenticated_user(world, app, headers) else {
-        // `redirectToStart`.
-        let external = app.provider.external_host.trim_end_matches('/');
-        let rd = format!("{external}{path}");
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("rd", &rd)
-            .finish();
-        return redirect_to(&format!("{external}{PREFIX}/start?{query}"));
+        return redirect_to_start(app, path);
     };
     // Every session of that user on this outpost ends.
     world.outpost.sessions.retain(|_, s| s.user != Some(user));
@@ -583,6 +635,16 @@ fn sign_out(world: &mut World, app: &App, path: &str, headers: &HeaderMap) -> Re
         "{}/application/o/{}/end-session/?{query}",
         world.base_url, app.slug
     ))
+}
+
+/// `redirectToStart`: to the outpost's `start` on the external host, `rd` the path asked for.
+fn redirect_to_start(app: &App, path: &str) -> Response {
+    let external = app.provider.external_host.trim_end_matches('/');
+    let rd = format!("{external}{path}");
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("rd", &rd)
+        .finish();
+    redirect_to(&format!("{external}{PREFIX}/start?{query}"))
 }
 
 /// Authentik's authorize endpoint, as far as the outpost's logins use it.
