@@ -309,3 +309,46 @@ async fn the_outpost_answers_forward_auth_as_authentiks_does() {
         assert!(o.h.sim.take_violations().is_empty(), "{version}");
     }
 }
+
+/// `lookupApp` matches a `forward_domain` cookie domain against the `Host` with its port: a
+/// service on another port is no app of the domain. The simulator answers so, and `check`
+/// warns about a manifest that would meet it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_domain_hosts_with_a_port_are_not_served() {
+    let h = Harness::new("2026.8.3").await;
+    let text = h.manifest("adminer");
+    let public_url = text.lines().find(|l| l.starts_with("public_url:")).unwrap().to_string();
+    let text = text
+        .replace(&public_url, "public_url: https://adminer.example.org:8443")
+        .replace("mode: forward_single", "mode: forward_domain");
+    std::fs::write(
+        h.manifest_path("adminer"),
+        format!(
+            "{}\n  external_host: https://auth.example.org\n  origins: [https://auth.example.org]\n  cookie_domain: \
+             example.org\n",
+            text.trim_end()
+        ),
+    )
+    .unwrap();
+    assert_all_ok(&h.fix(&["adminer"]).await);
+    let reports = h.check(&["adminer"]).await;
+    let r = report(&reports, "adminer");
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("forward_domain on port 8443")),
+        "{r:?}"
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |host: &'static str| {
+        client
+            .get(format!("{}/outpost.goauthentik.io/auth/traefik", h.sim.url()))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/")
+            .send()
+    };
+    assert_eq!(ask("adminer.example.org:8443").await.unwrap().status(), 404);
+    assert_eq!(ask("adminer.example.org").await.unwrap().status(), 302);
+}

@@ -87,6 +87,8 @@ impl Traefik {
             .arg("--ping.entryPoint=ping")
             .arg(format!("--providers.file.directory={}", dir.display()))
             .arg("--providers.file.watch=false")
+            .arg("--global.checkNewVersion=false")
+            .arg("--global.sendAnonymousUsage=false")
             .arg("--log.level=INFO")
             .arg(format!("--log.filePath={}", log.display()))
             .stdout(Stdio::null())
@@ -169,9 +171,10 @@ fn set_cookies(r: &reqwest::Response) -> Vec<String> {
 /// it received, as JSON.
 async fn upstream() -> ssoctl_sim::FakeServer {
     let app = axum::Router::new().fallback(|uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+        // Also the names a CGI/PHP backend reads as the same header (`X_Authentik_Username`).
         let seen: serde_json::Map<String, Value> = headers
             .iter()
-            .filter(|(k, _)| k.as_str().starts_with("x-authentik-"))
+            .filter(|(k, _)| k.as_str().replace(['_', '.'], "-").starts_with("x-authentik-"))
             .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or(""))))
             .collect();
         axum::Json(json!({"path": uri.path(), "headers": seen}))
@@ -374,14 +377,21 @@ async fn a_login_through_traefik_reaches_the_upstream_with_the_users_headers() {
         assert_eq!(location(&r), format!("{external}/app?x=1"), "{version}");
 
         // Logged in: the upstream gets the request with the user's headers, not forged ones.
+        // (Traefik passes `X_Authentik_Username` on as it came; ssoctl's file removes it.)
         let r = traefik
-            .get("/app?x=1", &session, &[("X-authentik-username", "mallory")])
+            .get(
+                "/app?x=1",
+                &session,
+                &[("X-authentik-username", "mallory"), ("X_Authentik_Username", "mallory")],
+            )
             .await;
         assert_eq!(r.status(), 200, "{version}");
         let seen: Value = r.json().await.unwrap();
         assert_eq!(seen["path"], "/app", "{version}");
         let h = &seen["headers"];
         assert_eq!(h["x-authentik-username"], "akadmin", "{version}: {seen}");
+        // Nor under a name a CGI or PHP backend reads as the same header.
+        assert!(h.get("x_authentik_username").is_none(), "{version}: {seen}");
         assert_eq!(h["x-authentik-groups"], "authentik Admins", "{version}: {seen}");
         assert_eq!(h["x-authentik-meta-app"], "adminer", "{version}: {seen}");
         assert_eq!(h["x-authentik-meta-provider"], "adminer", "{version}: {seen}");
@@ -459,7 +469,10 @@ async fn check_probe_through_traefik_names_each_broken_route() {
 
     // The service's router lost its middleware: the page is served to anyone.
     {
-        let unprotected = written.replace("      middlewares: [adminer-authentik]\n", "");
+        let unprotected = written.replace(
+            "      middlewares: [adminer-authentik-aliases, adminer-authentik]\n",
+            "",
+        );
         assert_ne!(unprotected, written, "the written file has the middleware line");
         let _t = stack.traefik(&bin, &[("adminer.yml", unprotected)]).await;
         let (code, out) = stack.probe().await;
@@ -595,5 +608,120 @@ async fn proxy_mode_passes_a_logged_in_user_on_to_the_internal_host() {
     // The probe accepts the outpost's start URL for a proxy-mode service.
     let out = ssoctl(h.root(), &["check", "--probe", "adminer"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(h.sim.take_violations().is_empty());
+}
+
+/// `mode: forward_domain`: one provider for a domain, logins returning to the auth host. The
+/// service's host has the written file's forward auth; the auth host is routed to Authentik,
+/// whose outpost answers the callback there and sets the session for the whole cookie domain.
+/// The hosts are on the default port: the outpost matches the cookie domain against the `Host`
+/// with its port (`handlers.go` `lookupApp`), so `app.example.org:8443` is no app of
+/// `example.org` (`check` warns about such a manifest). Traefik, listening elsewhere, is sent
+/// the bare host name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_domain_logs_in_on_the_auth_host_for_the_whole_domain() {
+    let Some(bin) = tokio::task::spawn_blocking(traefik).await.unwrap() else {
+        return;
+    };
+    let h = Harness::new("2026.8.3").await;
+    let port = free_port();
+    let upstream = upstream().await;
+    let auth = "http://auth.ssoctl.test";
+    let sample = h.manifest("adminer");
+    let public_url = sample
+        .lines()
+        .find(|l| l.starts_with("public_url:"))
+        .unwrap()
+        .to_string();
+    let manifest = sample
+        .replace(&public_url, &format!("public_url: http://{HOST}"))
+        .replace("mode: forward_single", "mode: forward_domain");
+    std::fs::write(
+        h.manifest_path("adminer"),
+        format!(
+            "{}\n  external_host: {auth}\n  origins: [{auth}]\n  cookie_domain: ssoctl.test\n  outpost_url: {}\n  \
+             traefik_service: adminer-upstream@file\n",
+            manifest.trim_end(),
+            h.sim.url()
+        ),
+    )
+    .unwrap();
+    assert_all_ok(&h.fix(&["adminer"]).await);
+
+    let dir = h.root().join("traefik-forward-domain");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("adminer.yml"),
+        std::fs::read_to_string(h.root().join("packages/adminer/traefik/sso.yml")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rest.yml"),
+        format!(
+            "http:\n  routers:\n    auth:\n      rule: \"Host(`auth.ssoctl.test`)\"\n      service: authentik\n  services:\n    \
+             authentik:\n      loadBalancer:\n        servers:\n          - url: {}\n    adminer-upstream:\n      \
+             loadBalancer:\n        servers:\n          - url: {}\n",
+            h.sim.url(),
+            upstream.url()
+        ),
+    )
+    .unwrap();
+    let traefik = Traefik::start(&bin, &dir, port).await;
+    let get = |host: &'static str, path: String, cookies: Vec<String>| async move {
+        let mut req = no_redirects()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .header("Host", host);
+        if !cookies.is_empty() {
+            req = req.header("Cookie", cookies.join("; "));
+        }
+        req.send().await.unwrap()
+    };
+
+    // A stranger on the service's host is sent to log in, coming back to the auth host, with a
+    // session cookie for the whole domain.
+    let r = get(HOST, "/app".into(), vec![]).await;
+    assert_eq!(r.status(), 302, "{}", traefik.log_text());
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(cookie.contains("Domain=ssoctl.test"), "{cookie}");
+    let session = set_cookies(&r);
+    let to = url::Url::parse(&location(&r)).unwrap();
+    let redirect_uri = to
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(
+        redirect_uri,
+        format!("{auth}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true")
+    );
+    let r = no_redirects()
+        .get(to.as_str())
+        .header("Cookie", "authentik_session=sim:akadmin")
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(&location(&r)).unwrap();
+    assert_eq!(back.host_str(), Some("auth.ssoctl.test"));
+
+    // The callback on the auth host, through Traefik to Authentik's outpost.
+    let r = get(
+        "auth.ssoctl.test",
+        format!("{}?{}", back.path(), back.query().unwrap()),
+        session.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 302, "{}", traefik.log_text());
+    assert_eq!(location(&r), format!("http://{HOST}/app"));
+
+    // The same cookie (its domain covers the service's host) now lets the user in.
+    let r = get(HOST, "/app".into(), session.clone()).await;
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-authentik-username"], "akadmin", "{seen}");
     assert!(h.sim.take_violations().is_empty());
 }

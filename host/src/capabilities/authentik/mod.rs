@@ -147,6 +147,9 @@ impl wit_ak::Host for RunState {
         };
         self.record_provider(pk);
         self.proxy_provider = true;
+        if self.mode == crate::capabilities::state::Mode::Check && spec.mode == ProxyMode::ForwardDomain {
+            self.warn_forward_domain_port();
+        }
         Ok(Ok(wit_ak::ProxyProvider {
             name,
             external_host: spec.external_host,
@@ -229,6 +232,23 @@ impl wit_ak::Host for RunState {
             self.record.blueprint.extend(entries);
         }
         Ok(access::ensure_access(self, &spec).await)
+    }
+}
+
+impl RunState {
+    /// The outpost finds a `forward_domain` provider by the cookie domain at the end of the
+    /// request's `Host`, port included (`internal/outpost/proxyv2/handlers.go` `lookupApp`):
+    /// a service on a non-default port is never matched, and every request to it fails.
+    fn warn_forward_domain_port(&mut self) {
+        let explicit_port = url::Url::parse(&self.service.public_url)
+            .ok()
+            .and_then(|u| u.port().map(|p| (u.host_str().unwrap_or_default().to_string(), p)));
+        if let Some((host, port)) = explicit_port {
+            self.warn(format!(
+                "forward_domain on port {port}: Authentik's outpost matches the cookie domain against the host with \
+                 its port (`{host}:{port}`), so it will not serve this service; use the default port or forward_single"
+            ));
+        }
     }
 }
 
