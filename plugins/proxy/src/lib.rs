@@ -128,24 +128,37 @@ fn traefik_config(service: &Service, settings: &Settings) -> Result<String, Flow
         )));
     }
     let headers = AUTH_RESPONSE_HEADERS.join(", ");
-    // Traefik passes a client's `X_authentik_username` (or `X.authentik.username`) on beside the
-    // outpost's `X-authentik-username`, and a CGI or PHP backend reads both as the same variable:
-    // a logged-in user could claim to be someone else. These aliases are removed before forward
-    // auth (Traefik deletes a request header set to "" and matches names case-insensitively).
-    let aliases: String = AUTH_RESPONSE_HEADERS
+    // What the request carries into forward auth and on to the service, set before either:
+    // - `X-Forwarded-Host` is the service's own: the outpost picks the application (and the
+    //   session cookie it accepts) by it, and an entry point that trusts clients' forwarded
+    //   headers (`forwardedHeaders.insecure`, common behind a tunnel) with `trustForwardHeader`
+    //   would let a session for one application open another by naming its host.
+    // - Traefik passes a client's `X_authentik_username` (or `X.authentik.username`) on beside the
+    //   outpost's `X-authentik-username`, and a CGI or PHP backend reads both as the same
+    //   variable: a logged-in user could claim to be someone else. Those aliases are deleted
+    //   (Traefik deletes a request header set to "" and matches names case-insensitively).
+    let authority = service
+        .public_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(host);
+    let mut request_headers = format!("\x20         \"X-Forwarded-Host\": \"{authority}\"\n");
+    for alias in AUTH_RESPONSE_HEADERS
         .iter()
         .flat_map(|h| [h.replace('-', "_"), h.replace('-', ".")])
-        .map(|alias| format!("\x20         \"{alias}\": \"\"\n"))
-        .collect();
+    {
+        request_headers.push_str(&format!("          \"{alias}\": \"\"\n"));
+    }
     Ok(format!(
         "# Written by ssoctl (flow `proxy`): forward auth for {name} through the authentik embedded outpost.\n\
          # Changes are overwritten by `ssoctl fix {name}`; set them in packages/{name}/manifest.yaml instead.\n\
          http:\n\
          \x20 middlewares:\n\
-         \x20   {name}-authentik-aliases:\n\
+         \x20   {name}-authentik-request:\n\
          \x20     headers:\n\
          \x20       customRequestHeaders:\n\
-         {aliases}\
+         {request_headers}\
          \x20   {name}-authentik:\n\
          \x20     forwardAuth:\n\
          \x20       address: {outpost}/outpost.goauthentik.io/auth/traefik\n\
@@ -154,7 +167,7 @@ fn traefik_config(service: &Service, settings: &Settings) -> Result<String, Flow
          \x20 routers:\n\
          \x20   {name}:\n\
          \x20     rule: \"Host(`{host}`)\"\n\
-         \x20     middlewares: [{name}-authentik-aliases, {name}-authentik]\n\
+         \x20     middlewares: [{name}-authentik-request, {name}-authentik]\n\
          \x20     service: {upstream}\n\
          \x20     priority: 10\n\
          \x20   {name}-authentik-outpost:\n\
