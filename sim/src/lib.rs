@@ -219,7 +219,7 @@ impl Sim {
                 // The embedded outpost (forward auth, its login, proxy mode) and the authorize
                 // endpoint it sends to; the state's lock is released before any upstream request.
                 let outpost = match outpost::concerns(&uri) {
-                    true => outpost::handle(&mut state.world.lock().expect("world"), &method, &uri, &headers),
+                    true => outpost::handle(&mut state.world.lock().expect("world"), &uri, &headers),
                     false => None,
                 };
                 let response = match outpost {

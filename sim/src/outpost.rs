@@ -48,7 +48,7 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
@@ -122,7 +122,8 @@ pub struct Forward {
 
 /// Answers the request when it is the outpost's or the authorize endpoint's; `None` leaves it to
 /// the API.
-pub fn handle(world: &mut World, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Answer> {
+/// Every method is served alike (gorilla's routes in `NewApplication` take any method).
+pub fn handle(world: &mut World, uri: &Uri, headers: &HeaderMap) -> Option<Answer> {
     let path = uri.path();
     let answer = |r: Response| Some(Answer::Respond(r));
     if path == "/application/o/authorize/" {
@@ -145,9 +146,6 @@ pub fn handle(world: &mut World, method: &Method, uri: &Uri, headers: &HeaderMap
     };
     if !path.starts_with(PREFIX) && !signed {
         return Some(proxy_mode(world, &app, uri, headers));
-    }
-    if *method != Method::GET && *method != Method::HEAD {
-        return answer(text(StatusCode::METHOD_NOT_ALLOWED, ""));
     }
     let request_url = format!("{}://{host}{}", scheme_of(&app.provider.external_host), uri);
     if has_signature(query, CALLBACK_SIGNATURE) {
