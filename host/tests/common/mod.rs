@@ -291,3 +291,61 @@ pub async fn call(h: &Harness, method: &str, path: &str, body: Option<serde_json
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// The repository's root (the folder above `host/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// `tool` from the packages pinned in `requirements` (a path in the repository), installed from
+/// PyPI once into the virtualenv `name` under the target directory, which the tests share (one
+/// install at a time). `None` when python3 cannot make a virtualenv; a failed install panics.
+pub fn pip_tool(name: &str, tool: &str, requirements: &str) -> Option<PathBuf> {
+    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let path = venv.join("bin").join(tool);
+    if path.exists() {
+        return Some(path);
+    }
+    let venv_made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !venv_made {
+        return None;
+    }
+    let status = std::process::Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(repo_root().join(requirements))
+        .status()
+        .expect("run pip");
+    assert!(status.success(), "pip install -r {requirements} failed");
+    Some(path)
+}
+
+/// An HTTP client that reads redirects instead of following them, as a probe or a test of one.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The first value of header `name` of a response, or "".
+pub fn header_of(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A redirect's `Location`, or "".
+pub fn location(r: &reqwest::Response) -> String {
+    header_of(r, "location")
+}
